@@ -1,0 +1,578 @@
+"""Metrics for METAVIR stage predictions: class probabilities (N, K) against true labels.
+
+Point estimates come from scikit-learn. Confidence intervals come from a percentile bootstrap that
+draws whole *groups* (clusters of near-duplicate images, or patients) with replacement. A resample
+is a vector of per-item counts, so every metric is evaluated as a sample-weighted metric; for speed
+the B resamples are evaluated at once from weighted confusion matrices and weighted rank sums
+(``_resample_metrics``). Calling scikit-learn once per resample costs ~23 ms (~23 s for 1000
+resamples at N=1500); the vectorised form is tested to agree with scikit-learn given
+``sample_weight`` to 1e-12.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+from liverfib.errors import ConfigError, InputError, unknown_choice
+
+__all__ = [
+    "BINARY_TASKS",
+    "N_CALIBRATION_BINS",
+    "binary_tasks",
+    "evaluate_probabilities",
+    "fit_thresholds",
+    "read_predictions_csv",
+]
+
+#: Clinical binary tasks: name -> (anchor class, positives are anchor *and above* in class order).
+BINARY_TASKS: dict[str, tuple[str, bool]] = {
+    "ge_f2": ("F2", True),  # significant fibrosis, P(>=F2) = p(F2) + p(F3) + p(F4)
+    "ge_f3": ("F3", True),  # advanced fibrosis
+    "f4": ("F4", False),  # cirrhosis
+}
+#: Equal-width bins of top-class confidence for ECE and the reliability diagram.
+N_CALIBRATION_BINS = 15
+_SUM_TOL = 1e-3
+_DEFAULT_THRESHOLD = 0.5
+#: task -> (is_positive (N,) bool, score (N,) float)
+_TaskArrays = dict[str, tuple[np.ndarray, np.ndarray]]
+_CI_SCALARS = (
+    "accuracy",
+    "balanced_accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "macro_auc",
+    "kappa_quadratic",
+    "ece",
+)
+
+
+# --------------------------------------------------------------------------------------- validation
+def _check_classes(classes: Sequence[str]) -> list[str]:
+    names = list(classes)
+    if len(names) < 2:
+        raise ConfigError(f"Expected at least 2 classes (e.g. F0..F4), got {names}")
+    if not all(isinstance(c, str) and c for c in names):
+        raise ConfigError(f"Expected class names as non-empty strings, got {names}")
+    if len(set(names)) != len(names):
+        dup = sorted({c for c in names if names.count(c) > 1})
+        raise ConfigError(f"Expected unique class names, got duplicates {dup} in {names}")
+    return names
+
+
+def _check_probs(probs: Any, n: int, k: int, what: str = "probs") -> np.ndarray:
+    try:
+        arr = np.asarray(probs, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"Expected {what} as a numeric (N, K) array, got {type(probs).__name__}: {exc}"
+        ) from None
+    if arr.ndim != 2 or arr.shape != (n, k):
+        raise InputError(f"Expected {what} of shape (N, K) = ({n}, {k}) (one row per label), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        row = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise InputError(f"Expected finite {what}, found NaN/inf in row {row}")
+    if (arr < 0).any():
+        row = int(np.flatnonzero((arr < 0).any(axis=1))[0])
+        raise InputError(f"Expected non-negative {what}, found {arr[row].min():.4g} in row {row}")
+    sums = arr.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > _SUM_TOL)
+    if bad.size:
+        raise InputError(
+            f"Expected each row of {what} to sum to 1 (+-{_SUM_TOL}), row {int(bad[0])} sums to "
+            f"{sums[bad[0]]:.6g} ({bad.size} rows off); pass softmax outputs, not logits"
+        )
+    return arr
+
+
+def _encode_labels(y_true: Sequence[str], classes: list[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    labels = list(y_true)
+    unknown = sorted({str(y) for y in labels if y not in index})
+    if unknown:
+        raise InputError(f"Expected labels among {classes}, got unknown {unknown[:5]}")
+    return np.fromiter((index[y] for y in labels), dtype=np.intp, count=len(labels))
+
+
+def _check_inputs(
+    y_true: Sequence[str], probs: Any, classes: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    names = _check_classes(classes)
+    if len(y_true) == 0:
+        raise InputError("Expected at least one prediction, got empty y_true")
+    y = _encode_labels(y_true, names)
+    return y, _check_probs(probs, len(y), len(names)), names
+
+
+def _check_same_length(values: Sequence[str] | None, n: int, what: str) -> list[str] | None:
+    if values is None:
+        return None
+    out = [str(v) for v in values]
+    if len(out) != n:
+        raise InputError(f"Expected {what} with one entry per label ({n}), got {len(out)}")
+    return out
+
+
+def _task_definition(task: str, classes: list[str]) -> np.ndarray | None:
+    """Boolean mask (K,) of the positive classes of ``task``; None if its anchor class is missing."""
+    anchor, and_above = BINARY_TASKS[task]
+    if anchor not in classes:
+        return None
+    idx = classes.index(anchor)
+    mask = np.zeros(len(classes), dtype=bool)
+    if and_above:
+        mask[idx:] = True
+    else:
+        mask[idx] = True
+    return mask
+
+
+def _task_arrays(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> _TaskArrays:
+    out = {}
+    for task in BINARY_TASKS:
+        mask = _task_definition(task, classes)
+        if mask is not None:
+            out[task] = (mask[y], probs[:, mask].sum(axis=1))
+    return out
+
+
+def binary_tasks(
+    y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]
+) -> _TaskArrays:
+    """Clinical binary tasks: ``task -> (is_positive (N,) bool, score (N,) float)``.
+
+    ``classes`` must be in ascending stage order; ``ge_f2`` scores P(>=F2) as the sum of the
+    probabilities of F2 and every later class. Tasks whose anchor class (F2, F3, F4) is not in
+    ``classes`` are left out.
+    """
+    y, p, names = _check_inputs(y_true, probs, classes)
+    return _task_arrays(y, p, names)
+
+
+def _check_thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    if thresholds is None:
+        return {}
+    out = {}
+    for task, value in thresholds.items():
+        if task not in BINARY_TASKS:
+            raise unknown_choice("binary task in thresholds", str(task), BINARY_TASKS)
+        try:
+            thr = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Expected a number as threshold for {task}, got {value!r}") from None
+        if not math.isfinite(thr):
+            raise ConfigError(f"Expected a finite threshold for {task}, got {value!r}")
+        out[task] = thr
+    return out
+
+
+def _group_index(groups: list[str] | None, n: int) -> tuple[np.ndarray, int]:
+    """Group id per item, numbered by first appearance, and the number of groups."""
+    if groups is None:
+        return np.arange(n), n
+    _, first, inverse = np.unique(np.asarray(groups, dtype=object), return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.ravel()], int(first.size)
+
+
+# ------------------------------------------------------------------------------------ point metrics
+def _float_or_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _auc_or_none(is_pos: np.ndarray, score: np.ndarray) -> float | None:
+    if is_pos.all() or not is_pos.any():
+        return None
+    return float(roc_auc_score(is_pos, score))
+
+
+def _quadratic_kappa(y: np.ndarray, pred: np.ndarray, k: int) -> float | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undefined kappa (one shared label) comes back as NaN -> None
+        value = cohen_kappa_score(y, pred, labels=list(range(k)), weights="quadratic")
+    return _float_or_none(float(value))
+
+
+def _macro_auc(y: np.ndarray, probs: np.ndarray, k: int) -> tuple[dict[int, float | None], float | None]:
+    per_class = {c: _auc_or_none(y == c, probs[:, c]) for c in range(k)}
+    defined = [v for v in per_class.values() if v is not None]
+    return per_class, (float(np.mean(defined)) if defined else None)
+
+
+def _calibration(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-class confidence (N,), correctness (N,) and bin index (N,) with bins (lo, hi]."""
+    conf = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    bins = np.clip(np.ceil(conf * N_CALIBRATION_BINS).astype(np.intp) - 1, 0, N_CALIBRATION_BINS - 1)
+    return conf, correct, bins
+
+
+def _reliability(conf: np.ndarray, correct: np.ndarray, bins: np.ndarray) -> tuple[float, dict[str, dict]]:
+    table: dict[str, dict] = {}
+    ece = 0.0
+    for b in range(N_CALIBRATION_BINS):
+        lo, hi = b / N_CALIBRATION_BINS, (b + 1) / N_CALIBRATION_BINS
+        members = bins == b
+        count = int(members.sum())
+        mean_conf = float(conf[members].mean()) if count else None
+        acc = float(correct[members].mean()) if count else None
+        if count:
+            ece += count / conf.size * abs(acc - mean_conf)
+        table[f"{lo:.3f}-{hi:.3f}"] = {
+            "lower": lo,
+            "upper": hi,
+            "mean_confidence": mean_conf,
+            "accuracy": acc,
+            "count": count,
+        }
+    return float(ece), table
+
+
+def _binary_entry(is_pos: np.ndarray, score: np.ndarray, threshold: float, source: str) -> dict[str, Any]:
+    called = score >= threshold
+    n_pos, n_neg = int(is_pos.sum()), int((~is_pos).sum())
+    return {
+        "auc": _auc_or_none(is_pos, score),
+        "threshold": threshold,
+        "threshold_source": source,
+        "sensitivity": float(recall_score(is_pos, called, pos_label=True)) if n_pos else None,
+        "specificity": float(recall_score(is_pos, called, pos_label=False)) if n_neg else None,
+        "n_positive": n_pos,
+        "n_negative": n_neg,
+    }
+
+
+def _per_source(y: np.ndarray, pred: np.ndarray, probs: np.ndarray, sources: list[str], k: int) -> dict:
+    src = np.asarray(sources, dtype=object)
+    out = {}
+    for name in dict.fromkeys(sources):  # first-appearance order
+        m = src == name
+        ys, ps = y[m], pred[m]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # predicted classes absent from this source's labels
+            bacc = float(balanced_accuracy_score(ys, ps))
+        out[name] = {
+            "n": int(m.sum()),
+            "accuracy": float(accuracy_score(ys, ps)),
+            "balanced_accuracy": bacc,
+            "macro_auc": _macro_auc(ys, probs[m], k)[1],
+        }
+    return out
+
+
+# -------------------------------------------------------------------------------- bootstrap engine
+def _weighted_auc(weights: np.ndarray, is_pos: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC AUC for each row of ``weights`` (B, N) as sample weights; NaN where undefined.
+
+    Mann-Whitney form with ties counted one half, which equals scikit-learn's trapezoidal area.
+    """
+    order = np.argsort(score, kind="stable")
+    s, pos = score[order], is_pos[order]
+    w = weights[:, order]
+    new_block = np.r_[True, s[1:] != s[:-1]]
+    block = np.cumsum(new_block) - 1
+    starts = np.flatnonzero(new_block)
+    ends = np.r_[starts[1:], s.size]
+    neg_cum = np.zeros((w.shape[0], s.size + 1))
+    np.cumsum(w * ~pos, axis=1, out=neg_cum[:, 1:])
+    below = neg_cum[:, starts[block]]
+    tied = neg_cum[:, ends[block]] - below
+    w_pos = w[:, pos].sum(axis=1)
+    w_neg = neg_cum[:, -1]
+    num = (w[:, pos] * (below[:, pos] + 0.5 * tied[:, pos])).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((w_pos > 0) & (w_neg > 0), num / (w_pos * w_neg), np.nan)
+
+
+def _resample_metrics(
+    weights: np.ndarray,
+    y: np.ndarray,
+    probs: np.ndarray,
+    tasks: _TaskArrays,
+    thresholds: dict[str, float],
+    present: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Every bootstrapped metric for each row of ``weights`` (B, N); NaN where a resample skips it.
+
+    Class-averaged metrics are averaged over ``present`` (classes with labels in the full data) and
+    skipped in resamples that miss any of them; task metrics are skipped without positives/negatives.
+    """
+    n, k = probs.shape
+    pred = probs.argmax(axis=1)
+    conf, correct, bins = _calibration(probs, y)
+    nb = N_CALIBRATION_BINS
+    cell = y * k + pred
+    bin_onehot = np.zeros((n, nb))
+    bin_onehot[np.arange(n), bins] = 1.0
+    cols = [np.eye(k * k)[cell], bin_onehot, bin_onehot * conf[:, None], bin_onehot * correct[:, None]]
+    for task, (is_pos, score) in tasks.items():
+        called = score >= thresholds.get(task, _DEFAULT_THRESHOLD)
+        cols.append(np.stack([is_pos, ~is_pos, is_pos & called, ~is_pos & ~called], axis=1).astype(float))
+    sums = weights @ np.concatenate(cols, axis=1)
+
+    cm = sums[:, : k * k].reshape(-1, k, k)
+    off = k * k
+    total = cm.sum(axis=(1, 2))
+    row, col, diag = cm.sum(axis=2), cm.sum(axis=1), np.einsum("bii->bi", cm)
+    all_present = (row[:, present] > 0).all(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = diag / row
+        precision = np.where(col > 0, diag / col, 0.0)
+        f1 = np.where(row + col > 0, 2 * diag / (row + col), 0.0)
+        wq = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2.0
+        observed = (cm * wq).sum(axis=(1, 2)) / total
+        expected = np.einsum("bi,bj,ij->b", row, col, wq) / total**2
+        kappa = np.where(expected > 1e-12, 1.0 - observed / expected, np.nan)
+
+        def keep(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+            return np.where(ok, values, np.nan)
+
+        out = {
+            "accuracy": diag.sum(axis=1) / total,
+            "balanced_accuracy": keep(recall[:, present].mean(axis=1), all_present),
+            "macro_precision": keep(precision[:, present].mean(axis=1), all_present),
+            "macro_recall": keep(recall[:, present].mean(axis=1), all_present),
+            "macro_f1": keep(f1[:, present].mean(axis=1), all_present),
+            "kappa_quadratic": kappa,
+        }
+        counts = sums[:, off : off + nb]
+        conf_sum = sums[:, off + nb : off + 2 * nb]
+        correct_sum = sums[:, off + 2 * nb : off + 3 * nb]
+        out["ece"] = np.abs(correct_sum - conf_sum).sum(axis=1) / counts.sum(axis=1)
+        off += 3 * nb
+
+        if present.size >= 2:
+            per_class = np.stack([_weighted_auc(weights, y == c, probs[:, c]) for c in present], axis=1)
+            out["macro_auc"] = keep(per_class.mean(axis=1), all_present)
+        else:
+            out["macro_auc"] = np.full(weights.shape[0], np.nan)
+        for task, (is_pos, score) in tasks.items():
+            n_pos, n_neg, tp, tn = sums[:, off : off + 4].T
+            off += 4
+            out[f"auc_{task}"] = _weighted_auc(weights, is_pos, score)
+            out[f"{task}_sensitivity"] = np.where(n_pos > 0, tp / n_pos, np.nan)
+            out[f"{task}_specificity"] = np.where(n_neg > 0, tn / n_neg, np.nan)
+    return out
+
+
+def _bootstrap(
+    y: np.ndarray,
+    probs: np.ndarray,
+    tasks: _TaskArrays,
+    thresholds: dict[str, float],
+    present: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    n_boot: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Metric values (n_boot,) per metric over group resamples, processed in memory-bounded chunks."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // max(len(y), n_groups))
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        draws = rng.integers(0, n_groups, size=(b, n_groups))
+        counts = np.bincount((draws + n_groups * np.arange(b)[:, None]).ravel(), minlength=b * n_groups)
+        weights = counts.reshape(b, n_groups)[:, group].astype(np.float64)
+        parts.append(_resample_metrics(weights, y, probs, tasks, thresholds, present))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+# ----------------------------------------------------------------------------------------- public
+def evaluate_probabilities(
+    y_true: Sequence[str],
+    probs: np.ndarray,
+    classes: Sequence[str],
+    *,
+    groups: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate class probabilities ``probs`` (N, K) against labels ``y_true`` (N,).
+
+    ``classes`` names the K columns in ascending stage order (e.g. F0..F4). The predicted class is
+    the argmax. Class-averaged metrics (balanced accuracy, macro precision/recall/F1/AUC) average
+    over the classes that occur in ``y_true``. Binary tasks call positive when score >= threshold,
+    with thresholds from ``thresholds`` (fit them on validation data with :func:`fit_thresholds`)
+    or 0.5. ``ci95`` holds percentile-bootstrap intervals from ``n_boot`` resamples of whole
+    ``groups`` (each item its own group when None); a resample that lacks a class needed by a
+    metric is skipped for that metric (see ``n_boot_effective``). Returns a JSON-ready dict.
+    """
+    y, p, names = _check_inputs(y_true, probs, classes)
+    n, k = p.shape
+    group_list = _check_same_length(groups, n, "groups")
+    source_list = _check_same_length(sources, n, "sources")
+    thr = _check_thresholds(thresholds)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ConfigError(f"Expected n_boot as an integer >= 0, got {n_boot!r}")
+
+    pred = p.argmax(axis=1)
+    present = np.flatnonzero(np.bincount(y, minlength=k) > 0)
+    prec, rec, f1, _ = precision_recall_fscore_support(
+        y, pred, labels=present, average="macro", zero_division=0
+    )
+    per_class_auc, macro_auc = _macro_auc(y, p, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # predicted classes that never occur in y_true
+        bacc = float(balanced_accuracy_score(y, pred))
+    conf, correct, bins = _calibration(p, y)
+    ece, reliability = _reliability(conf, correct, bins)
+    tasks = _task_arrays(y, p, names)
+
+    result: dict[str, Any] = {
+        "n": int(n),
+        "classes": names,
+        "accuracy": float(accuracy_score(y, pred)),
+        "balanced_accuracy": bacc,
+        "macro_precision": float(prec),
+        "macro_recall": float(rec),
+        "macro_f1": float(f1),
+        "macro_auc": macro_auc,
+        "auc_per_class": {names[c]: v for c, v in per_class_auc.items()},
+        "kappa_quadratic": _quadratic_kappa(y, pred, k),
+    }
+    binary: dict[str, dict[str, Any] | None] = {}
+    for task in BINARY_TASKS:
+        if task not in tasks:
+            result[f"auc_{task}"] = None
+            binary[task] = None
+            continue
+        source = "given" if task in thr else "default_0.5"
+        binary[task] = _binary_entry(*tasks[task], thr.get(task, _DEFAULT_THRESHOLD), source)
+        result[f"auc_{task}"] = binary[task]["auc"]
+    result["binary"] = binary
+    result["ece"] = ece
+    result["reliability"] = reliability
+    result["confusion_matrix"] = confusion_matrix(y, pred, labels=list(range(k))).tolist()
+    result["per_source"] = _per_source(y, pred, p, source_list, k) if source_list is not None else None
+
+    group, n_groups = _group_index(group_list, n)
+    ci_names = list(_CI_SCALARS) + [f"auc_{t}" for t in BINARY_TASKS]
+    ci_names += [f"{t}_{m}" for t in BINARY_TASKS for m in ("sensitivity", "specificity")]
+    draws = _bootstrap(y, p, tasks, thr, present, group, n_groups, n_boot, seed) if n_boot else {}
+    ci95: dict[str, list[float] | None] = {}
+    effective: dict[str, int] = {}
+    for name in ci_names:
+        values = draws.get(name, np.empty(0))
+        values = values[np.isfinite(values)]
+        effective[name] = int(values.size)
+        ci95[name] = [float(v) for v in np.percentile(values, [2.5, 97.5])] if values.size else None
+    result["ci95"] = ci95
+    result["n_boot"] = int(n_boot)
+    result["n_boot_effective"] = effective
+    result["bootstrap_unit"] = "group" if group_list is not None else "item"
+    result["n_groups"] = n_groups
+    result["seed"] = int(seed)
+    return result
+
+
+def fit_thresholds(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
+    """Youden-J optimal threshold (max sensitivity + specificity - 1) per binary task.
+
+    Fit on VALIDATION predictions and pass the result to :func:`evaluate_probabilities` on test;
+    positives are called at score >= threshold. Ties in J go to the highest threshold.
+    """
+    y, p, names = _check_inputs(y_true, probs, classes)
+    tasks = _task_arrays(y, p, names)
+    if not tasks:
+        raise ConfigError(f"Expected classes including F2, F3 or F4 for the binary tasks, got {names}")
+    out = {}
+    for task, (is_pos, score) in tasks.items():
+        if is_pos.all() or not is_pos.any():
+            kind = "negatives" if is_pos.all() else "positives"
+            raise InputError(f"Cannot fit the {task} threshold: validation labels have no {kind}")
+        fpr, tpr, thr = roc_curve(is_pos, score)
+        finite = np.isfinite(thr)  # the first roc_curve threshold is +inf (call nothing positive)
+        j = np.where(finite, tpr - fpr, -np.inf)
+        out[task] = float(thr[int(np.argmax(j))])
+    return out
+
+
+def read_predictions_csv(
+    path: str | Path,
+) -> tuple[list[str], list[str], np.ndarray, list[str], dict[str, list[str]]]:
+    """Read a predictions CSV with columns ``path,label,prob_<class>...`` (+ optional ``group``, ``source``).
+
+    Classes are taken from the ``prob_`` columns in header order (e.g. ``prob_F0..prob_F4``).
+    Returns ``(paths, labels, probs (N, K), classes, extra)`` where ``extra`` holds the ``group``
+    and ``source`` columns that are present.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: predictions CSV not found")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        rows = list(reader)
+    prob_cols = [h for h in header if h.startswith("prob_")]
+    missing = [c for c in ("path", "label") if c not in header]
+    if missing or len(prob_cols) < 2:
+        raise InputError(
+            f"{path}: expected columns path,label,prob_F0..prob_F4[,group,source]; "
+            f"missing {missing + (['prob_<class> (>=2)'] if len(prob_cols) < 2 else [])}, found {header}"
+        )
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: expected unique column names, found {header}")
+    classes = [h[len("prob_") :] for h in prob_cols]
+    col = {h: i for i, h in enumerate(header)}
+    optional = [c for c in ("group", "source") if c in col]
+    paths: list[str] = []
+    labels: list[str] = []
+    extra: dict[str, list[str]] = {c: [] for c in optional}
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    probs = np.empty((len(rows), len(classes)))
+    for i, row in enumerate(rows):
+        line = i + 2
+        if len(row) != len(header):
+            raise InputError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
+        label = row[col["label"]].strip()
+        if label not in classes:
+            raise InputError(f"{path}:{line}: expected a label among {classes}, got {label!r}")
+        for j, name in enumerate(prob_cols):
+            cell = row[col[name]].strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                raise InputError(f"{path}:{line}: expected a number in {name}, got {cell!r}") from None
+            if not math.isfinite(value):
+                raise InputError(f"{path}:{line}: expected a finite probability in {name}, got {cell!r}")
+            if value < 0:
+                raise InputError(f"{path}:{line}: expected a probability >= 0 in {name}, got {cell!r}")
+            probs[i, j] = value
+        total = probs[i].sum()
+        if abs(total - 1.0) > _SUM_TOL:
+            raise InputError(
+                f"{path}:{line}: expected probabilities summing to 1 (+-{_SUM_TOL}), got {total:.6g}"
+            )
+        for c in optional:
+            value = row[col[c]].strip()
+            if not value:
+                raise InputError(f"{path}:{line}: empty {c}; fill it or drop the {c} column")
+            extra[c].append(value)
+        paths.append(row[col["path"]].strip())
+        labels.append(label)
+    if not rows:
+        raise InputError(f"{path}: no prediction rows below the header")
+    return paths, labels, probs, classes, extra

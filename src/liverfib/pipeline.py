@@ -1,0 +1,275 @@
+"""Python twin of the CLI: each ``run_*`` wires the floors together and returns
+``(json_summary, human_text)``. Only this module (and training/) crosses floors."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from liverfib.errors import ConfigError, InputError
+
+__all__ = ["run_audit", "run_split", "run_evaluate", "run_predict", "run_train"]
+
+
+def _progress_bar(desc: str):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=0.5)
+        bar["bar"].n = done
+        bar["bar"].refresh() if done == total else None
+        if done == total:
+            bar["bar"].close()
+
+    return update
+
+
+def _write_rows(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------------------- audit
+def run_audit(
+    data_dir: Path,
+    *,
+    labels_csv: Path | None = None,
+    out_dir: Path | None = None,
+    near_threshold: float = 0.90,
+) -> tuple[dict[str, Any], str]:
+    """Audit a labelled folder; with ``out_dir`` write audit.json, files.csv and audit.html."""
+    from liverfib.dataset.audit import audit_folder
+    from liverfib.report.jsonio import write_json
+
+    result = audit_folder(data_dir, labels_csv=labels_csv, near_threshold=near_threshold,
+                          progress=_progress_bar("audit"))
+    s = result.summary
+    if out_dir is not None:
+        from liverfib.report.audit_html import write_audit_html
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(s, out_dir / "audit.json")
+        _write_rows(result.files, out_dir / "files.csv", ["path", "label", "patient", "sha256", "cluster", "source"])
+        write_audit_html(s, Path(data_dir), out_dir / "audit.html")
+    lines = [f"Audit of {data_dir}", ""]
+    lines.append(f"{'label':8s} {'files':>7s} {'distinct':>9s} {'clusters':>9s}")
+    for lab, d in s["labels"].items():
+        lines.append(f"{lab:8s} {d['files']:7d} {d['distinct_images']:9d} {d['unique_clusters']:9d}")
+    lines += [
+        "",
+        f"unreadable files:            {s['n_unreadable']}",
+        f"byte-identical copy groups:  {s['n_exact_duplicate_groups']} (distinct contents {s['n_unique_exact']})",
+        f"pixel-identical distinct:    {s['n_unique_pixels']}",
+        f"near-duplicate clusters:     {s['n_clusters']} (threshold {s['near_duplicate_threshold']})",
+        f"cross-label conflicts:       {len(s['cross_label_conflicts'])}",
+        "",
+        "sources (distinct images per label):",
+    ]
+    for src in s["sources"]:
+        per = " ".join(f"{k}={v}" for k, v in src["distinct_per_label"].items())
+        lines.append(f"  {src['source']} [{src['fingerprint']}]: {per}")
+    lines += [f"source/label Cramér's V:     {s['source_label_cramers_v']:.3f}", "", s["verdict"]]
+    for bad in s["unreadable"][:20]:
+        lines.append(f"  unreadable: {bad['error']}")
+    return s, "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- split
+def run_split(
+    data_dir: Path,
+    out_csv: Path,
+    *,
+    labels_csv: Path | None = None,
+    val: float = 0.15,
+    test: float = 0.15,
+    folds: int | None = None,
+    seed: int = 0,
+    naive: bool = False,
+    near_threshold: float = 0.90,
+) -> tuple[dict[str, Any], str]:
+    """Audit (for clusters and sources) and write a grouped split CSV."""
+    from collections import Counter
+
+    from liverfib.dataset.audit import audit_folder
+    from liverfib.dataset.split import make_folds, make_split, write_split_csv
+
+    result = audit_folder(data_dir, labels_csv=labels_csv, near_threshold=near_threshold,
+                          progress=_progress_bar("split"))
+    if folds is not None:
+        if naive:
+            raise ConfigError("--naive and --folds cannot be combined")
+        rows = make_folds(result.files, folds=folds, seed=seed)
+    else:
+        rows = make_split(result.files, val=val, test=test, seed=seed, naive=naive)
+    write_split_csv(rows, out_csv)
+    counts = Counter((r["split"], r["label"]) for r in rows)
+    parts = sorted({r["split"] for r in rows})
+    labels = sorted({r["label"] for r in rows})
+    summary = {
+        "out": str(out_csv),
+        "mode": "naive-per-file" if naive else ("grouped-kfold" if folds else "grouped"),
+        "n_files": len(rows),
+        "n_groups": len({r["group"] for r in rows}),
+        "counts": {p: {lab: counts.get((p, lab), 0) for lab in labels} for p in parts},
+        "n_unreadable": result.summary["n_unreadable"],
+    }
+    lines = [f"wrote {out_csv} ({summary['mode']}, {len(rows)} files, {summary['n_groups']} groups)"]
+    lines.append(f"{'split':8s} " + " ".join(f"{lab:>6s}" for lab in labels))
+    for p in parts:
+        lines.append(f"{p:8s} " + " ".join(f"{counts.get((p, lab), 0):6d}" for lab in labels))
+    if naive:
+        lines.append("WARNING: naive split puts copies of one image on both sides; use only to show leakage.")
+    return summary, "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------- evaluate
+def _format_metrics(m: dict[str, Any]) -> str:
+    ci = m.get("ci95", {})
+
+    def fmt(key: str) -> str:
+        v = m.get(key)
+        if v is None:
+            return f"{key:18s} n/a"
+        lo_hi = ci.get(key)
+        tail = f"  [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi and None not in lo_hi else ""
+        return f"{key:18s} {v:.3f}{tail}"
+
+    keys = ["accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "kappa_quadratic", "auc_ge_f2",
+            "auc_ge_f3", "auc_f4", "ece"]
+    lines = [f"n = {m['n']} (95% CI: bootstrap over groups)"] + [fmt(k) for k in keys]
+    for src, d in sorted(m.get("per_source", {}).items()):
+        lines.append(f"source {src}: n={d['n']} accuracy={d['accuracy']:.3f}")
+    return "\n".join(lines)
+
+
+def run_evaluate(
+    *,
+    model: str | None = None,
+    data_dir: Path | None = None,
+    split_csv: Path | None = None,
+    subset: str = "test",
+    predictions_csv: Path | None = None,
+    out_dir: Path | None = None,
+    n_boot: int = 1000,
+) -> tuple[dict[str, Any], str]:
+    """Evaluate a predictions CSV, or a model on a split subset of a dataset."""
+    import numpy as np
+
+    from liverfib.evaluation import evaluate_probabilities, read_predictions_csv
+    from liverfib.report.jsonio import write_json
+
+    if (predictions_csv is None) == (model is None):
+        raise ConfigError("give either --predictions CSV or --model (with --data and --split)")
+    thresholds = None
+    if predictions_csv is not None:
+        paths, labels, probs, classes, extra = read_predictions_csv(predictions_csv)
+        groups = extra.get("group")
+        sources = extra.get("source")
+    else:
+        if data_dir is None or split_csv is None:
+            raise ConfigError("--model needs --data DIR and --split CSV")
+        preds = _predict_split(model, data_dir, split_csv, subset)
+        paths, labels, probs, classes = preds["paths"], preds["labels"], preds["probs"], preds["classes"]
+        groups, sources, thresholds = preds["groups"], preds["sources"], preds["thresholds"]
+    metrics = evaluate_probabilities(labels, np.asarray(probs), classes, groups=groups, sources=sources,
+                                     thresholds=thresholds, n_boot=n_boot)
+    if out_dir is not None:
+        from liverfib.report.plots import plot_evaluation
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(metrics, out_dir / "metrics.json")
+        plot_evaluation(metrics, labels, np.asarray(probs), classes, out_dir)
+    return metrics, _format_metrics(metrics)
+
+
+def _predict_split(model: str, data_dir: Path, split_csv: Path, subset: str) -> dict[str, Any]:
+    from liverfib.dataset.split import read_split_csv
+    from liverfib.inference.predictor import load_predictor
+
+    rows = [r for r in read_split_csv(split_csv) if r["split"] == subset]
+    if not rows:
+        raise InputError(f"{split_csv}: no rows with split '{subset}'")
+    predictor = load_predictor(model)
+    out = predictor.predict_paths([data_dir / r["path"] for r in rows], progress=True)
+    if out.errors:
+        raise InputError(f"{len(out.errors)} files could not be read, e.g. {out.errors[0][1]}")
+    return {
+        "paths": [r["path"] for r in rows],
+        "labels": [r["label"] for r in rows],
+        "probs": out.probs,
+        "classes": predictor.classes,
+        "groups": [r.get("group") or r.get("cluster") or r["path"] for r in rows],
+        "sources": [r.get("source") or "?" for r in rows],
+        "thresholds": predictor.thresholds,
+    }
+
+
+# --------------------------------------------------------------------------------------- predict
+def run_predict(
+    paths: Sequence[Path],
+    *,
+    model: str = "default",
+    tta: bool = False,
+    batch_size: int = 16,
+    out_csv: Path | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Stage each image; returns per-image stage, probabilities and binary-task probabilities."""
+    from liverfib.inference.predictor import load_predictor
+    from liverfib.io import list_images
+
+    files: list[Path] = []
+    for p in paths:
+        files.extend(list_images(p))
+    predictor = load_predictor(model)
+    out = predictor.predict_paths(files, tta=tta, batch_size=batch_size, progress=len(files) > 8)
+    results = out.as_records()
+    summary = {"model": predictor.describe(), "n": len(results), "predictions": results,
+               "errors": [{"path": str(p), "error": e} for p, e in out.errors]}
+    if out_csv is not None:
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        cols = ["path", "stage"] + [f"prob_{c}" for c in predictor.classes] + ["p_ge_f2", "p_ge_f3", "p_f4", "warning"]
+        flat = [{"path": r["path"], "stage": r["stage"], **{f"prob_{k}": v for k, v in r["probabilities"].items()},
+                 "p_ge_f2": r["p_ge_f2"], "p_ge_f3": r["p_ge_f3"], "p_f4": r["p_f4"], "warning": r.get("warning", "")}
+                for r in results]
+        _write_rows(flat, out_csv, cols)
+    head = f"{'file':32s} {'stage':5s} " + " ".join(f"{c:>6s}" for c in predictor.classes) + "  P(>=F2) note"
+    lines = [f"model: {predictor.describe()['name']}  (research use only)", head]
+    for r in results:
+        probs = " ".join(f"{v:6.2f}" for v in r["probabilities"].values())
+        lines.append(f"{Path(r['path']).name[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}")
+    for p, e in out.errors:
+        lines.append(f"unreadable: {e}")
+    if not results:
+        raise InputError("no image could be read: " + "; ".join(e for _, e in out.errors[:3]))
+    return summary, "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- train
+def run_train(
+    data_dir: Path,
+    split_csv: Path,
+    out_dir: Path,
+    *,
+    backbone: str = "tf_efficientnet_lite0",
+    config_path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    val_subset: str = "val",
+) -> tuple[dict[str, Any], str]:
+    """Train a staging model (see :mod:`liverfib.training.staging`)."""
+    from liverfib.training.staging import StagingConfig, train_staging
+
+    cfg = StagingConfig.resolve(config_path, {"backbone": backbone, "seed": seed, **(overrides or {})})
+    summary = train_staging(data_dir, split_csv, out_dir, cfg, device=device, val_subset=val_subset)
+    text = f"trained {cfg.backbone}: checkpoint {summary['checkpoint']}\n" + _format_metrics(summary["val_metrics"])
+    return summary, text

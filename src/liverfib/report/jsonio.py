@@ -1,0 +1,62 @@
+"""Write results as JSON atomically: a temporary file in the target folder, then one rename."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["write_json"]
+
+
+def _to_builtin(value: Any, where: str) -> Any:
+    """Convert numpy scalars/arrays, paths and tuples to JSON types; reject NaN/inf (no silent NaN)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            k = key.item() if isinstance(key, np.generic) else key
+            if not isinstance(k, str | int | float | bool) and k is not None:
+                raise TypeError(f"write_json: expected str/int keys, got {type(key).__name__} at {where}")
+            out[str(k) if not isinstance(k, str) else k] = _to_builtin(item, f"{where}.{k}")
+        return out
+    if isinstance(value, np.ndarray):
+        return [_to_builtin(v, f"{where}[{i}]") for i, v in enumerate(value.tolist())]
+    if isinstance(value, list | tuple):
+        return [_to_builtin(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"write_json: expected finite numbers, found {value} at {where}; use None instead")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``result`` to ``path`` as indented JSON; the file is either complete or untouched.
+
+    numpy scalars and arrays become plain numbers and lists. NaN/inf raise ``ValueError`` before
+    anything is written. Parent folders are created. Returns the path.
+    """
+    path = Path(path)
+    text = json.dumps(_to_builtin(result, "result"), indent=2, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp alone would give 0600
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
