@@ -61,7 +61,9 @@ def audit(
     labels: Annotated[
         Path | None, typer.Option("--labels", help="CSV with path,label[,patient] instead of sub-folders.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for audit.json, files.csv and audit.html.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for audit.json, files.csv and audit.html.")
+    ] = None,
     near_threshold: Annotated[
         float, typer.Option("--near-threshold", help="Descriptor correlation linking near-duplicates.")
     ] = 0.90,
@@ -71,7 +73,9 @@ def audit(
     from liverfib import pipeline
 
     try:
-        summary, text = pipeline.run_audit(data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold)
+        summary, text = pipeline.run_audit(
+            data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold
+        )
     except LiverfibError as exc:
         _fail(exc)
     _emit(summary, as_json, text)
@@ -97,7 +101,14 @@ def split(
 
     try:
         summary, text = pipeline.run_split(
-            data_dir, out, labels_csv=labels, val=val, test=test, folds=folds, seed=seed, naive=naive,
+            data_dir,
+            out,
+            labels_csv=labels,
+            val=val,
+            test=test,
+            folds=folds,
+            seed=seed,
+            naive=naive,
             near_threshold=near_threshold,
         )
     except LiverfibError as exc:
@@ -109,7 +120,9 @@ def split(
 def evaluate(
     model: Annotated[str | None, typer.Option("--model", help="'default' or a checkpoint path.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Dataset root (with --model).")] = None,
-    split_csv: Annotated[Path | None, typer.Option("--split", help="Split CSV from 'liverfib split'.")] = None,
+    split_csv: Annotated[
+        Path | None, typer.Option("--split", help="Split CSV from 'liverfib split'.")
+    ] = None,
     subset: Annotated[str, typer.Option("--subset", help="Which split rows to evaluate.")] = "test",
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="CSV path,label,prob_F0..prob_F4[,group,source].")
@@ -123,8 +136,13 @@ def evaluate(
 
     try:
         summary, text = pipeline.run_evaluate(
-            model=model, data_dir=data, split_csv=split_csv, subset=subset, predictions_csv=predictions,
-            out_dir=out, n_boot=n_boot,
+            model=model,
+            data_dir=data,
+            split_csv=split_csv,
+            subset=subset,
+            predictions_csv=predictions,
+            out_dir=out,
+            n_boot=n_boot,
         )
     except LiverfibError as exc:
         _fail(exc)
@@ -134,7 +152,9 @@ def evaluate(
 @app.command()
 def predict(
     paths: Annotated[list[Path], typer.Argument(help="Image files, folders or DICOM files.")],
-    model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")] = "default",
+    model: Annotated[
+        str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")
+    ] = "default",
     tta: Annotated[bool, typer.Option("--tta", help="Average over a horizontal flip.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
     out: Annotated[Path | None, typer.Option("--out", help="Write predictions.csv here.")] = None,
@@ -155,25 +175,44 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Dataset root (F0..F4 sub-folders).")],
     split_csv: Annotated[Path, typer.Option("--split", help="Split CSV from 'liverfib split'.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log.csv, config.yaml).")],
-    backbone: Annotated[str, typer.Option("--backbone", help="Backbone name (see 'liverfib models').")] = "tf_efficientnet_lite0",
-    config: Annotated[Path | None, typer.Option("--config", help="YAML config; CLI flags override it.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of fine-tuning (0 = frozen features).")] = None,
+    backbone: Annotated[
+        str, typer.Option("--backbone", help="Backbone name (see 'liverfib models').")
+    ] = "tf_efficientnet_lite0",
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML config; CLI flags override it.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Epochs of fine-tuning (0 = frozen features).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
     img_size: Annotated[int | None, typer.Option("--img-size", help="Input side in pixels.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    val_subset: Annotated[str, typer.Option("--val-subset", help="Split rows used for model selection.")] = "val",
+    val_subset: Annotated[
+        str, typer.Option("--val-subset", help="Split rows used for model selection.")
+    ] = "val",
     as_json: JsonFlag = False,
 ) -> None:
     """Train a staging model on the train rows of a split; select on the val rows."""
     from liverfib import pipeline
 
-    overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, img_size=img_size).items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, img_size=img_size).items()
+        if v is not None
+    }
     try:
         summary, text = pipeline.run_train(
-            data, split_csv, out, backbone=backbone, config_path=config, overrides=overrides, device=device,
-            seed=seed, val_subset=val_subset,
+            data,
+            split_csv,
+            out,
+            backbone=backbone,
+            config_path=config,
+            overrides=overrides,
+            device=device,
+            seed=seed,
+            val_subset=val_subset,
         )
     except LiverfibError as exc:
         _fail(exc)

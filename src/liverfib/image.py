@@ -43,9 +43,7 @@ class Image:
         if self.array.ndim not in (2, 3):
             raise ValueError(f"Image array must be 2D or 3D, got shape {self.array.shape}")
         if self.spacing_mm is not None and len(self.spacing_mm) != self.array.ndim:
-            raise ValueError(
-                f"spacing_mm has {len(self.spacing_mm)} values for a {self.array.ndim}D array"
-            )
+            raise ValueError(f"spacing_mm has {len(self.spacing_mm)} values for a {self.array.ndim}D array")
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
 

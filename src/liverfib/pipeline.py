@@ -50,15 +50,18 @@ def run_audit(
     from liverfib.dataset.audit import audit_folder
     from liverfib.report.jsonio import write_json
 
-    result = audit_folder(data_dir, labels_csv=labels_csv, near_threshold=near_threshold,
-                          progress=_progress_bar("audit"))
+    result = audit_folder(
+        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=_progress_bar("audit")
+    )
     s = result.summary
     if out_dir is not None:
         from liverfib.report.audit_html import write_audit_html
 
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(s, out_dir / "audit.json")
-        _write_rows(result.files, out_dir / "files.csv", ["path", "label", "patient", "sha256", "cluster", "source"])
+        _write_rows(
+            result.files, out_dir / "files.csv", ["path", "label", "patient", "sha256", "cluster", "source"]
+        )
         write_audit_html(s, Path(data_dir), out_dir / "audit.html")
     lines = [f"Audit of {data_dir}", ""]
     lines.append(f"{'label':8s} {'files':>7s} {'distinct':>9s} {'clusters':>9s}")
@@ -102,8 +105,9 @@ def run_split(
     from liverfib.dataset.audit import audit_folder
     from liverfib.dataset.split import make_folds, make_split, write_split_csv
 
-    result = audit_folder(data_dir, labels_csv=labels_csv, near_threshold=near_threshold,
-                          progress=_progress_bar("split"))
+    result = audit_folder(
+        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=_progress_bar("split")
+    )
     if folds is not None:
         if naive:
             raise ConfigError("--naive and --folds cannot be combined")
@@ -143,8 +147,17 @@ def _format_metrics(m: dict[str, Any]) -> str:
         tail = f"  [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi and None not in lo_hi else ""
         return f"{key:18s} {v:.3f}{tail}"
 
-    keys = ["accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "kappa_quadratic", "auc_ge_f2",
-            "auc_ge_f3", "auc_f4", "ece"]
+    keys = [
+        "accuracy",
+        "balanced_accuracy",
+        "macro_f1",
+        "macro_auc",
+        "kappa_quadratic",
+        "auc_ge_f2",
+        "auc_ge_f3",
+        "auc_f4",
+        "ece",
+    ]
     lines = [f"n = {m['n']} (95% CI: bootstrap over groups)"] + [fmt(k) for k in keys]
     for src, d in sorted(m.get("per_source", {}).items()):
         lines.append(f"source {src}: n={d['n']} accuracy={d['accuracy']:.3f}")
@@ -180,8 +193,15 @@ def run_evaluate(
         preds = _predict_split(model, data_dir, split_csv, subset)
         paths, labels, probs, classes = preds["paths"], preds["labels"], preds["probs"], preds["classes"]
         groups, sources, thresholds = preds["groups"], preds["sources"], preds["thresholds"]
-    metrics = evaluate_probabilities(labels, np.asarray(probs), classes, groups=groups, sources=sources,
-                                     thresholds=thresholds, n_boot=n_boot)
+    metrics = evaluate_probabilities(
+        labels,
+        np.asarray(probs),
+        classes,
+        groups=groups,
+        sources=sources,
+        thresholds=thresholds,
+        n_boot=n_boot,
+    )
     if out_dir is not None:
         from liverfib.report.plots import plot_evaluation
 
@@ -232,20 +252,39 @@ def run_predict(
     predictor = load_predictor(model)
     out = predictor.predict_paths(files, tta=tta, batch_size=batch_size, progress=len(files) > 8)
     results = out.as_records()
-    summary = {"model": predictor.describe(), "n": len(results), "predictions": results,
-               "errors": [{"path": str(p), "error": e} for p, e in out.errors]}
+    summary = {
+        "model": predictor.describe(),
+        "n": len(results),
+        "predictions": results,
+        "errors": [{"path": str(p), "error": e} for p, e in out.errors],
+    }
     if out_csv is not None:
         out_csv.parent.mkdir(parents=True, exist_ok=True)
-        cols = ["path", "stage"] + [f"prob_{c}" for c in predictor.classes] + ["p_ge_f2", "p_ge_f3", "p_f4", "warning"]
-        flat = [{"path": r["path"], "stage": r["stage"], **{f"prob_{k}": v for k, v in r["probabilities"].items()},
-                 "p_ge_f2": r["p_ge_f2"], "p_ge_f3": r["p_ge_f3"], "p_f4": r["p_f4"], "warning": r.get("warning", "")}
-                for r in results]
+        cols = (
+            ["path", "stage"]
+            + [f"prob_{c}" for c in predictor.classes]
+            + ["p_ge_f2", "p_ge_f3", "p_f4", "warning"]
+        )
+        flat = [
+            {
+                "path": r["path"],
+                "stage": r["stage"],
+                **{f"prob_{k}": v for k, v in r["probabilities"].items()},
+                "p_ge_f2": r["p_ge_f2"],
+                "p_ge_f3": r["p_ge_f3"],
+                "p_f4": r["p_f4"],
+                "warning": r.get("warning", ""),
+            }
+            for r in results
+        ]
         _write_rows(flat, out_csv, cols)
     head = f"{'file':32s} {'stage':5s} " + " ".join(f"{c:>6s}" for c in predictor.classes) + "  P(>=F2) note"
     lines = [f"model: {predictor.describe()['name']}  (research use only)", head]
     for r in results:
         probs = " ".join(f"{v:6.2f}" for v in r["probabilities"].values())
-        lines.append(f"{Path(r['path']).name[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}")
+        lines.append(
+            f"{Path(r['path']).name[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}"
+        )
     for p, e in out.errors:
         lines.append(f"unreadable: {e}")
     if not results:
@@ -271,5 +310,7 @@ def run_train(
 
     cfg = StagingConfig.resolve(config_path, {"backbone": backbone, "seed": seed, **(overrides or {})})
     summary = train_staging(data_dir, split_csv, out_dir, cfg, device=device, val_subset=val_subset)
-    text = f"trained {cfg.backbone}: checkpoint {summary['checkpoint']}\n" + _format_metrics(summary["val_metrics"])
+    text = f"trained {cfg.backbone}: checkpoint {summary['checkpoint']}\n" + _format_metrics(
+        summary["val_metrics"]
+    )
     return summary, text

@@ -133,7 +133,9 @@ def audit_items(
             unreadable.append({"path": item.rel, "error": bad_sha[sha]})
     good = [(i, s) for i, s in enumerate(sha_of) if s is not None and s in fps]
     if not good:
-        raise InputError("no readable image in the collection; see the unreadable list: " + unreadable[0]["error"])
+        raise InputError(
+            "no readable image in the collection; see the unreadable list: " + unreadable[0]["error"]
+        )
 
     # exact duplicate groups (byte-identical)
     by_sha: dict[str, list[int]] = defaultdict(list)
@@ -155,7 +157,9 @@ def audit_items(
     cluster_of_sha = {s: cluster_of_pixel[fps[s].pixel_sha1] for s in by_sha}
 
     # 4. sources
-    source_keys = sorted({fps[s].source_key for s in by_sha}, key=lambda k: -sum(fps[s].source_key == k for s in by_sha))
+    source_keys = sorted(
+        {fps[s].source_key for s in by_sha}, key=lambda k: -sum(fps[s].source_key == k for s in by_sha)
+    )
     source_name = {k: f"S{n + 1}" for n, k in enumerate(source_keys)}
 
     files = []
@@ -195,7 +199,12 @@ def audit_items(
     sizes = Counter(cluster_of_sha[s] for s in by_sha)
     multi = [c for c, n in sizes.most_common() if n > 1]
     near_clusters = [
-        {"cluster": c, "n_distinct": sizes[c], "labels": sorted(cluster_labels[c]), "files": cluster_files[c][:20]}
+        {
+            "cluster": c,
+            "n_distinct": sizes[c],
+            "labels": sorted(cluster_labels[c]),
+            "files": cluster_files[c][:20],
+        }
         for c in multi
     ]
     sources = []
@@ -211,7 +220,9 @@ def audit_items(
                 "n_files": sum(len(by_sha[s]) for s in members),
                 "distinct_per_label": {lab: per_label.get(lab, 0) for lab in labels},
                 "fan_bbox_median": [int(x) for x in np.median(geo, axis=0)],
-                "fan_area_fraction_median": round(float(np.median([fps[s].fan_area_fraction for s in members])), 3),
+                "fan_area_fraction_median": round(
+                    float(np.median([fps[s].fan_area_fraction for s in members])), 3
+                ),
                 "fan_top_width_fraction_median": round(
                     float(np.median([fps[s].fan_top_width_fraction for s in members])), 3
                 ),
@@ -239,8 +250,14 @@ def audit_items(
         "n_unreadable": len(unreadable),
         "unreadable": unreadable,
         "n_link_files": int(n_links),
-        "labels": {lab: {"files": files_per_label.get(lab, 0), "unique_clusters": clusters_per_label.get(lab, 0),
-                         "distinct_images": sum(1 for s in by_sha if distinct_label[s] == lab)} for lab in labels},
+        "labels": {
+            lab: {
+                "files": files_per_label.get(lab, 0),
+                "unique_clusters": clusters_per_label.get(lab, 0),
+                "distinct_images": sum(1 for s in by_sha if distinct_label[s] == lab),
+            }
+            for lab in labels
+        },
         "exact_duplicate_groups": exact_groups,
         "n_exact_duplicate_groups": len(exact_groups),
         "n_unique_exact": len(by_sha),

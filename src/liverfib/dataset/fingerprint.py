@@ -12,7 +12,13 @@ import numpy as np
 from liverfib.image import Image
 from liverfib.preprocess.fan import detect_fan, find_overlay_text
 
-__all__ = ["DESCRIPTOR_SIDE", "ImageFingerprint", "file_sha256", "fingerprint_image", "near_duplicate_descriptor"]
+__all__ = [
+    "DESCRIPTOR_SIDE",
+    "ImageFingerprint",
+    "file_sha256",
+    "fingerprint_image",
+    "near_duplicate_descriptor",
+]
 
 #: Side of the low-resolution descriptor used for near-duplicate matching.
 DESCRIPTOR_SIDE = 24
@@ -51,7 +57,9 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def near_duplicate_descriptor(array: np.ndarray, fan_mask: np.ndarray, fan_bbox: tuple[int, int, int, int]) -> np.ndarray:
+def near_duplicate_descriptor(
+    array: np.ndarray, fan_mask: np.ndarray, fan_bbox: tuple[int, int, int, int]
+) -> np.ndarray:
     """Low-resolution, brightness-invariant descriptor of the fan content.
 
     The fan's bounding box is cropped (so frames, text and small crops/pads matter little), shrunk

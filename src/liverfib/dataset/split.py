@@ -71,7 +71,9 @@ def make_split(
 ) -> list[dict[str, Any]]:
     """Assign ``split`` = train/val/test to each file (rows from the audit's file table)."""
     if not 0.0 <= val < 1.0 or not 0.0 <= test < 1.0 or val + test >= 1.0:
-        raise ConfigError(f"--val and --test must be fractions in [0, 1) summing below 1, got {val} and {test}")
+        raise ConfigError(
+            f"--val and --test must be fractions in [0, 1) summing below 1, got {val} and {test}"
+        )
     if not files:
         raise InputError("no files to split")
     groups = [str(i) for i in range(len(files))] if naive else assign_groups(files)
@@ -110,11 +112,19 @@ def make_folds(files: Sequence[dict[str, Any]], *, folds: int = 5, seed: int = 0
     fold_of = np.zeros(len(files), int)
     for k, (_, held) in enumerate(sgkf.split(np.zeros(len(files)), _strata(files), groups)):
         fold_of[held] = k
-    return [{**_base(row), "group": g, "split": f"fold{k}"} for row, g, k in zip(files, groups, fold_of, strict=True)]
+    return [
+        {**_base(row), "group": g, "split": f"fold{k}"}
+        for row, g, k in zip(files, groups, fold_of, strict=True)
+    ]
 
 
 def _base(row: dict[str, Any]) -> dict[str, Any]:
-    return {"path": row["path"], "label": row["label"], "cluster": row.get("cluster", ""), "source": row.get("source", "")}
+    return {
+        "path": row["path"],
+        "label": row["label"],
+        "cluster": row.get("cluster", ""),
+        "source": row.get("source", ""),
+    }
 
 
 def write_split_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -135,12 +145,16 @@ def read_split_csv(path: str | Path) -> list[dict[str, str]]:
     """Read a split CSV written by :func:`write_split_csv`."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: split CSV not found; create it with 'liverfib split DATA_DIR --out {path}'")
+        raise InputError(
+            f"{path}: split CSV not found; create it with 'liverfib split DATA_DIR --out {path}'"
+        )
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {"path", "label", "split"} - set(reader.fieldnames or [])
         if missing:
-            raise InputError(f"{path}: missing columns {sorted(missing)}; expected {', '.join(SPLIT_COLUMNS)}")
+            raise InputError(
+                f"{path}: missing columns {sorted(missing)}; expected {', '.join(SPLIT_COLUMNS)}"
+            )
         rows = list(reader)
     if not rows:
         raise InputError(f"{path}: no rows")

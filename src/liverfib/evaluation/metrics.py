@@ -51,6 +51,7 @@ BINARY_TASKS: dict[str, tuple[str, bool]] = {
 N_CALIBRATION_BINS = 15
 _SUM_TOL = 1e-3
 _DEFAULT_THRESHOLD = 0.5
+_STAGE_ORDER = ("F0", "F1", "F2", "F3", "F4")
 #: task -> (is_positive (N,) bool, score (N,) float)
 _TaskArrays = dict[str, tuple[np.ndarray, np.ndarray]]
 _CI_SCALARS = (
@@ -75,6 +76,9 @@ def _check_classes(classes: Sequence[str]) -> list[str]:
     if len(set(names)) != len(names):
         dup = sorted({c for c in names if names.count(c) > 1})
         raise ConfigError(f"Expected unique class names, got duplicates {dup} in {names}")
+    stages = [c for c in names if c in _STAGE_ORDER]
+    if stages != sorted(stages, key=_STAGE_ORDER.index):
+        raise ConfigError(f"Expected classes in ascending stage order (F0..F4), got {names}")
     return names
 
 
@@ -154,9 +158,7 @@ def _task_arrays(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> _TaskA
     return out
 
 
-def binary_tasks(
-    y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]
-) -> _TaskArrays:
+def binary_tasks(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> _TaskArrays:
     """Clinical binary tasks: ``task -> (is_positive (N,) bool, score (N,) float)``.
 
     ``classes`` must be in ascending stage order; ``ge_f2`` scores P(>=F2) as the sum of the

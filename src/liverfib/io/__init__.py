@@ -9,8 +9,11 @@ from pathlib import Path
 
 from liverfib.errors import InputError
 from liverfib.image import Image
-from liverfib.io.links import read_link_stub, resolve_file
+from liverfib.io.batch import read_many
+from liverfib.io.dicom import read_dicom, read_dicom_series
 from liverfib.io.labelled import LabelledItem, list_labelled
+from liverfib.io.links import read_link_stub, resolve_file
+from liverfib.io.nifti import read_nifti, write_nifti
 from liverfib.io.raster import DEFAULT_MAX_PIXELS, decode_raster, read_raster, sniff_format
 
 __all__ = [
@@ -20,11 +23,16 @@ __all__ = [
     "decode_raster",
     "list_images",
     "list_labelled",
+    "read_dicom",
+    "read_dicom_series",
     "read_image",
     "read_link_stub",
+    "read_many",
+    "read_nifti",
     "read_raster",
     "resolve_file",
     "sniff_kind",
+    "write_nifti",
 ]
 
 #: Suffixes considered when listing a folder (content decides how a file is read).
@@ -92,9 +100,7 @@ def _read_file(path: Path, *, frame: int | None, max_pixels: int) -> Image:
     size = path.stat().st_size
     if size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
-    raise InputError(
-        f"{path}: not a readable image (expected PNG, JPEG, BMP, TIFF, DICOM or NIfTI content)"
-    )
+    raise InputError(f"{path}: not a readable image (expected PNG, JPEG, BMP, TIFF, DICOM or NIfTI content)")
 
 
 def list_images(root: str | Path) -> list[Path]:
@@ -113,5 +119,7 @@ def list_images(root: str | Path) -> list[Path]:
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not files:
-        raise InputError(f"{root}: no image files found (looked for {', '.join(s for s in IMAGE_SUFFIXES if s)})")
+        raise InputError(
+            f"{root}: no image files found (looked for {', '.join(s for s in IMAGE_SUFFIXES if s)})"
+        )
     return files

@@ -32,7 +32,9 @@ def list_labelled(root: str | Path, labels_csv: str | Path | None = None) -> lis
 
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root}: expected a dataset folder, found {'a file' if root.exists() else 'nothing'}")
+        raise InputError(
+            f"{root}: expected a dataset folder, found {'a file' if root.exists() else 'nothing'}"
+        )
     if labels_csv is not None:
         return _from_csv(root, Path(labels_csv))
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -48,9 +50,7 @@ def list_labelled(root: str | Path, labels_csv: str | Path | None = None) -> lis
             continue
         items.extend(LabelledItem(p, p.relative_to(root).as_posix(), d.name) for p in files)
     if not items:
-        raise InputError(
-            f"{root}: sub-folders {', '.join(d.name for d in subdirs)} hold no image files"
-        )
+        raise InputError(f"{root}: sub-folders {', '.join(d.name for d in subdirs)} hold no image files")
     return items
 
 

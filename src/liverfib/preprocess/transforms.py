@@ -70,8 +70,9 @@ class UltrasoundPreprocess:
                 r0, c0, r1, c1 = fan.bbox
                 img = img[r0:r1, c0:c1]
         if cfg.nlm:
-            img = cv2.fastNlMeansDenoising(np.ascontiguousarray(img), None, h=cfg.nlm_h,
-                                           templateWindowSize=7, searchWindowSize=21)
+            img = cv2.fastNlMeansDenoising(
+                np.ascontiguousarray(img), None, h=cfg.nlm_h, templateWindowSize=7, searchWindowSize=21
+            )
         return cv2.resize(img, (cfg.img_size, cfg.img_size), interpolation=cv2.INTER_AREA)
 
     @staticmethod

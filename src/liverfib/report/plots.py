@@ -69,7 +69,10 @@ def _plot_confusion(result: Mapping[str, Any], classes: list[str]) -> Figure:
     normalised = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     fig = _new_figure(11, 5)
     for ax, data, title, fmt in zip(
-        fig.subplots(1, 2), (counts, normalised), ("Counts", "Row-normalised (recall)"), ("{:.0f}", "{:.2f}"),
+        fig.subplots(1, 2),
+        (counts, normalised),
+        ("Counts", "Row-normalised (recall)"),
+        ("{:.0f}", "{:.2f}"),
         strict=True,
     ):
         image = ax.imshow(data, cmap="Blues", vmin=0, vmax=max(data.max(), 1e-9))
@@ -95,7 +98,14 @@ def _plot_reliability(result: Mapping[str, Any]) -> Figure:
     fig = _new_figure(6, 7)
     ax, ax_hist = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     filled = count > 0
-    ax.bar(lower[filled], acc[filled], width=width[filled], align="edge", edgecolor="black", label="Accuracy per bin")
+    ax.bar(
+        lower[filled],
+        acc[filled],
+        width=width[filled],
+        align="edge",
+        edgecolor="black",
+        label="Accuracy per bin",
+    )
     ax.plot(conf[filled], acc[filled], "o", color="tab:red", label="(mean confidence, accuracy)")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8, label="Perfect calibration")
     ax.set(ylim=(0, 1), ylabel="Accuracy", title=f"Reliability (ECE {result['ece']:.3f})")
