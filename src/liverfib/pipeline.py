@@ -20,7 +20,7 @@ def _progress_bar(desc: str):  # type: ignore[no-untyped-def]
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=0.5)
+            bar["bar"] = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=0.5, disable=None)
         bar["bar"].n = done
         bar["bar"].refresh() if done == total else None
         if done == total:

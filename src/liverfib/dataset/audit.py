@@ -157,8 +157,8 @@ def audit_items(
     cluster_of_sha = {s: cluster_of_pixel[fps[s].pixel_sha1] for s in by_sha}
 
     # 4. sources
-    source_keys = sorted(
-        {fps[s].source_key for s in by_sha}, key=lambda k: -sum(fps[s].source_key == k for s in by_sha)
+    source_keys = sorted(  # largest first; ties by fingerprint so names do not depend on hash order
+        {fps[s].source_key for s in by_sha}, key=lambda k: (-sum(fps[s].source_key == k for s in by_sha), k)
     )
     source_name = {k: f"S{n + 1}" for n, k in enumerate(source_keys)}
 

@@ -46,6 +46,17 @@ def _strata(files: Sequence[dict[str, Any]]) -> list[str]:
     return [f"{row['label']}|{row.get('source', '')}" for row in files]
 
 
+def _feasible_strata(strata: list[str], n_splits: int) -> list[str]:
+    """Coarsen label×source strata to label, then to none, until one stratum has ``n_splits``
+    members (StratifiedGroupKFold raises a ValueError otherwise, e.g. on small balanced sets)."""
+    from collections import Counter
+
+    for candidate in (strata, [s.rsplit("|", 1)[0] for s in strata]):
+        if max(Counter(candidate).values()) >= n_splits:
+            return candidate
+    return [""] * len(strata)
+
+
 def _one_fold(strata: list[str], groups: list[str], fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of a held-out part of about ``fraction`` of the items, group-disjoint."""
     from sklearn.model_selection import StratifiedGroupKFold
@@ -55,6 +66,7 @@ def _one_fold(strata: list[str], groups: list[str], fraction: float, seed: int) 
     if n_groups < n_splits:
         raise InputError(f"only {n_groups} independent groups; cannot hold out {fraction:.0%} by group")
     sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    strata = _feasible_strata(strata, n_splits)
     _, held = next(iter(sgkf.split(np.zeros(len(strata)), strata, groups)))
     mask = np.zeros(len(strata), bool)
     mask[held] = True
@@ -110,7 +122,8 @@ def make_folds(files: Sequence[dict[str, Any]], *, folds: int = 5, seed: int = 0
         raise InputError(f"only {len(set(groups))} independent groups; cannot make {folds} folds")
     sgkf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_of = np.zeros(len(files), int)
-    for k, (_, held) in enumerate(sgkf.split(np.zeros(len(files)), _strata(files), groups)):
+    strata = _feasible_strata(_strata(files), folds)
+    for k, (_, held) in enumerate(sgkf.split(np.zeros(len(files)), strata, groups)):
         fold_of[held] = k
     return [
         {**_base(row), "group": g, "split": f"fold{k}"}

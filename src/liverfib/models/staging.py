@@ -16,9 +16,11 @@ from torch import nn
 from liverfib.models.registry import get_spec
 from liverfib.models.weights import map_in_order
 
-__all__ = ["HEADS", "StagingNet", "ordinal_to_probs"]
+__all__ = ["HEADS", "POOLINGS", "StagingNet", "ordinal_to_probs"]
 
 HEADS = ("linear", "mlp", "ordinal")
+#: Pooling of intermediate stages: mean, or mean and standard deviation (texture statistics).
+POOLINGS = ("mean", "meanstd")
 
 
 def ordinal_to_probs(cum_logits: torch.Tensor) -> torch.Tensor:
@@ -45,6 +47,7 @@ class StagingNet(nn.Module):
         feature_stages: Sequence[int] = (),
         pretrained: bool = True,
         dropout: float = 0.3,
+        pooling: str = "mean",
     ) -> None:
         super().__init__()
         import timm
@@ -58,6 +61,11 @@ class StagingNet(nn.Module):
         self.head_kind = head
         self.n_classes = n_classes
         self.feature_stages = tuple(int(i) for i in feature_stages)
+        if pooling not in POOLINGS:
+            from liverfib.errors import unknown_choice
+
+            raise unknown_choice("pooling", pooling, POOLINGS)
+        self.pooling = pooling
         self.encoder = timm.create_model(spec.timm_name, pretrained=False, num_classes=0)
         if pretrained and spec.weight_loader is not None:
             full = timm.create_model(spec.timm_name, pretrained=False).state_dict()
@@ -65,7 +73,8 @@ class StagingNet(nn.Module):
             mapped = {k: v for k, v in mapped.items() if not k.startswith("classifier.")}
             self.encoder.load_state_dict(mapped, strict=True)
         channels = [self.encoder.feature_info[i]["num_chs"] for i in self.feature_stages]
-        self.feat_dim = int(self.encoder.num_features + sum(channels))
+        per_stage = 2 if pooling == "meanstd" else 1
+        self.feat_dim = int(self.encoder.num_features + per_stage * sum(channels))
         self.register_buffer("feat_mean", torch.zeros(self.feat_dim))
         self.register_buffer("feat_std", torch.ones(self.feat_dim))
         out = n_classes - 1 if head == "ordinal" else n_classes
@@ -86,6 +95,8 @@ class StagingNet(nn.Module):
             return self.encoder(x)
         final, inter = self.encoder.forward_intermediates(x, indices=list(self.feature_stages))
         pooled = [t.mean(dim=(2, 3)) for t in inter]
+        if self.pooling == "meanstd":  # texture statistics: spatial std of each channel
+            pooled += [t.std(dim=(2, 3)) for t in inter]
         pooled.append(self.encoder.forward_head(final, pre_logits=True))
         return torch.cat(pooled, dim=1)
 

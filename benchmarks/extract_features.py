@@ -1,0 +1,79 @@
+"""Cache pooled backbone features of every distinct image of a labelled folder (benchmark helper).
+
+usage: python benchmarks/extract_features.py DATA_DIR OUT.npz --backbone tf_efficientnet_lite0
+       [--img-size 224] [--no-fan] [--nlm] [--stages 1 2 3]
+Features are the raw pooled features of StagingNet (final + listed stages) for the image and its
+horizontal flip. Rows follow the audit's file table (one row per distinct content).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from liverfib.dataset.audit import audit_folder
+from liverfib.io import read_image
+from liverfib.models.staging import StagingNet
+from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data")
+    ap.add_argument("out")
+    ap.add_argument("--backbone", default="tf_efficientnet_lite0")
+    ap.add_argument("--img-size", type=int, default=224)
+    ap.add_argument("--no-fan", action="store_true")
+    ap.add_argument("--nlm", action="store_true")
+    ap.add_argument("--pooling", default="mean")
+    ap.add_argument("--stages", type=int, nargs="*", default=[1, 2, 3])
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    audit = audit_folder(a.data)
+    first: dict[str, dict] = {}
+    for row in audit.files:
+        first.setdefault(row["sha256"], row)
+    rows = list(first.values())
+    pre = UltrasoundPreprocess(
+        PreprocessConfig(img_size=a.img_size, fan_mask=not a.no_fan, fan_crop=not a.no_fan, nlm=a.nlm)
+    )
+    net = StagingNet(a.backbone, feature_stages=a.stages, pooling=a.pooling).eval()
+    t0 = time.time()
+    feats = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        x = torch.from_numpy(np.stack(batch))
+        with torch.inference_mode():
+            f = net.pooled_features(torch.cat([x, x.flip(-1)]))
+        n = len(batch)
+        feats.append(torch.stack([f[:n], f[n:]], 1).numpy())
+        batch.clear()
+
+    for k, row in enumerate(rows):
+        batch.append(pre(read_image(f"{a.data}/{row['path']}").array))
+        if len(batch) == 32:
+            flush()
+            print(f"{k + 1}/{len(rows)} {time.time() - t0:.0f}s", flush=True)
+    if batch:
+        flush()
+    F = np.concatenate(feats)
+    np.savez_compressed(
+        a.out,
+        feats=F.astype(np.float32),
+        paths=np.array([r["path"] for r in rows]),
+        labels=np.array([r["label"] for r in rows]),
+        clusters=np.array([r["cluster"] for r in rows]),
+        sources=np.array([r["source"] for r in rows]),
+        stages=np.array(a.stages),
+        pooling=a.pooling,
+        seconds=time.time() - t0,
+    )
+    print("done", F.shape, f"{time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

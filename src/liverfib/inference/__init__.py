@@ -1,0 +1,1 @@
+"""Inference floor: loaded models that turn images into predictions."""

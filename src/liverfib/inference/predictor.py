@@ -1,0 +1,164 @@
+"""Staging inference: load a checkpoint (or the shipped default) and stage images.
+
+Every image goes through exactly the preprocessing saved in the checkpoint. Images that are not
+gray B-mode ultrasound get a warning (colour content, e.g. Doppler) or an error (blank image,
+non-ultrasound DICOM) instead of a confident stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverfib.errors import InputError, LiverfibError
+from liverfib.image import Image
+
+__all__ = ["DEFAULT_MODEL_PATH", "PredictOutput", "Predictor", "check_bmode", "load_predictor"]
+
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "assets" / "us_staging_default.pt"
+
+#: Fraction of clearly coloured pixels above which an image is flagged as colour (Doppler/overlay).
+COLOUR_WARN_FRACTION = 0.01
+
+
+def check_bmode(image: Image) -> str | None:
+    """Raise for images that cannot be B-mode ultrasound; return a warning string for doubtful ones."""
+    if image.modality not in ("US", "OT"):
+        raise InputError(
+            f"{image.path}: modality {image.modality} is not ultrasound; staging needs B-mode US"
+        )
+    if image.ndim != 2:
+        raise InputError(f"{image.path}: expected one 2D frame, got shape {image.shape} (pick a frame)")
+    arr = image.array
+    if float(np.std(arr)) < 2.0 * (1.0 if arr.dtype == np.uint8 else float(np.ptp(arr)) / 255.0 + 1e-9):
+        raise InputError(f"{image.path}: image is blank (almost constant); nothing to stage")
+    if image.meta.get("colour") and image.meta.get("colour_fraction", 1.0) > COLOUR_WARN_FRACTION:
+        return f"colour content ({image.meta.get('colour_fraction', 0):.0%} of pixels): Doppler or overlay?"
+    return None
+
+
+@dataclass
+class PredictOutput:
+    """Predictions of a batch of files: ``probs`` is ``(N, K)`` for the readable files."""
+
+    paths: list[Path]
+    probs: np.ndarray
+    classes: list[str]
+    warnings: list[str | None]
+    errors: list[tuple[Path, str]] = field(default_factory=list)
+
+    def as_records(self) -> list[dict[str, Any]]:
+        out = []
+        idx = {c: i for i, c in enumerate(self.classes)}
+        for path, p, warn in zip(self.paths, self.probs, self.warnings, strict=True):
+            rec: dict[str, Any] = {
+                "path": str(path),
+                "stage": self.classes[int(np.argmax(p))],
+                "probabilities": {c: round(float(p[i]), 4) for c, i in idx.items()},
+                "p_ge_f2": round(float(p[idx["F2"] :].sum()), 4) if "F2" in idx else None,
+                "p_ge_f3": round(float(p[idx["F3"] :].sum()), 4) if "F3" in idx else None,
+                "p_f4": round(float(p[idx["F4"]]), 4) if "F4" in idx else None,
+            }
+            if warn:
+                rec["warning"] = warn
+            out.append(rec)
+        return out
+
+
+class Predictor:
+    """A loaded staging model with its preprocessing."""
+
+    def __init__(self, payload: dict[str, Any], source: str) -> None:
+        import torch
+
+        from liverfib.models.checkpoint import build_model
+        from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
+
+        self.payload = payload
+        self.source = source
+        self.net = build_model(payload)
+        self.classes: list[str] = list(payload["classes"])
+        self.thresholds: dict[str, float] | None = payload.get("thresholds")
+        self.preprocess = UltrasoundPreprocess(PreprocessConfig(**payload["preprocess"]))
+        self._torch = torch
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.source,
+            **self.payload["model"],
+            "preprocess": self.payload["preprocess"],
+            "weights_origin": self.payload.get("weights_origin"),
+        }
+
+    def predict_arrays(
+        self, arrays: Sequence[np.ndarray], *, tta: bool = False, batch_size: int = 16
+    ) -> np.ndarray:
+        """Gray ``(H, W)`` arrays -> ``(N, K)`` probabilities."""
+        torch = self._torch
+        out = []
+        for start in range(0, len(arrays), batch_size):
+            x = torch.from_numpy(np.stack([self.preprocess(a) for a in arrays[start : start + batch_size]]))
+            with torch.inference_mode():
+                p = torch.softmax(self.net(x), dim=1)
+                if tta:
+                    p = 0.5 * (p + torch.softmax(self.net(x.flip(-1)), dim=1))
+            out.append(p.numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+    def predict_paths(
+        self, paths: Sequence[Path], *, tta: bool = False, batch_size: int = 16, progress: bool = False
+    ) -> PredictOutput:
+        """Read, check and stage files; unreadable/unsuitable files are listed in ``errors``."""
+        from liverfib.io import read_image
+
+        if batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+        good: list[Path] = []
+        probs: list[np.ndarray] = []
+        warnings: list[str | None] = []
+        errors: list[tuple[Path, str]] = []
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(paths), desc="predict", unit="img", leave=False)
+        for start in range(0, len(paths), batch_size):
+            arrays = []
+            for path in paths[start : start + batch_size]:
+                try:
+                    image = read_image(path)
+                    warn = check_bmode(image)
+                except LiverfibError as exc:
+                    errors.append((Path(path), str(exc)))
+                    continue
+                arrays.append(image.array)
+                good.append(Path(path))
+                warnings.append(warn)
+            if arrays:
+                probs.append(self.predict_arrays(arrays, tta=tta, batch_size=batch_size))
+            if bar is not None:
+                bar.update(min(batch_size, len(paths) - start))
+        if bar is not None:
+            bar.close()
+        p = np.concatenate(probs) if probs else np.zeros((0, len(self.classes)), np.float32)
+        return PredictOutput(good, p, self.classes, warnings, errors)
+
+
+def load_predictor(model: str | Path = "default") -> Predictor:
+    """``"default"`` loads the shipped model; anything else is a checkpoint path."""
+    import torch
+
+    from liverfib.models.checkpoint import load_checkpoint
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
+    if str(model) == "default":
+        if not DEFAULT_MODEL_PATH.is_file():
+            raise LiverfibError(
+                f"the shipped default model is missing ({DEFAULT_MODEL_PATH}); reinstall liverfib"
+            )
+        return Predictor(load_checkpoint(DEFAULT_MODEL_PATH), "default")
+    return Predictor(load_checkpoint(model), str(model))

@@ -1,0 +1,74 @@
+"""Staging checkpoints: weights + model config + preprocessing + classes + thresholds + metrics.
+
+One ``.pt`` file (torch.save of a plain dict, loaded with ``weights_only=True``). Float weights are
+stored as float16 to keep the shipped model small; they are restored to float32 on load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liverfib.errors import ModelError
+
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
+
+CHECKPOINT_FORMAT = "liverfib-staging/1"
+
+
+def save_checkpoint(path: Path, net: Any, **fields: Any) -> Path:
+    """Save ``net`` (a StagingNet) with metadata ``fields`` atomically."""
+    import torch
+
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    payload = {"format": CHECKPOINT_FORMAT, "model": net.config(), "state_dict": state, **fields}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint dict; clear errors for missing, corrupt or foreign files."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found (use --model default or a .pt from 'liverfib train')")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise ModelError(
+            f"{path}: not a readable liverfib checkpoint ({str(exc).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ModelError(f"{path}: expected a {CHECKPOINT_FORMAT} checkpoint, found {found!r}")
+    return payload
+
+
+def build_model(payload: dict[str, Any]) -> Any:
+    """Instantiate the StagingNet described by a checkpoint and load its weights (eval mode)."""
+    from liverfib.models.staging import StagingNet
+
+    cfg = payload["model"]
+    net = StagingNet(
+        cfg["backbone"],
+        n_classes=cfg["n_classes"],
+        head=cfg["head"],
+        feature_stages=cfg["feature_stages"],
+        pooling=cfg.get("pooling", "mean"),
+        pretrained=False,
+    )
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(
+            f"checkpoint weights do not fit {cfg['backbone']}: {str(exc).splitlines()[0]}"
+        ) from None
+    return net.eval()

@@ -1,0 +1,1 @@
+"""Training: wires data, preprocessing, models and evaluation together (like pipeline.py)."""

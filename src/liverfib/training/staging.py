@@ -1,0 +1,333 @@
+"""Training of ultrasound staging models.
+
+Two regimes, one module (:class:`~liverfib.models.staging.StagingNet`):
+
+* ``epochs == 0`` (default, CPU-friendly): frozen ImageNet backbone, multi-scale pooled features
+  (with horizontal-flip averaging), standardised, then a class-balanced logistic regression whose
+  regularisation ``C`` is chosen on the validation rows by macro-AUC. The fitted scaler and
+  coefficients are written into the network's buffers and linear head, so inference is one
+  torch forward pass.
+* ``epochs > 0``: the linear probe above initialises the head, then the whole network is fine-tuned
+  (LP-FT, which forgets less than fine-tuning from a random head) with Adam, albumentations
+  ultrasound augmentation, an inverse-frequency sampler, early stopping on validation macro-AUC,
+  a CSV log and a resumable ``last.pt``.
+
+Exact copies are collapsed before training (copies are oversampling, not data) unless
+``dedup=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from liverfib.errors import ConfigError, InputError
+
+__all__ = ["STAGES", "StagingConfig", "train_staging"]
+
+STAGES = ("F0", "F1", "F2", "F3", "F4")
+
+
+class StagingConfig(BaseModel):
+    """Resolved training configuration (defaults < YAML < CLI flags); saved beside the checkpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backbone: str = "tf_efficientnet_lite0"
+    img_size: int | None = None  # None: the backbone's default
+    fan_mask: bool = False
+    fan_crop: bool = False
+    nlm: bool = False
+    nlm_h: float = 7.0
+    feature_stages: tuple[int, ...] = (1, 2, 3)
+    pooling: str = "mean"
+    head: str = "linear"
+    epochs: int = Field(0, ge=0)
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    patience: int = Field(3, ge=1)
+    C_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
+    dedup: bool = True
+    flip_features: bool = True
+    refit_train_val: bool = False
+    seed: int = 0
+
+    @classmethod
+    def resolve(cls, yaml_path: Path | None, overrides: dict[str, Any]) -> StagingConfig:
+        from pydantic import ValidationError
+
+        data: dict[str, Any] = {}
+        if yaml_path is not None:
+            import yaml
+
+            if not yaml_path.is_file():
+                raise ConfigError(f"{yaml_path}: config file not found")
+            loaded = yaml.safe_load(yaml_path.read_text())
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{yaml_path}: expected a mapping of option: value")
+            data.update(loaded)
+        data.update(overrides)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise ConfigError(f"config option '{where}': {first['msg']}") from None
+
+
+def _load_rows(data_dir: Path, split_csv: Path, subset: str, dedup: bool) -> list[dict[str, str]]:
+    from liverfib.dataset.fingerprint import file_sha256
+    from liverfib.dataset.split import read_split_csv
+    from liverfib.io import resolve_file
+
+    rows = [r for r in read_split_csv(split_csv) if r["split"] == subset]
+    if not rows:
+        raise InputError(f"{split_csv}: no rows with split '{subset}'")
+    unknown = sorted({r["label"] for r in rows} - set(STAGES))
+    if unknown:
+        raise InputError(f"{split_csv}: labels {unknown} are not METAVIR stages {', '.join(STAGES)}")
+    if not dedup:
+        return rows
+    seen: set[str] = set()
+    out = []
+    for r in rows:
+        sha = file_sha256(resolve_file(data_dir / r["path"]))
+        if sha not in seen:
+            seen.add(sha)
+            out.append(r)
+    return out
+
+
+def _images(data_dir: Path, rows: list[dict[str, str]], pre: Any) -> np.ndarray:
+    """Read and geometry-preprocess rows -> uint8 ``(N, S, S)``."""
+    from tqdm import tqdm
+
+    from liverfib.io import read_image
+
+    out = [pre.geometry(read_image(data_dir / r["path"]).array) for r in tqdm(rows, desc="read", leave=False)]
+    return np.stack(out)
+
+
+def _features(net: Any, images: np.ndarray, pre: Any, flip: bool, batch: int = 32) -> np.ndarray:
+    import torch
+    from tqdm import tqdm
+
+    feats = []
+    for s in tqdm(range(0, len(images), batch), desc="features", leave=False):
+        x = torch.from_numpy(np.stack([pre.normalise(im) for im in images[s : s + batch]]))
+        with torch.inference_mode():
+            f = net.pooled_features(x)
+            if flip:
+                f = 0.5 * (f + net.pooled_features(x.flip(-1)))
+        feats.append(f.numpy())
+    return np.concatenate(feats)
+
+
+def _fit_linear(
+    X: np.ndarray, y: np.ndarray, C: float, head: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the head on standardised features; returns (weight (out, F), bias (out,))."""
+    from sklearn.linear_model import LogisticRegression
+
+    if head == "ordinal":  # Frank & Hall: one binary model per threshold P(y > k)
+        ws, bs = [], []
+        for k in range(len(STAGES) - 1):
+            t = (y > k).astype(int)
+            m = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed).fit(X, t)
+            ws.append(m.coef_[0])
+            bs.append(m.intercept_[0])
+        return np.stack(ws), np.array(bs)
+    m = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed).fit(X, y)
+    return m.coef_, m.intercept_
+
+
+def _set_head(net: Any, mean: np.ndarray, std: np.ndarray, w: np.ndarray, b: np.ndarray) -> None:
+    import torch
+
+    linear = net.head[-1]
+    with torch.no_grad():
+        net.feat_mean.copy_(torch.from_numpy(mean))
+        net.feat_std.copy_(torch.from_numpy(std))
+        linear.weight.copy_(torch.from_numpy(w.astype(np.float32)))
+        linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
+
+
+def _head_probs(X: np.ndarray, w: np.ndarray, b: np.ndarray, head: str) -> np.ndarray:
+    import torch
+
+    from liverfib.models.staging import ordinal_to_probs
+
+    z = torch.from_numpy(X @ w.T + b).float()
+    p = ordinal_to_probs(z) if head == "ordinal" else torch.softmax(z, dim=1)
+    p = p / p.sum(dim=1, keepdim=True)
+    return p.numpy().astype(np.float64)
+
+
+def _macro_auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    present = np.unique(y)
+    if len(present) < 2:
+        return float("nan")
+    return float(np.mean([roc_auc_score(y == k, p[:, k]) for k in present]))
+
+
+def train_staging(
+    data_dir: Path,
+    split_csv: Path,
+    out_dir: Path,
+    cfg: StagingConfig,
+    *,
+    device: str = "cpu",
+    val_subset: str = "val",
+) -> dict[str, Any]:
+    """Train per ``cfg``; write ``model.pt``, ``config.yaml``, ``log.csv``, ``val_metrics.json`` in ``out_dir``."""
+    import torch
+    import yaml
+
+    from liverfib import __version__
+    from liverfib.evaluation import evaluate_probabilities, fit_thresholds
+    from liverfib.models.checkpoint import save_checkpoint
+    from liverfib.models.registry import get_spec
+    from liverfib.models.staging import StagingNet
+    from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
+    from liverfib.report.jsonio import write_json
+
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda requested but no CUDA device is available")
+    spec = get_spec(cfg.backbone)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    t0 = time.time()
+    pre_cfg = PreprocessConfig(
+        img_size=cfg.img_size or spec.img_size,
+        fan_mask=cfg.fan_mask,
+        fan_crop=cfg.fan_crop,
+        nlm=cfg.nlm,
+        nlm_h=cfg.nlm_h,
+    )
+    pre = UltrasoundPreprocess(pre_cfg)
+    train_rows = _load_rows(data_dir, split_csv, "train", cfg.dedup)
+    val_rows = _load_rows(data_dir, split_csv, val_subset, dedup=True)
+    y_tr = np.array([STAGES.index(r["label"]) for r in train_rows])
+    y_va = np.array([STAGES.index(r["label"]) for r in val_rows])
+    if len(np.unique(y_tr)) < 2:
+        raise InputError("training rows hold fewer than two stages; nothing to learn")
+    net = StagingNet(
+        cfg.backbone, head=cfg.head, feature_stages=cfg.feature_stages, pooling=cfg.pooling, pretrained=True
+    ).eval()
+    img_tr = _images(data_dir, train_rows, pre)
+    img_va = _images(data_dir, val_rows, pre)
+    X_tr = _features(net, img_tr, pre, cfg.flip_features)
+    X_va = _features(net, img_va, pre, cfg.flip_features)
+    mean, std = X_tr.mean(0), X_tr.std(0) + 1e-6
+    Z_tr, Z_va = (X_tr - mean) / std, (X_va - mean) / std
+    log: list[dict[str, Any]] = []
+    best = (-1.0, cfg.C_grid[0], None, None)
+    for C in cfg.C_grid:
+        w, b = _fit_linear(Z_tr, y_tr, C, cfg.head, cfg.seed)
+        p_va = _head_probs(Z_va, w, b, cfg.head)
+        auc = _macro_auc(y_va, p_va)
+        acc = float(np.mean(p_va.argmax(1) == y_va))
+        log.append(
+            {
+                "phase": "probe",
+                "C": C,
+                "epoch": 0,
+                "val_macro_auc": auc,
+                "val_accuracy": acc,
+                "seconds": round(time.time() - t0, 1),
+            }
+        )
+        if auc > best[0]:
+            best = (auc, C, w, b)
+    _, best_C, w, b = best
+    _set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
+    if cfg.epochs > 0:
+        from liverfib.training.finetune import finetune
+
+        net = finetune(
+            net,
+            img_tr,
+            y_tr,
+            img_va,
+            y_va,
+            pre,
+            cfg,
+            out_dir,
+            device=device,
+            log=log,
+            t0=t0,
+            init_auc=best[0],
+        )
+    net = net.cpu().eval()
+    # validation predictions of the final network
+    with torch.inference_mode():
+        p_va = np.concatenate(
+            [
+                torch.softmax(
+                    net(torch.from_numpy(np.stack([pre.normalise(im) for im in img_va[s : s + 32]]))), 1
+                ).numpy()
+                for s in range(0, len(img_va), 32)
+            ]
+        ).astype(np.float64)
+    p_va /= p_va.sum(1, keepdims=True)
+    val_labels = [STAGES[i] for i in y_va]
+    groups = [r.get("group") or r.get("cluster") or r["path"] for r in val_rows]
+    sources = [r.get("source") or "?" for r in val_rows]
+    thresholds = fit_thresholds(val_labels, p_va, list(STAGES))
+    val_metrics = evaluate_probabilities(
+        val_labels, p_va, list(STAGES), groups=groups, sources=sources, n_boot=500, seed=cfg.seed
+    )
+    if cfg.refit_train_val and cfg.epochs == 0:
+        X_all = np.concatenate([X_tr, X_va])
+        mean, std = X_all.mean(0), X_all.std(0) + 1e-6
+        w, b = _fit_linear((X_all - mean) / std, np.concatenate([y_tr, y_va]), best_C, cfg.head, cfg.seed)
+        _set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_seconds = round(time.time() - t0, 1)
+    ckpt = save_checkpoint(
+        out_dir / "model.pt",
+        net,
+        preprocess=pre_cfg.to_dict(),
+        classes=list(STAGES),
+        thresholds=thresholds,
+        val_metrics={
+            k: val_metrics[k] for k in ("n", "accuracy", "macro_auc", "auc_ge_f2", "kappa_quadratic", "ci95")
+        },
+        train_config=cfg.model_dump(mode="json"),
+        selected_C=best_C,
+        weights_origin=spec.weights,
+        n_train=len(train_rows),
+        train_seconds=train_seconds,
+        liverfib_version=__version__,
+    )
+    (out_dir / "config.yaml").write_text(
+        yaml.safe_dump(
+            {**cfg.model_dump(mode="json"), "selected_C": best_C, "preprocess": pre_cfg.to_dict()},
+            sort_keys=False,
+        )
+    )
+    with (out_dir / "log.csv").open("w", newline="") as fh:
+        keys = sorted({k for row in log for k in row}, key=lambda k: (k != "phase", k))
+        wr = csv.DictWriter(fh, fieldnames=keys)
+        wr.writeheader()
+        wr.writerows(log)
+    write_json(val_metrics, out_dir / "val_metrics.json")
+    return {
+        "checkpoint": str(ckpt),
+        "selected_C": best_C,
+        "n_train": len(train_rows),
+        "n_val": len(val_rows),
+        "train_seconds": train_seconds,
+        "weights_origin": spec.weights,
+        "val_metrics": val_metrics,
+    }

@@ -1,0 +1,347 @@
+"""Dataset audit on a synthetic labelled folder with copies, link stubs, near-duplicates, a corrupt
+file and a device confounded with the label."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liverfib.dataset import audit_folder, audit_items, cramers_v
+from liverfib.errors import InputError
+from liverfib.io import LabelledItem
+
+STABLE_KEYS = {
+    "n_files",
+    "n_unreadable",
+    "labels",
+    "exact_duplicate_groups",
+    "n_unique_exact",
+    "near_duplicate_clusters",
+    "n_clusters",
+    "cross_label_conflicts",
+    "sources",
+    "source_label_cramers_v",
+    "verdict",
+}
+
+
+@pytest.fixture(scope="module")
+def confounded(tmp_path_factory, build_dataset):
+    ds = build_dataset(tmp_path_factory.mktemp("confounded") / "us")
+    return ds, audit_folder(ds.root)
+
+
+@pytest.fixture(scope="module")
+def balanced(tmp_path_factory, build_dataset):
+    ds = build_dataset(tmp_path_factory.mktemp("balanced") / "us", balanced=True)
+    return ds, audit_folder(ds.root)
+
+
+def _rows(result) -> dict[str, dict]:
+    return {row["path"]: row for row in result.files}
+
+
+# ------------------------------------------------------------------------------------ counts
+def test_summary_has_the_stable_keys(confounded) -> None:
+    _, result = confounded
+    assert STABLE_KEYS <= set(result.summary)
+
+
+def test_every_file_is_counted(confounded) -> None:
+    ds, result = confounded
+    s = result.summary
+    assert s["n_files"] == ds.n_files == 22
+    assert set(s["labels"]) == {"F0", "F1", "F2", "F3", "F4"}
+    assert sum(d["files"] for d in s["labels"].values()) == ds.n_files - len(ds.corrupt)
+
+
+def test_corrupt_file_is_listed_and_the_rest_processed(confounded) -> None:
+    ds, result = confounded
+    s = result.summary
+    assert s["n_unreadable"] == 1
+    assert [u["path"] for u in s["unreadable"]] == ds.corrupt
+    assert "corrupt" in s["unreadable"][0]["error"]
+    listed = set(_rows(result))
+    assert listed == set(ds.label) - set(ds.corrupt)
+    for rel, row in _rows(result).items():
+        assert row["label"] == ds.label[rel]
+        assert row["label"] == rel.split("/")[0]
+
+
+def test_exact_copies_and_link_stubs_are_grouped(confounded) -> None:
+    ds, result = confounded
+    s = result.summary
+    found = [set(g) for g in s["exact_duplicate_groups"]]
+    assert sorted(found, key=sorted) == sorted(ds.exact_groups, key=sorted)
+    assert s["n_exact_duplicate_groups"] == 3
+    assert s["n_link_files"] == 2  # the two text stubs
+    rows = _rows(result)
+    for group in ds.exact_groups:
+        assert len({rows[p]["sha256"] for p in group}) == 1
+        assert len({rows[p]["cluster"] for p in group}) == 1
+
+
+def test_unique_contents_are_counted(confounded) -> None:
+    ds, result = confounded
+    s = result.summary
+    assert s["n_unique_exact"] == ds.n_unique_exact == 17
+    assert s["n_unique_pixels"] == 17
+    assert len({row["sha256"] for row in result.files}) == 17
+
+
+def test_link_stub_resolves_to_its_target_hash(confounded) -> None:
+    ds, result = confounded
+    rows = _rows(result)
+    assert (ds.root / "F0/f0_0_link.jpg").read_bytes() == b"f0_0.jpg"
+    assert rows["F0/f0_0_link.jpg"]["sha256"] == rows["F0/f0_0.jpg"]["sha256"]
+
+
+# --------------------------------------------------------------------------- near-duplicates
+def test_reencoded_and_brightened_versions_cluster_with_their_original(confounded) -> None:
+    ds, result = confounded
+    s = result.summary
+    assert len(s["near_duplicate_clusters"]) == 1
+    cluster = s["near_duplicate_clusters"][0]
+    assert set(cluster["files"]) == ds.near_group
+    assert cluster["n_distinct"] == 3
+    assert cluster["labels"] == ["F0"]
+
+
+def test_different_scans_are_not_clustered(confounded) -> None:
+    ds, result = confounded
+    rows = _rows(result)
+    clusters = [rows[p]["cluster"] for p in ds.originals]
+    assert len(set(clusters)) == len(ds.originals) == 15
+    assert result.summary["n_clusters"] == ds.n_clusters == 15
+
+
+def test_per_label_counts(confounded) -> None:
+    _, result = confounded
+    f0 = result.summary["labels"]["F0"]
+    # f0_0 (+copy, +stub), f0_1 (+q90, +bright), f0_2
+    assert f0 == {"files": 7, "unique_clusters": 3, "distinct_images": 5}
+    assert result.summary["labels"]["F1"] == {"files": 3, "unique_clusters": 3, "distinct_images": 3}
+    assert result.summary["labels"]["F2"] == {"files": 5, "unique_clusters": 3, "distinct_images": 3}
+
+
+def test_threshold_one_keeps_reencodes_apart(confounded) -> None:
+    ds, _ = confounded
+    s = audit_folder(ds.root, near_threshold=1.0).summary
+    assert s["n_clusters"] == 17
+    assert s["near_duplicate_clusters"] == []
+
+
+def test_true_resize_to_another_pixel_grid_clusters(tmp_path: Path, make_us_image, us_frame) -> None:
+    import cv2
+
+    rng = np.random.default_rng(11)
+    scans = [make_us_image(rng, "A") for _ in range(3)]
+    for k, img in enumerate(scans):
+        (tmp_path / f"s{k}.jpg").write_bytes(us_frame.encode(img, "JPEG"))
+    big = cv2.resize(scans[0], (163, 122), interpolation=cv2.INTER_AREA)  # +2 %
+    (tmp_path / "s0_resized.jpg").write_bytes(us_frame.encode(big, "JPEG", quality=90))
+    items = [LabelledItem(p, p.name, "F1") for p in sorted(tmp_path.glob("*.jpg"))]
+    calls: list[tuple[int, int]] = []
+
+    result = audit_items(items, progress=lambda done, total: calls.append((done, total)))
+
+    rows = _rows(result)
+    assert rows["s0.jpg"]["cluster"] == rows["s0_resized.jpg"]["cluster"]
+    assert len({rows[f"s{k}.jpg"]["cluster"] for k in range(3)}) == 3
+    assert rows["s0.jpg"]["source"] != rows["s0_resized.jpg"]["source"]  # another pixel grid
+    assert calls == [(k, 4) for k in range(1, 5)]
+
+
+# ---------------------------------------------------------------------------- label conflicts
+@pytest.mark.parametrize("how", ["copy", "stub", "reencode"])
+def test_same_scan_under_two_labels_is_a_conflict(tmp_path: Path, build_dataset, us_frame, how: str) -> None:
+    from PIL import Image as PILImage
+
+    ds = build_dataset(tmp_path / "us")
+    src = ds.root / "F3/f3_0.png"
+    dst = ds.root / "F4/dup.png"
+    if how == "copy":
+        shutil.copyfile(src, dst)
+    elif how == "stub":
+        dst.write_text("../F3/f3_0.png")
+    else:
+        dst = ds.root / "F4/dup.jpg"
+        dst.write_bytes(us_frame.encode(np.asarray(PILImage.open(src)), "JPEG", quality=90))
+
+    conflicts = audit_folder(ds.root).summary["cross_label_conflicts"]
+
+    assert len(conflicts) == 1
+    assert conflicts[0]["labels"] == ["F3", "F4"]
+    assert set(conflicts[0]["files"]) == {"F3/f3_0.png", f"F4/{dst.name}"}
+
+
+def test_no_conflict_in_a_clean_dataset(confounded) -> None:
+    assert confounded[1].summary["cross_label_conflicts"] == []
+
+
+# ------------------------------------------------------------------------------- confounding
+def test_sources_follow_the_devices(confounded) -> None:
+    ds, result = confounded
+    sources = result.summary["sources"]
+    assert {s["fingerprint"] for s in sources} == {"JPEG 160x120 L 8-bit", "PNG 112x116 L 8-bit"}
+    devices_of_source: dict[str, set[str]] = {}
+    for rel, row in _rows(result).items():
+        devices_of_source.setdefault(row["source"], set()).add(ds.device[rel])
+    assert sorted(devices_of_source.values(), key=sorted) == [{"A"}, {"B"}]
+    by_fp = {s["fingerprint"]: s for s in sources}
+    jpeg, png = by_fp["JPEG 160x120 L 8-bit"], by_fp["PNG 112x116 L 8-bit"]
+    assert jpeg["distinct_per_label"] == {"F0": 5, "F1": 3, "F2": 0, "F3": 0, "F4": 0}
+    assert png["n_files"] == 11 and png["n_distinct"] == 9
+    assert jpeg["background_level_median"] == 0.0 and png["background_level_median"] == 10.0
+    assert jpeg["fan_top_width_fraction_median"] < png["fan_top_width_fraction_median"]
+
+
+def test_device_confounded_with_label_warns(confounded) -> None:
+    _, result = confounded
+    s = result.summary
+    assert s["source_label_cramers_v"] > 0.5
+    assert s["source_label_cramers_v"] == pytest.approx(1.0)  # device determines F0-F1 vs F2-F4
+    assert s["confounding_warning"] is True
+    assert "WARNING" in s["verdict"]
+
+
+def test_balanced_devices_do_not_warn(balanced) -> None:
+    ds, result = balanced
+    s = result.summary
+    # 12 JPEG contents (10 scans + 2 near-duplicates in F0) and 10 PNG, 4-5 per label
+    distinct_label = {}
+    for row in result.files:
+        distinct_label.setdefault(row["sha256"], (row["source"], row["label"]))
+    src, lab = zip(*distinct_label.values(), strict=True)
+    assert s["source_label_cramers_v"] == pytest.approx(cramers_v(list(src), list(lab)), abs=1e-4)
+    assert s["source_label_cramers_v"] < 0.3
+    assert s["confounding_warning"] is False
+    assert "WARNING" not in s["verdict"]
+
+
+def test_sources_are_named_largest_first(balanced) -> None:
+    sources = balanced[1].summary["sources"]
+    assert [s["source"] for s in sources] == ["S1", "S2"]
+    assert [s["n_distinct"] for s in sources] == [12, 10]
+
+
+def test_tied_sources_are_named_in_a_reproducible_order(tmp_path: Path, make_us_image, us_frame) -> None:
+    """Ties are broken by fingerprint, not by set iteration order (which changes with
+    PYTHONHASHSEED and would rename sources, and so change the split strata, between runs)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    items = []
+    for k, (kind, fmt) in enumerate([("A", "PNG"), ("B", "JPEG"), ("A", "JPEG"), ("B", "PNG")]):
+        img = make_us_image(rng, kind)
+        if k >= 2:  # two more pixel grids: four sources of one image each
+            img = cv2.resize(img, (img.shape[1] + 8, img.shape[0] + 8), interpolation=cv2.INTER_AREA)
+        path = tmp_path / f"s{k}.{fmt.lower()}"
+        path.write_bytes(us_frame.encode(img, fmt))
+        items.append(LabelledItem(path, path.name, f"F{k % 2}"))
+
+    sources = audit_items(items).summary["sources"]
+
+    fingerprints = [s["fingerprint"] for s in sources]
+    assert len(fingerprints) == 4
+    assert fingerprints == sorted(fingerprints)
+    assert [s["source"] for s in sources] == ["S1", "S2", "S3", "S4"]
+
+
+# ------------------------------------------------------------------------------- Cramér's V
+def test_cramers_v_matches_hand_computation() -> None:
+    # table [[2, 1], [0, 3]]: expected [[1, 2], [1, 2]], chi2 = 1 + 1/2 + 1 + 1/2 = 3, n = 6
+    a = ["x", "x", "x", "y", "y", "y"]
+    b = ["p", "p", "q", "q", "q", "q"]
+    assert cramers_v(a, b) == pytest.approx(math.sqrt(3 / 6))
+
+
+def test_cramers_v_three_by_two_hand_computation() -> None:
+    # rows u, v, w; cols p, q: [[4, 0], [0, 4], [2, 2]]; n = 12, expected 2 everywhere
+    # chi2 = 4 * (2^2 / 2) + 0 = 8 (w row matches expectation); V = sqrt(8 / (12 * 1))
+    a = ["u"] * 4 + ["v"] * 4 + ["w"] * 4
+    b = ["p"] * 4 + ["q"] * 4 + ["p", "p", "q", "q"]
+    assert cramers_v(a, b) == pytest.approx(math.sqrt(8 / 12))
+
+
+def test_cramers_v_limits() -> None:
+    a = ["s1", "s2"] * 10
+    assert cramers_v(a, a) == pytest.approx(1.0)
+    assert cramers_v(a, ["F0"] * 20) == 0.0  # one category: no association measurable
+    assert cramers_v(["s1", "s1", "s2", "s2"], ["F0", "F1", "F0", "F1"]) == pytest.approx(0.0)
+    assert cramers_v(a, b=list(reversed(a))) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------ errors
+def test_audit_folder_missing(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as exc:
+        audit_folder(tmp_path / "nope")
+    assert str(exc.value) == f"{tmp_path / 'nope'}: expected a dataset folder, found nothing"
+
+
+def test_audit_folder_empty(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as exc:
+        audit_folder(tmp_path)
+    assert str(exc.value) == (
+        f"{tmp_path}: expected one sub-folder per label (e.g. F0..F4) or --labels CSV; found no sub-folders"
+    )
+
+
+def test_audit_folder_without_sub_folders(tmp_path: Path, make_us_image, us_frame) -> None:
+    img = make_us_image(np.random.default_rng(0), "A")
+    (tmp_path / "scan.jpg").write_bytes(us_frame.encode(img, "JPEG"))
+    with pytest.raises(InputError) as exc:
+        audit_folder(tmp_path)
+    assert str(exc.value) == (
+        f"{tmp_path}: expected one sub-folder per label (e.g. F0..F4) or --labels CSV; found no sub-folders"
+    )
+
+
+def test_audit_folder_sub_folders_without_images(tmp_path: Path) -> None:
+    (tmp_path / "F0").mkdir()
+    (tmp_path / "F1").mkdir()
+    (tmp_path / "F1" / "notes.txt").write_text("x")
+    with pytest.raises(InputError) as exc:
+        audit_folder(tmp_path)
+    assert str(exc.value) == f"{tmp_path}: sub-folders F0, F1 hold no image files"
+
+
+def test_only_unreadable_files(tmp_path: Path) -> None:
+    (tmp_path / "F0").mkdir()
+    (tmp_path / "F0" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    with pytest.raises(InputError, match="no readable image in the collection"):
+        audit_folder(tmp_path)
+
+
+def test_audit_items_rejects_empty_and_bad_threshold(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="the collection is empty"):
+        audit_items([])
+    item = LabelledItem(tmp_path / "x.png", "x.png", "F0")
+    for bad in (0.0, 1.5):
+        with pytest.raises(InputError, match="threshold must be in"):
+            audit_items([item], near_threshold=bad)
+
+
+def test_dangling_stub_is_read_as_a_file_not_followed(tmp_path: Path, make_us_image, us_frame) -> None:
+    """A stub naming a missing file is just a tiny non-image file: unreadable, not a crash."""
+    (tmp_path / "F0").mkdir()
+    img = make_us_image(np.random.default_rng(0), "B")
+    (tmp_path / "F0" / "a.png").write_bytes(us_frame.encode(img, "PNG"))
+    (tmp_path / "F0" / "b.png").write_text("missing.png")
+    s = audit_folder(tmp_path).summary
+    assert s["n_unreadable"] == 1 and s["unreadable"][0]["path"] == "F0/b.png"
+    assert s["n_link_files"] == 0
+
+
+def test_pairs_of_all_distinct_scans_stay_below_threshold(confounded) -> None:
+    """The margin behind 'different images are not clustered': correlations well below 0.9."""
+    ds, result = confounded
+    rows = _rows(result)
+    desc = [result.fingerprints[rows[p]["sha256"]].descriptor for p in ds.originals]
+    worst = max(float(a @ b) for a, b in itertools.combinations(desc, 2))
+    assert worst < 0.75
