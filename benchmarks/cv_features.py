@@ -21,7 +21,9 @@ from liverfib.evaluation import evaluate_probabilities
 CLASSES = ["F0", "F1", "F2", "F3", "F4"]
 
 
-def block_slices(stages: list[int], dims: dict[int, int], final_dim: int, pooling: str = "mean") -> dict[str, slice]:
+def block_slices(
+    stages: list[int], dims: dict[int, int], final_dim: int, pooling: str = "mean"
+) -> dict[str, slice]:
     out, start = {}, 0
     for s in stages:
         out[f"s{s}"] = slice(start, start + dims[s])
@@ -73,7 +75,7 @@ def main() -> None:
     y = d["labels"]
     g = d["clusters"]
     src = d["sources"]
-    strata = np.array([f"{a}|{b}" for a, b in zip(y, src)])
+    strata = np.array([f"{a}|{b}" for a, b in zip(y, src, strict=True)])
     probs = np.zeros((len(y), 5))
     chosen = []
     for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=a.seed).split(X, strata, g):

@@ -129,6 +129,9 @@ def evaluate(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for metrics.json and plots.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs.")] = 1000,
+    keep_copies: Annotated[
+        bool, typer.Option("--keep-copies", help="Count byte-identical copies separately (leaky view).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
@@ -143,6 +146,7 @@ def evaluate(
             predictions_csv=predictions,
             out_dir=out,
             n_boot=n_boot,
+            keep_copies=keep_copies,
         )
     except LiverfibError as exc:
         _fail(exc)
@@ -192,6 +196,10 @@ def train(
     val_subset: Annotated[
         str, typer.Option("--val-subset", help="Split rows used for model selection.")
     ] = "val",
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="CPU threads for torch (1 avoids oversubscription on busy machines)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Train a staging model on the train rows of a split; select on the val rows."""
@@ -213,6 +221,7 @@ def train(
             device=device,
             seed=seed,
             val_subset=val_subset,
+            threads=threads,
         )
     except LiverfibError as exc:
         _fail(exc)

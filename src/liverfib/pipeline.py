@@ -173,8 +173,13 @@ def run_evaluate(
     predictions_csv: Path | None = None,
     out_dir: Path | None = None,
     n_boot: int = 1000,
+    keep_copies: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """Evaluate a predictions CSV, or a model on a split subset of a dataset."""
+    """Evaluate a predictions CSV, or a model on a split subset of a dataset.
+
+    With a model, byte-identical copies in the subset are evaluated once (``keep_copies=False``),
+    so an image copied five times does not count five times.
+    """
     import numpy as np
 
     from liverfib.evaluation import evaluate_probabilities, read_predictions_csv
@@ -184,14 +189,14 @@ def run_evaluate(
         raise ConfigError("give either --predictions CSV or --model (with --data and --split)")
     thresholds = None
     if predictions_csv is not None:
-        paths, labels, probs, classes, extra = read_predictions_csv(predictions_csv)
+        _paths, labels, probs, classes, extra = read_predictions_csv(predictions_csv)
         groups = extra.get("group")
         sources = extra.get("source")
     else:
         if data_dir is None or split_csv is None:
             raise ConfigError("--model needs --data DIR and --split CSV")
-        preds = _predict_split(model, data_dir, split_csv, subset)
-        paths, labels, probs, classes = preds["paths"], preds["labels"], preds["probs"], preds["classes"]
+        preds = _predict_split(model, data_dir, split_csv, subset, dedup=not keep_copies)
+        labels, probs, classes = preds["labels"], preds["probs"], preds["classes"]
         groups, sources, thresholds = preds["groups"], preds["sources"], preds["thresholds"]
     metrics = evaluate_probabilities(
         labels,
@@ -211,13 +216,14 @@ def run_evaluate(
     return metrics, _format_metrics(metrics)
 
 
-def _predict_split(model: str, data_dir: Path, split_csv: Path, subset: str) -> dict[str, Any]:
-    from liverfib.dataset.split import read_split_csv
+def _predict_split(
+    model: str, data_dir: Path, split_csv: Path, subset: str, dedup: bool = True
+) -> dict[str, Any]:
+    """Predict one split subset; with ``dedup`` exact copies are counted once."""
     from liverfib.inference.predictor import load_predictor
+    from liverfib.training.staging import load_split_rows
 
-    rows = [r for r in read_split_csv(split_csv) if r["split"] == subset]
-    if not rows:
-        raise InputError(f"{split_csv}: no rows with split '{subset}'")
+    rows = load_split_rows(data_dir, split_csv, subset, dedup=dedup)
     predictor = load_predictor(model)
     out = predictor.predict_paths([data_dir / r["path"] for r in rows], progress=True)
     if out.errors:
@@ -304,8 +310,15 @@ def run_train(
     device: str = "cpu",
     seed: int = 0,
     val_subset: str = "val",
+    threads: int | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Train a staging model (see :mod:`liverfib.training.staging`)."""
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     from liverfib.training.staging import StagingConfig, train_staging
 
     cfg = StagingConfig.resolve(config_path, {"backbone": backbone, "seed": seed, **(overrides or {})})

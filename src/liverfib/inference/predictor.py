@@ -125,7 +125,7 @@ class Predictor:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(paths), desc="predict", unit="img", leave=False)
+            bar = tqdm(total=len(paths), desc="predict", unit="img", leave=False, disable=None)
         for start in range(0, len(paths), batch_size):
             arrays = []
             for path in paths[start : start + batch_size]:

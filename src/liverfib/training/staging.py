@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liverfib.errors import ConfigError, InputError
 
-__all__ = ["STAGES", "StagingConfig", "train_staging"]
+__all__ = ["STAGES", "StagingConfig", "load_split_rows", "train_staging"]
 
 STAGES = ("F0", "F1", "F2", "F3", "F4")
 
@@ -81,7 +81,7 @@ class StagingConfig(BaseModel):
             raise ConfigError(f"config option '{where}': {first['msg']}") from None
 
 
-def _load_rows(data_dir: Path, split_csv: Path, subset: str, dedup: bool) -> list[dict[str, str]]:
+def load_split_rows(data_dir: Path, split_csv: Path, subset: str, dedup: bool) -> list[dict[str, str]]:
     from liverfib.dataset.fingerprint import file_sha256
     from liverfib.dataset.split import read_split_csv
     from liverfib.io import resolve_file
@@ -110,7 +110,10 @@ def _images(data_dir: Path, rows: list[dict[str, str]], pre: Any) -> np.ndarray:
 
     from liverfib.io import read_image
 
-    out = [pre.geometry(read_image(data_dir / r["path"]).array) for r in tqdm(rows, desc="read", leave=False)]
+    out = [
+        pre.geometry(read_image(data_dir / r["path"]).array)
+        for r in tqdm(rows, desc="read", leave=False, disable=None)
+    ]
     return np.stack(out)
 
 
@@ -119,7 +122,7 @@ def _features(net: Any, images: np.ndarray, pre: Any, flip: bool, batch: int = 3
     from tqdm import tqdm
 
     feats = []
-    for s in tqdm(range(0, len(images), batch), desc="features", leave=False):
+    for s in tqdm(range(0, len(images), batch), desc="features", leave=False, disable=None):
         x = torch.from_numpy(np.stack([pre.normalise(im) for im in images[s : s + batch]]))
         with torch.inference_mode():
             f = net.pooled_features(x)
@@ -215,8 +218,8 @@ def train_staging(
         nlm_h=cfg.nlm_h,
     )
     pre = UltrasoundPreprocess(pre_cfg)
-    train_rows = _load_rows(data_dir, split_csv, "train", cfg.dedup)
-    val_rows = _load_rows(data_dir, split_csv, val_subset, dedup=True)
+    train_rows = load_split_rows(data_dir, split_csv, "train", cfg.dedup)
+    val_rows = load_split_rows(data_dir, split_csv, val_subset, dedup=True)
     y_tr = np.array([STAGES.index(r["label"]) for r in train_rows])
     y_va = np.array([STAGES.index(r["label"]) for r in val_rows])
     if len(np.unique(y_tr)) < 2:

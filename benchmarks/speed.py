@@ -1,0 +1,59 @@
+"""CPU inference speed and memory of a staging checkpoint.
+
+usage: python benchmarks/speed.py [--model default|CKPT] [--threads 2] [--seconds 20]
+Reports images/s of the network alone at batch 1 and 32 (preprocessed 224² tensors), end-to-end
+images/s of Predictor.predict_paths on demo/us (read + preprocess + network), and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from liverfib.inference.predictor import load_predictor
+from liverfib.io import list_images
+
+
+def rate(fn, n_per_call: int, seconds: float) -> float:
+    fn()  # warm-up
+    t0, calls = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        calls += 1
+    return calls * n_per_call / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=20)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    pred = load_predictor(a.model)
+    size = pred.preprocess.config.img_size
+    out = {"model": a.model, "threads": a.threads, "img_size": size}
+    for bs in (1, 32):
+        x = torch.randn(bs, 3, size, size)
+
+        def run(x=x) -> None:
+            with torch.inference_mode():
+                pred.net(x)
+
+        out[f"net_images_per_s_batch{bs}"] = round(rate(run, bs, a.seconds), 1)
+    files = list_images(Path(__file__).resolve().parents[1] / "demo" / "us") * 5
+    out["end_to_end_images_per_s_batch32"] = round(
+        rate(lambda: pred.predict_paths(files, batch_size=32), len(files), a.seconds), 1
+    )
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["torch"] = torch.__version__
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
