@@ -251,3 +251,64 @@ def us_dataset(tmp_path: Path) -> Callable[..., UsDataset]:
         return build_us_dataset(tmp_path / name, balanced=balanced, seed=seed)
 
     return build
+
+
+# ------------------------------------------------------------------------- a tiny trained model
+def split_rows_by_hand(ds: UsDataset) -> list[dict[str, str]]:
+    """Grouped split rows for a :func:`build_us_dataset` folder: scan ``_2`` of every label is
+    validation (one scan per stage), everything else (copies and near-duplicates included) train.
+    Groups are the scan's stem, so copies share their original's group."""
+    rows = []
+    for rel, lab in sorted(ds.label.items()):
+        if rel in ds.corrupt:
+            continue
+        stem = Path(rel).stem
+        group = stem.split("_copy")[0].split("_link")[0].split("_q90")[0].split("_bright")[0]
+        split = "val" if group.endswith("_2") else "train"
+        rows.append(
+            {
+                "path": rel,
+                "label": lab,
+                "group": group,
+                "cluster": group,
+                "source": ds.device[rel],
+                "split": split,
+            }
+        )
+    return rows
+
+
+@dataclass
+class TrainedRun:
+    """One tiny frozen-feature run shared by the model/inference/pipeline tests."""
+
+    dataset: UsDataset
+    split_csv: Path
+    out_dir: Path
+    summary: dict
+    config: object  # liverfib.training.staging.StagingConfig
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / "model.pt"
+
+
+#: Options of the shared tiny run: 64-pixel inputs, two pooled stages, a two-value C grid.
+TINY_TRAIN = {"img_size": 64, "feature_stages": (1, 2), "C_grid": (0.01, 0.1), "epochs": 0}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+    """Train the packaged-weights lite0 probe once (about 2 s) on the synthetic folder."""
+    import torch
+
+    from liverfib.dataset.split import write_split_csv
+    from liverfib.training.staging import StagingConfig, train_staging
+
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("trained")
+    ds = build_us_dataset(base / "us")
+    split_csv = write_split_csv(split_rows_by_hand(ds), base / "split.csv")
+    cfg = StagingConfig(**TINY_TRAIN)
+    summary = train_staging(ds.root, split_csv, base / "run", cfg)
+    return TrainedRun(ds, split_csv, base / "run", summary, cfg)

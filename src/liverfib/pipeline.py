@@ -291,7 +291,7 @@ def run_predict(
         lines.append(
             f"{Path(r['path']).name[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}"
         )
-    for p, e in out.errors:
+    for _p, e in out.errors:
         lines.append(f"unreadable: {e}")
     if not results:
         raise InputError("no image could be read: " + "; ".join(e for _, e in out.errors[:3]))

@@ -36,7 +36,13 @@ def test_audit_finds_the_copies_and_the_confounding(audit) -> None:
     assert s["n_unreadable"] == 0
     assert s["n_unique_exact"] == 1224  # README of the set: only 1224 distinct images
     assert s["n_link_files"] == 5020 - 1224
-    assert {k: v["files"] for k, v in s["labels"].items()} == {"F0": 1658, "F1": 705, "F2": 635, "F3": 678, "F4": 1344}
+    assert {k: v["files"] for k, v in s["labels"].items()} == {
+        "F0": 1658,
+        "F1": 705,
+        "F2": 635,
+        "F3": 678,
+        "F4": 1344,
+    }
     assert 900 < s["n_clusters"] < 1224
     assert s["cross_label_conflicts"] == []
     by_fp = {src["fingerprint"]: src["distinct_per_label"] for src in s["sources"]}

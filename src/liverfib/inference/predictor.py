@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from liverfib.errors import InputError, LiverfibError
+from liverfib.errors import InputError, LiverfibError, ModelError
 from liverfib.image import Image
 
 __all__ = ["DEFAULT_MODEL_PATH", "PredictOutput", "Predictor", "check_bmode", "load_predictor"]
@@ -78,6 +78,9 @@ class Predictor:
         from liverfib.models.checkpoint import build_model
         from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
 
+        missing = [k for k in ("classes", "preprocess") if k not in payload]
+        if missing:
+            raise ModelError(f"{source}: not a staging checkpoint (lacks {', '.join(missing)})")
         self.payload = payload
         self.source = source
         self.net = build_model(payload)

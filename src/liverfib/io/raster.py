@@ -87,7 +87,8 @@ def decode_raster(data: bytes, *, path: Path | None = None, max_pixels: int = DE
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise InputError(f"{where}: image is larger than the decompression-bomb limit") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{where}: corrupt or truncated {fmt} ({exc})") from None
+        reason = str(exc).split(" <_io.")[0]  # PIL appends the buffer's memory address
+        raise InputError(f"{where}: corrupt or truncated {fmt} ({reason})") from None
 
     mode = pil.mode
     arr = np.asarray(pil)

@@ -6,6 +6,8 @@ stored as float16 to keep the shipped model small; they are restored to float32 
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,6 @@ def save_checkpoint(path: Path, net: Any, **fields: Any) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint dict; clear errors for missing, corrupt or foreign files."""
-    import pickle
-    import zipfile
-
     import torch
 
     path = Path(path)
@@ -41,14 +40,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path}: checkpoint not found (use --model default or a .pt from 'liverfib train')")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise ModelError(
-            f"{path}: not a readable liverfib checkpoint ({str(exc).splitlines()[0][:120]})"
-        ) from None
+    except Exception as exc:  # garbage bytes make torch's unpickler raise almost any error type
+        raise ModelError(f"{path}: not a readable liverfib checkpoint ({_load_error_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelError(f"{path}: expected a {CHECKPOINT_FORMAT} checkpoint, found {found!r}")
+    missing = [k for k in ("model", "state_dict") if k not in payload]
+    if missing:
+        raise ModelError(f"{path}: checkpoint lacks {', '.join(missing)}; re-create it with 'liverfib train'")
     return payload
+
+
+def _load_error_reason(exc: BaseException) -> str:
+    """One short line from torch.load's error (its messages can be empty or span paragraphs)."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:  # skip torch's generic weights_only preamble
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(exc, EOFError):
+        return "file ends early"
+    if not isinstance(exc, (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile)) or not lines:
+        return f"unexpected content, {type(exc).__name__}"
+    return lines[0].split(". ")[0][:120]
 
 
 def build_model(payload: dict[str, Any]) -> Any:

@@ -74,7 +74,9 @@ class StagingNet(nn.Module):
             self.encoder.load_state_dict(mapped, strict=True)
         channels = [self.encoder.feature_info[i]["num_chs"] for i in self.feature_stages]
         per_stage = 2 if pooling == "meanstd" else 1
-        self.feat_dim = int(self.encoder.num_features + per_stage * sum(channels))
+        # the pre-logits width: MobileNetV3 has a conv head after its last stage (960 -> 1280)
+        head_dim = getattr(self.encoder, "head_hidden_size", None) or self.encoder.num_features
+        self.feat_dim = int(head_dim + per_stage * sum(channels))
         self.register_buffer("feat_mean", torch.zeros(self.feat_dim))
         self.register_buffer("feat_std", torch.ones(self.feat_dim))
         out = n_classes - 1 if head == "ordinal" else n_classes
@@ -115,4 +117,5 @@ class StagingNet(nn.Module):
             "n_classes": self.n_classes,
             "head": self.head_kind,
             "feature_stages": list(self.feature_stages),
+            "pooling": self.pooling,
         }

@@ -98,7 +98,7 @@ def finetune(
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            total += float(loss) * len(sel)
+            total += float(loss.detach()) * len(sel)
             n += len(sel)
             bar.set_postfix(loss=f"{total / n:.3f}")
         sched.step()

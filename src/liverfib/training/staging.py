@@ -157,6 +157,8 @@ def _set_head(net: Any, mean: np.ndarray, std: np.ndarray, w: np.ndarray, b: np.
     with torch.no_grad():
         net.feat_mean.copy_(torch.from_numpy(mean))
         net.feat_std.copy_(torch.from_numpy(std))
+        if net.head_kind == "mlp":  # a linear probe cannot initialise an MLP; fine-tuning learns it
+            return
         linear.weight.copy_(torch.from_numpy(w.astype(np.float32)))
         linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
 
@@ -202,6 +204,10 @@ def train_staging(
     from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
     from liverfib.report.jsonio import write_json
 
+    if cfg.head == "mlp" and cfg.epochs == 0:
+        raise ConfigError(
+            "head 'mlp' is learnt only by fine-tuning; set epochs > 0 or use head linear/ordinal"
+        )
     if device not in ("cpu", "cuda"):
         raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -224,6 +230,11 @@ def train_staging(
     y_va = np.array([STAGES.index(r["label"]) for r in val_rows])
     if len(np.unique(y_tr)) < 2:
         raise InputError("training rows hold fewer than two stages; nothing to learn")
+    if len(np.unique(y_va)) < 2:  # macro-AUC, which selects C and epochs, is undefined then
+        raise InputError(
+            f"'{val_subset}' rows hold fewer than two stages ({sorted({r['label'] for r in val_rows})}); "
+            "model selection needs at least two: re-split or pass another --val-subset"
+        )
     net = StagingNet(
         cfg.backbone, head=cfg.head, feature_stages=cfg.feature_stages, pooling=cfg.pooling, pretrained=True
     ).eval()
@@ -269,7 +280,7 @@ def train_staging(
             device=device,
             log=log,
             t0=t0,
-            init_auc=best[0],
+            init_auc=best[0] if cfg.head != "mlp" else -1.0,  # the MLP net holds no probe
         )
     net = net.cpu().eval()
     # validation predictions of the final network
