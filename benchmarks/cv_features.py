@@ -103,11 +103,12 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "npz": a.npz,
                 "blocks": a.blocks,
+                "per_source_heads": a.per_source,
                 "C": chosen,
-                **{k: round(m[k], 3) for k in keys},
-                "per_source": {s: round(v["accuracy"], 3) for s, v in m["per_source"].items()},
-                "ci_acc": m["ci95"]["accuracy"],
+                **{k: [round(m[k], 3)] + [round(x, 3) for x in m["ci95"][k]] for k in keys},
+                "per_source_accuracy": {s: round(v["accuracy"], 3) for s, v in m["per_source"].items()},
             }
         )
     )
