@@ -131,7 +131,7 @@ def test_run_predict_nothing_readable(trained_run, tmp_path: Path) -> None:
 def test_run_train_config_and_overrides(trained_run, tmp_path: Path) -> None:
     config = tmp_path / "train.yaml"
     config.write_text(
-        yaml.safe_dump({"img_size": 96, "feature_stages": [1, 2], "C_grid": [0.01], "epochs": 3})
+        yaml.safe_dump({"img_size": 96, "feature_stages": [1, 2], "C_grid": [0.01], "epochs": 3, "seed": 7})
     )
     summary, text = pipeline.run_train(
         trained_run.dataset.root,
@@ -144,6 +144,7 @@ def test_run_train_config_and_overrides(trained_run, tmp_path: Path) -> None:
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["epochs"] == 0 and saved["img_size"] == 64  # flags beat YAML
     assert saved["C_grid"] == [0.01] and saved["feature_stages"] == [1, 2]  # YAML beats defaults
+    assert saved["seed"] == 7  # a CLI default must not silently override the YAML
     assert text.startswith("trained tf_efficientnet_lite0: checkpoint ")
     assert summary["n_val"] == 5
 

@@ -51,6 +51,17 @@ def _fail(exc: LiverfibError) -> None:
     raise typer.Exit(code=2)
 
 
+def _run(as_json: bool, name: str, *args: Any, **kwargs: Any) -> None:
+    """Call ``pipeline.<name>``; print its text or JSON; turn a LiverfibError into one line + exit 2."""
+    from liverfib import pipeline
+
+    try:
+        summary, text = getattr(pipeline, name)(*args, **kwargs)
+    except LiverfibError as exc:
+        _fail(exc)
+    _emit(summary, as_json, text)
+
+
 DataDir = Annotated[Path, typer.Argument(help="Dataset root: one sub-folder per label (F0..F4).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -70,15 +81,7 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Find copies, near-duplicates, label conflicts and source/label confounding."""
-    from liverfib import pipeline
-
-    try:
-        summary, text = pipeline.run_audit(
-            data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold
-        )
-    except LiverfibError as exc:
-        _fail(exc)
-    _emit(summary, as_json, text)
+    _run(as_json, "run_audit", data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold)
 
 
 @app.command()
@@ -97,23 +100,19 @@ def split(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a split where near-duplicate clusters never straddle train/val/test."""
-    from liverfib import pipeline
-
-    try:
-        summary, text = pipeline.run_split(
-            data_dir,
-            out,
-            labels_csv=labels,
-            val=val,
-            test=test,
-            folds=folds,
-            seed=seed,
-            naive=naive,
-            near_threshold=near_threshold,
-        )
-    except LiverfibError as exc:
-        _fail(exc)
-    _emit(summary, as_json, text)
+    _run(
+        as_json,
+        "run_split",
+        data_dir,
+        out,
+        labels_csv=labels,
+        val=val,
+        test=test,
+        folds=folds,
+        seed=seed,
+        naive=naive,
+        near_threshold=near_threshold,
+    )
 
 
 @app.command()
@@ -135,22 +134,18 @@ def evaluate(
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
-    from liverfib import pipeline
-
-    try:
-        summary, text = pipeline.run_evaluate(
-            model=model,
-            data_dir=data,
-            split_csv=split_csv,
-            subset=subset,
-            predictions_csv=predictions,
-            out_dir=out,
-            n_boot=n_boot,
-            keep_copies=keep_copies,
-        )
-    except LiverfibError as exc:
-        _fail(exc)
-    _emit(summary, as_json, text)
+    _run(
+        as_json,
+        "run_evaluate",
+        model=model,
+        data_dir=data,
+        split_csv=split_csv,
+        subset=subset,
+        predictions_csv=predictions,
+        out_dir=out,
+        n_boot=n_boot,
+        keep_copies=keep_copies,
+    )
 
 
 @app.command()
@@ -165,13 +160,7 @@ def predict(
     as_json: JsonFlag = False,
 ) -> None:
     """METAVIR stage F0..F4 with probabilities for B-mode liver ultrasound images."""
-    from liverfib import pipeline
-
-    try:
-        summary, text = pipeline.run_predict(paths, model=model, tta=tta, batch_size=batch_size, out_csv=out)
-    except LiverfibError as exc:
-        _fail(exc)
-    _emit(summary, as_json, text)
+    _run(as_json, "run_predict", paths, model=model, tta=tta, batch_size=batch_size, out_csv=out)
 
 
 @app.command()
@@ -180,8 +169,11 @@ def train(
     split_csv: Annotated[Path, typer.Option("--split", help="Split CSV from 'liverfib split'.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log.csv, config.yaml).")],
     backbone: Annotated[
-        str, typer.Option("--backbone", help="Backbone name (see 'liverfib models').")
-    ] = "tf_efficientnet_lite0",
+        str | None,
+        typer.Option(
+            "--backbone", help="Backbone name (see 'liverfib models'; default tf_efficientnet_lite0)."
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="YAML config; CLI flags override it.")
     ] = None,
@@ -192,7 +184,7 @@ def train(
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
     img_size: Annotated[int | None, typer.Option("--img-size", help="Input side in pixels.")] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
     val_subset: Annotated[
         str, typer.Option("--val-subset", help="Split rows used for model selection.")
     ] = "val",
@@ -203,29 +195,25 @@ def train(
     as_json: JsonFlag = False,
 ) -> None:
     """Train a staging model on the train rows of a split; select on the val rows."""
-    from liverfib import pipeline
-
     overrides = {
         k: v
-        for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, img_size=img_size).items()
+        for k, v in dict(
+            backbone=backbone, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, img_size=img_size
+        ).items()
         if v is not None
     }
-    try:
-        summary, text = pipeline.run_train(
-            data,
-            split_csv,
-            out,
-            backbone=backbone,
-            config_path=config,
-            overrides=overrides,
-            device=device,
-            seed=seed,
-            val_subset=val_subset,
-            threads=threads,
-        )
-    except LiverfibError as exc:
-        _fail(exc)
-    _emit(summary, as_json, text)
+    _run(
+        as_json,
+        "run_train",
+        data,
+        split_csv,
+        out,
+        config_path=config,
+        overrides=overrides,
+        device=device,
+        val_subset=val_subset,
+        threads=threads,
+    )
 
 
 @app.command("models")

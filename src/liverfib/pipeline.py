@@ -304,11 +304,9 @@ def run_train(
     split_csv: Path,
     out_dir: Path,
     *,
-    backbone: str = "tf_efficientnet_lite0",
     config_path: Path | None = None,
     overrides: dict[str, Any] | None = None,
     device: str = "cpu",
-    seed: int = 0,
     val_subset: str = "val",
     threads: int | None = None,
 ) -> tuple[dict[str, Any], str]:
@@ -321,7 +319,7 @@ def run_train(
         torch.set_num_threads(threads)
     from liverfib.training.staging import StagingConfig, train_staging
 
-    cfg = StagingConfig.resolve(config_path, {"backbone": backbone, "seed": seed, **(overrides or {})})
+    cfg = StagingConfig.resolve(config_path, overrides or {})
     summary = train_staging(data_dir, split_csv, out_dir, cfg, device=device, val_subset=val_subset)
     text = f"trained {cfg.backbone}: checkpoint {summary['checkpoint']}\n" + _format_metrics(
         summary["val_metrics"]
