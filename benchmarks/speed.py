@@ -39,7 +39,7 @@ def main() -> None:
     size = pred.preprocess.config.img_size
     out = {"model": a.model, "threads": a.threads, "img_size": size}
     for bs in (1, 32):
-        x = torch.randn(bs, 3, size, size)
+        x = torch.randn(bs, 3, size, size).contiguous(memory_format=torch.channels_last)
 
         def run(x=x) -> None:
             with torch.inference_mode():

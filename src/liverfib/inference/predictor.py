@@ -83,7 +83,8 @@ class Predictor:
             raise ModelError(f"{source}: not a staging checkpoint (lacks {', '.join(missing)})")
         self.payload = payload
         self.source = source
-        self.net = build_model(payload)
+        # channels_last: ~2x faster depthwise convolutions on CPU (measured, BENCHMARKS.md)
+        self.net = build_model(payload).to(memory_format=torch.channels_last)
         self.classes: list[str] = list(payload["classes"])
         self.thresholds: dict[str, float] | None = payload.get("thresholds")
         self.preprocess = UltrasoundPreprocess(PreprocessConfig(**payload["preprocess"]))
@@ -105,6 +106,7 @@ class Predictor:
         out = []
         for start in range(0, len(arrays), batch_size):
             x = torch.from_numpy(np.stack([self.preprocess(a) for a in arrays[start : start + batch_size]]))
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 p = torch.softmax(self.net(x), dim=1)
                 if tta:
