@@ -13,6 +13,7 @@ is :func:`sector_mask`, so fan detection can be scored against it.
 from __future__ import annotations
 
 import io
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,3 +313,20 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     cfg = StagingConfig(**TINY_TRAIN)
     summary = train_staging(ds.root, split_csv, base / "run", cfg)
     return TrainedRun(ds, split_csv, base / "run", summary, cfg)
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """A user error at the CLI edge: exit 2, exactly one stderr line 'error: ...', no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip("\n").splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert proc.stdout == ""
+    return lines[0]
+
+
+@pytest.fixture
+def one_line_error():
+    """The check for CLI user errors (see ``_assert_one_line_error``)."""
+    return _assert_one_line_error

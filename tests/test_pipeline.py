@@ -155,20 +155,10 @@ def test_run_train_bad_threads(trained_run, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- CLI
-def _assert_one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = proc.stderr.strip("\n").splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    assert proc.stdout == ""
-    return lines[0]
-
-
-def test_cli_predict_corrupt_file(trained_run, tmp_path: Path) -> None:
+def test_cli_predict_corrupt_file(trained_run, tmp_path: Path, one_line_error) -> None:
     bad = _corrupt(tmp_path / "bad.jpg")
-    _assert_one_line_error(run_cli("predict", bad))  # default model (or its absence): one line
-    line = _assert_one_line_error(run_cli("predict", bad, "--model", trained_run.checkpoint))
+    one_line_error(run_cli("predict", bad))  # default model (or its absence): one line
+    line = one_line_error(run_cli("predict", bad, "--model", trained_run.checkpoint))
     assert line.startswith("error: no image could be read: ") and str(bad) in line
 
 

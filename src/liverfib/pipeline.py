@@ -103,14 +103,13 @@ def run_split(
     from collections import Counter
 
     from liverfib.dataset.audit import audit_folder
-    from liverfib.dataset.split import make_folds, make_split, write_split_csv
+    from liverfib.dataset.split import check_split_options, make_folds, make_split, write_split_csv
 
+    check_split_options(val=val, test=test, folds=folds, naive=naive)
     result = audit_folder(
         data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=_progress_bar("split")
     )
     if folds is not None:
-        if naive:
-            raise ConfigError("--naive and --folds cannot be combined")
         rows = make_folds(result.files, folds=folds, seed=seed)
     else:
         rows = make_split(result.files, val=val, test=test, seed=seed, naive=naive)

@@ -29,9 +29,32 @@ from liverfib.dataset.fingerprint import ImageFingerprint, file_sha256, fingerpr
 from liverfib.errors import InputError, LiverfibError
 from liverfib.io import LabelledItem, list_labelled, read_image, resolve_file
 
-__all__ = ["AuditResult", "DEFAULT_NEAR_THRESHOLD", "audit_items", "audit_folder", "cramers_v"]
+__all__ = [
+    "AUDIT_JSON_KEYS",
+    "AuditResult",
+    "DEFAULT_NEAR_THRESHOLD",
+    "audit_items",
+    "audit_folder",
+    "cramers_v",
+]
 
 DEFAULT_NEAR_THRESHOLD = 0.90
+#: Keys of the audit JSON that are a stable contract (tested); others may be added.
+AUDIT_JSON_KEYS = frozenset(
+    {
+        "n_files",
+        "n_unreadable",
+        "labels",
+        "exact_duplicate_groups",
+        "n_unique_exact",
+        "near_duplicate_clusters",
+        "n_clusters",
+        "cross_label_conflicts",
+        "sources",
+        "source_label_cramers_v",
+        "verdict",
+    }
+)
 #: Cramér's V above which the audit warns that the label is predictable from the source.
 CONFOUNDING_WARN_V = 0.3
 

@@ -16,7 +16,15 @@ import numpy as np
 
 from liverfib.errors import ConfigError, InputError
 
-__all__ = ["SPLIT_COLUMNS", "assign_groups", "make_split", "make_folds", "read_split_csv", "write_split_csv"]
+__all__ = [
+    "check_split_options",
+    "SPLIT_COLUMNS",
+    "assign_groups",
+    "make_split",
+    "make_folds",
+    "read_split_csv",
+    "write_split_csv",
+]
 
 SPLIT_COLUMNS = ("path", "label", "group", "cluster", "source", "split")
 
@@ -73,6 +81,22 @@ def _one_fold(strata: list[str], groups: list[str], fraction: float, seed: int) 
     return mask
 
 
+def check_split_options(
+    *, val: float = 0.15, test: float = 0.15, folds: int | None = None, naive: bool = False
+) -> None:
+    """Validate split options (cheap; call before any audit work)."""
+    if folds is not None:
+        if naive:
+            raise ConfigError("--naive and --folds cannot be combined")
+        if folds < 2:
+            raise ConfigError(f"--folds must be at least 2, got {folds}")
+        return
+    if not 0.0 <= val < 1.0 or not 0.0 <= test < 1.0 or val + test >= 1.0:
+        raise ConfigError(
+            f"--val and --test must be fractions in [0, 1) summing below 1, got {val} and {test}"
+        )
+
+
 def make_split(
     files: Sequence[dict[str, Any]],
     *,
@@ -82,10 +106,7 @@ def make_split(
     naive: bool = False,
 ) -> list[dict[str, Any]]:
     """Assign ``split`` = train/val/test to each file (rows from the audit's file table)."""
-    if not 0.0 <= val < 1.0 or not 0.0 <= test < 1.0 or val + test >= 1.0:
-        raise ConfigError(
-            f"--val and --test must be fractions in [0, 1) summing below 1, got {val} and {test}"
-        )
+    check_split_options(val=val, test=test)
     if not files:
         raise InputError("no files to split")
     groups = [str(i) for i in range(len(files))] if naive else assign_groups(files)
