@@ -227,6 +227,21 @@ def models_(
         typer.echo(f"{name:28s} {origin}")
 
 
+# ============================== explain/segment commands ==============================
+# (end of explain/segment commands)
+
+# ============================== mre commands ==============================
+# (end of mre commands)
+
+# ============================== mri commands ==============================
+# (end of mri commands)
+
+# ============================== radiomics commands ==============================
+# (end of radiomics commands)
+
+# ============================== clinical commands ==============================
+# (end of clinical commands)
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

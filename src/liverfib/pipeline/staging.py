@@ -1,41 +1,15 @@
-"""Python twin of the CLI: each ``run_*`` wires the floors together and returns
-``(json_summary, human_text)``. Only this module (and training/) crosses floors."""
+"""Ultrasound staging workflow: audit, split, evaluate, predict, train."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from liverfib.errors import ConfigError, InputError
+from liverfib.pipeline._common import progress_bar, write_rows
 
 __all__ = ["run_audit", "run_split", "run_evaluate", "run_predict", "run_train"]
-
-
-def _progress_bar(desc: str):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    bar: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=0.5, disable=None)
-        bar["bar"].n = done
-        bar["bar"].refresh() if done == total else None
-        if done == total:
-            bar["bar"].close()
-
-    return update
-
-
-def _write_rows(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
 
 
 # ----------------------------------------------------------------------------------------- audit
@@ -51,7 +25,7 @@ def run_audit(
     from liverfib.report.jsonio import write_json
 
     result = audit_folder(
-        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=_progress_bar("audit")
+        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=progress_bar("audit")
     )
     s = result.summary
     if out_dir is not None:
@@ -59,7 +33,7 @@ def run_audit(
 
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(s, out_dir / "audit.json")
-        _write_rows(
+        write_rows(
             result.files, out_dir / "files.csv", ["path", "label", "patient", "sha256", "cluster", "source"]
         )
         write_audit_html(s, Path(data_dir), out_dir / "audit.html")
@@ -107,7 +81,7 @@ def run_split(
 
     check_split_options(val=val, test=test, folds=folds, naive=naive)
     result = audit_folder(
-        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=_progress_bar("split")
+        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=progress_bar("split")
     )
     if folds is not None:
         rows = make_folds(result.files, folds=folds, seed=seed)
@@ -282,7 +256,7 @@ def run_predict(
             }
             for r in results
         ]
-        _write_rows(flat, out_csv, cols)
+        write_rows(flat, out_csv, cols)
     head = f"{'file':32s} {'stage':5s} " + " ".join(f"{c:>6s}" for c in predictor.classes) + "  P(>=F2) note"
     lines = [f"model: {predictor.describe()['name']}  (research use only)", head]
     for r in results:
