@@ -1,0 +1,278 @@
+"""Read an MRE exam exported from the scanner: magnitude, wave, stiffness and confidence series.
+
+An exam folder holds DICOM files (flat, or one sub-folder per series, any file names). Series are
+grouped by SeriesInstanceUID and given a role from SeriesDescription and ImageType:
+
+=============  ====================================================================================
+role           recognised by (case-insensitive)
+=============  ====================================================================================
+confidence     description contains ``CONF`` or ImageType contains ``CONFIDENCE``
+wave           description contains ``WAVE`` or ``PHASE``
+stiffness      description contains ``STIFF``, ``ELASTOGRAM``, ``ELASTO_GRAY`` or ``KPA``, or ImageType
+               contains ``ELASTOGRAM``
+magnitude      description contains ``MAG``
+=============  ====================================================================================
+
+Stiffness is converted to kPa from, in this order: a Real World Value Mapping item whose units code
+is ``kPa`` or ``Pa`` (Siemens-style); RescaleSlope/Intercept with RescaleType ``KPA``/``PA``
+(GE-style); or the ``stiffness_units`` argument when the files say nothing. Confidence comes from a
+confidence series (percent 0-100, fraction 0-1 or a 0/1 mask) or, failing that, from an overlay
+plane (60xx,3000) on the stiffness images that marks the area *below* the confidence limit
+(GE-style cross-hatching); then the map is 0 % under the overlay and 100 % elsewhere.
+Colour (RGB) elastograms carry no kPa and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverfib.errors import ConfigError, InputError
+from liverfib.image import Image
+
+__all__ = ["MreExam", "read_mre_exam", "ROLES"]
+
+ROLES = ("magnitude", "wave", "stiffness", "confidence")
+_UNITS = {"KPA": 1.0, "PA": 1e-3}
+
+
+@dataclass(frozen=True)
+class MreExam:
+    """One exam, slices matched by location. Arrays are ``(D, H, W)`` float32.
+
+    ``stiffness_kpa`` in kPa, ``confidence_pct`` in percent (0-100), ``magnitude`` as stored
+    (``None`` if the exam has no magnitude series). ``layout`` names how kPa and confidence were
+    found; ``series`` lists every series seen (number, description, role, images).
+    """
+
+    stiffness_kpa: Image
+    confidence_pct: Image
+    magnitude: Image | None
+    layout: str
+    series: list[dict[str, Any]]
+    slice_locations_mm: list[float]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def pixel_spacing_mm(self) -> tuple[float, float]:
+        sp = self.stiffness_kpa.spacing_mm
+        return (float(sp[1]), float(sp[2])) if sp is not None else (1.0, 1.0)
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.stiffness_kpa.shape[0])
+
+
+def _is_dicom(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _role(desc: str, image_type: list[str]) -> str | None:
+    d = desc.upper()
+    it = " ".join(str(v) for v in image_type).upper()
+    if "CONF" in d or "CONFIDENCE" in it:
+        return "confidence"
+    if "WAVE" in d or "PHASE" in d:
+        return "wave"
+    if any(k in d for k in ("STIFF", "ELASTOGRAM", "ELASTO_GRAY", "KPA")) or "ELASTOGRAM" in it:
+        return "stiffness"
+    if "MAG" in d:
+        return "magnitude"
+    return None
+
+
+def _location(ds: Any) -> float:
+    ipp = getattr(ds, "ImagePositionPatient", None)
+    iop = getattr(ds, "ImageOrientationPatient", None)
+    if ipp is not None and iop is not None and len(ipp) == 3 and len(iop) == 6:
+        normal = np.cross(np.asarray(iop[:3], float), np.asarray(iop[3:], float))
+        return float(np.dot(normal, np.asarray(ipp, float)))
+    if "SliceLocation" in ds:
+        return float(ds.SliceLocation)
+    return float(getattr(ds, "InstanceNumber", 0))
+
+
+def _stiffness_scale(ds: Any, units: str | None, desc: str) -> tuple[float, float, str]:
+    """(slope, intercept, how) mapping stored values to kPa."""
+    for item in getattr(ds, "RealWorldValueMappingSequence", []) or []:
+        codes = getattr(item, "MeasurementUnitsCodeSequence", []) or []
+        code = str(codes[0].CodeValue).upper() if codes and "CodeValue" in codes[0] else ""
+        if code in _UNITS:
+            f = _UNITS[code]
+            return float(item.RealWorldValueSlope) * f, float(item.RealWorldValueIntercept) * f, "rwvm"
+    rtype = str(getattr(ds, "RescaleType", "")).upper()
+    if rtype in _UNITS:
+        f = _UNITS[rtype]
+        return float(getattr(ds, "RescaleSlope", 1)) * f, float(getattr(ds, "RescaleIntercept", 0)) * f, "rescale"
+    if units is not None:
+        f = _UNITS[units.upper()]
+        return float(getattr(ds, "RescaleSlope", 1)) * f, float(getattr(ds, "RescaleIntercept", 0)) * f, "user"
+    raise InputError(
+        f"stiffness series '{desc}' does not give its units (no Real World Value Mapping with kPa/Pa, "
+        f"RescaleType '{rtype or '-'}'); pass --stiffness-units kPa or Pa"
+    )
+
+
+def _summary(groups: dict[str, list[tuple[Path, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for items in groups.values():
+        ds = items[0][1]
+        desc = str(getattr(ds, "SeriesDescription", ""))
+        out.append({
+            "series_number": int(getattr(ds, "SeriesNumber", 0) or 0),
+            "description": desc,
+            "role": _role(desc, list(getattr(ds, "ImageType", []) or [])),
+            "images": len(items),
+            "photometric": str(getattr(ds, "PhotometricInterpretation", "")),
+        })
+    return sorted(out, key=lambda s: s["series_number"])
+
+
+def _found(series: list[dict[str, Any]]) -> str:
+    if not series:
+        return "no DICOM series"
+    return "; ".join(f"#{s['series_number']} '{s['description']}' ({s['images']} images, role "
+                     f"{s['role'] or 'unknown'})" for s in series)
+
+
+def _stack(items: list[tuple[Path, Any]], exam_dir: Path) -> tuple[list[float], list[Any]]:
+    """One dataset per slice location (the first by InstanceNumber), sorted by location."""
+    by_loc: dict[float, Any] = {}
+    for _, ds in sorted(items, key=lambda it: int(getattr(it[1], "InstanceNumber", 0) or 0)):
+        by_loc.setdefault(round(_location(ds), 1), ds)
+    locs = sorted(by_loc)
+    return locs, [by_loc[loc] for loc in locs]
+
+
+def _pixels(ds: Any, path_hint: str) -> np.ndarray:
+    try:
+        return np.asarray(ds.pixel_array, dtype=np.float32)
+    except Exception as exc:  # pydicom raises many kinds on bad pixel data
+        raise InputError(f"{path_hint}: cannot decode pixel data ({type(exc).__name__}: {exc})") from None
+
+
+def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -> MreExam:
+    """Read one MRE exam folder (see module docstring for the layouts understood).
+
+    Raises:
+        InputError: not a folder, no stiffness series, no confidence (series or overlay), slice
+            locations that do not match between series, unreadable pixels. The message lists the
+            series found.
+    """
+    import pydicom
+
+    exam_dir = Path(exam_dir)
+    if stiffness_units is not None and stiffness_units.upper() not in _UNITS:
+        raise ConfigError(f"--stiffness-units must be kPa or Pa, got '{stiffness_units}'")
+    if not exam_dir.is_dir():
+        raise InputError(f"{exam_dir}: expected an MRE exam folder holding DICOM series, "
+                         f"got {'a file' if exam_dir.exists() else 'nothing (not found)'}")
+    groups: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
+    for path in sorted(exam_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith(".") or not _is_dicom(path):
+            continue
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as exc:  # malformed file: name it
+            raise InputError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
+        if "PixelData" not in ds:
+            continue
+        groups[str(getattr(ds, "SeriesInstanceUID", path.parent))].append((path, ds))
+    series = _summary(groups)
+    roles: dict[str, list[tuple[Path, Any]]] = {}
+    warnings: list[str] = []
+    for items in groups.values():
+        ds = items[0][1]
+        desc = str(getattr(ds, "SeriesDescription", ""))
+        role = _role(desc, list(getattr(ds, "ImageType", []) or []))
+        if role is None:
+            continue
+        if str(getattr(ds, "PhotometricInterpretation", "")).upper().startswith(("RGB", "YBR", "PALETTE")):
+            warnings.append(f"colour series '{desc}' skipped (no kPa values)")
+            continue
+        if role in roles:
+            warnings.append(f"second {role} series '{desc}' ignored")
+            continue
+        roles[role] = items
+    if "stiffness" not in roles:
+        raise InputError(
+            f"{exam_dir}: not a recognised MRE layout, no stiffness series; found {_found(series)}. "
+            "Expected a series described STIFF/ELASTOGRAM (kPa via Real World Value Mapping or RescaleType)"
+        )
+    s_locs, s_ds = _stack(roles["stiffness"], exam_dir)
+    desc = str(getattr(s_ds[0], "SeriesDescription", ""))
+    stiff, how = [], ""
+    for ds in s_ds:
+        slope, icpt, how = _stiffness_scale(ds, stiffness_units, desc)
+        stiff.append(_pixels(ds, desc) * slope + icpt)
+    stiffness = np.stack(stiff)
+    if "confidence" in roles:
+        c_locs, c_ds = _stack(roles["confidence"], exam_dir)
+        _check_locations(exam_dir, s_locs, c_locs, "confidence")
+        conf = np.stack([
+            _pixels(ds, "confidence") * float(getattr(ds, "RescaleSlope", 1)) + float(getattr(ds, "RescaleIntercept", 0))
+            for ds in c_ds
+        ])
+        conf_how = "series"
+        if conf.max() <= 1.0:
+            conf = conf * 100.0
+            conf_how = "series-fraction"
+    elif all((0x6000, 0x3000) in ds for ds in s_ds):
+        conf = np.stack([np.where(ds.overlay_array(0x6000) > 0, 0.0, 100.0) for ds in s_ds]).astype(np.float32)
+        conf_how = "overlay"
+    else:
+        raise InputError(
+            f"{exam_dir}: not a recognised MRE layout, no confidence map; found {_found(series)}. Expected a "
+            "series described CONF (percent) or an overlay plane (60xx,3000) on the stiffness images"
+        )
+    magnitude = None
+    if "magnitude" in roles:
+        m_locs, m_ds = _stack(roles["magnitude"], exam_dir)
+        _check_locations(exam_dir, s_locs, m_locs, "magnitude")
+        magnitude = np.stack([_pixels(ds, "magnitude") for ds in m_ds])
+        if magnitude.shape != stiffness.shape:
+            raise InputError(f"{exam_dir}: magnitude images {magnitude.shape} and stiffness {stiffness.shape} differ")
+    if conf.shape != stiffness.shape:
+        raise InputError(f"{exam_dir}: confidence {conf.shape} and stiffness {stiffness.shape} differ in shape")
+    if not np.isfinite(stiffness).all():
+        raise InputError(f"{exam_dir}: stiffness series holds NaN/inf after scaling")
+    if not 4 <= len(s_locs) <= 5:
+        warnings.append(f"{len(s_locs)} slices (MRE exams usually have 4-5)")
+    ps = getattr(s_ds[0], "PixelSpacing", None)
+    row_mm, col_mm = (float(ps[0]), float(ps[1])) if ps is not None else (1.0, 1.0)
+    if ps is None:
+        warnings.append("no PixelSpacing: areas are in pixels, not mm²")
+    gap = float(np.median(np.diff(s_locs))) if len(s_locs) > 1 else float(getattr(s_ds[0], "SliceThickness", 1) or 1)
+    spacing = (abs(gap) or 1.0, row_mm, col_mm)
+    manufacturer = str(getattr(s_ds[0], "Manufacturer", "")).strip() or "unknown"
+    meta = {"manufacturer": manufacturer, "stiffness_scaling": how, "confidence_source": conf_how}
+
+    def img(a: np.ndarray) -> Image:
+        return Image(a.astype(np.float32), spacing_mm=spacing, modality="MR", path=exam_dir, meta=meta)
+
+    return MreExam(
+        stiffness_kpa=img(stiffness),
+        confidence_pct=img(np.clip(conf, 0, 100)),
+        magnitude=img(magnitude) if magnitude is not None else None,
+        layout=f"{manufacturer}: kPa via {how}, confidence from {conf_how}",
+        series=series,
+        slice_locations_mm=[float(v) for v in s_locs],
+        warnings=warnings,
+    )
+
+
+def _check_locations(exam_dir: Path, ref: list[float], other: list[float], what: str) -> None:
+    if len(ref) != len(other) or not np.allclose(ref, other, atol=0.6):
+        raise InputError(
+            f"{exam_dir}: {what} slices at {other} mm do not match the stiffness slices at {ref} mm; "
+            "export both series of the same acquisition"
+        )
