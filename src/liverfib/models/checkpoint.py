@@ -13,17 +13,26 @@ from typing import Any
 
 from liverfib.errors import ModelError
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
+__all__ = ["CHECKPOINT_FORMAT", "SEG_CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
 
 CHECKPOINT_FORMAT = "liverfib-staging/1"
+SEG_CHECKPOINT_FORMAT = "liverfib-segmentation/1"
 
 
-def save_checkpoint(path: Path, net: Any, **fields: Any) -> Path:
-    """Save ``net`` (a StagingNet) with metadata ``fields`` atomically."""
+def save_checkpoint(
+    path: Path,
+    net: Any,
+    *,
+    fmt: str = CHECKPOINT_FORMAT,
+    model_config: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Path:
+    """Save ``net`` with metadata ``fields`` atomically (``model_config`` defaults to ``net.config()``)."""
     import torch
 
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    payload = {"format": CHECKPOINT_FORMAT, "model": net.config(), "state_dict": state, **fields}
+    config = net.config() if model_config is None else model_config
+    payload = {"format": fmt, "model": config, "state_dict": state, **fields}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -31,7 +40,7 @@ def save_checkpoint(path: Path, net: Any, **fields: Any) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, *, fmt: str = CHECKPOINT_FORMAT) -> dict[str, Any]:
     """Read a checkpoint dict; clear errors for missing, corrupt or foreign files."""
     import torch
 
@@ -42,9 +51,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # garbage bytes make torch's unpickler raise almost any error type
         raise ModelError(f"{path}: not a readable liverfib checkpoint ({_load_error_reason(exc)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelError(f"{path}: expected a {CHECKPOINT_FORMAT} checkpoint, found {found!r}")
+        raise ModelError(f"{path}: expected a {fmt} checkpoint, found {found!r}")
     missing = [k for k in ("model", "state_dict") if k not in payload]
     if missing:
         raise ModelError(f"{path}: checkpoint lacks {', '.join(missing)}; re-create it with 'liverfib train'")

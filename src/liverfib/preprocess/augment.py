@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TGCBands", "build_us_augment"]
+__all__ = ["TGCBands", "build_us_augment", "build_us_seg_augment"]
 
 
 class TGCBands:
@@ -31,35 +31,71 @@ class TGCBands:
         return np.clip(image.astype(np.float32) * curve[:, None], 0, 255).astype(np.uint8)
 
 
+def _us_transforms() -> list[Any]:
+    import albumentations as A
+
+    return [
+        A.HorizontalFlip(p=0.5),
+        A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), p=0.7),
+        A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.5),
+        A.RandomGamma(gamma_limit=(80, 125), p=0.4),
+        A.GaussianBlur(blur_limit=(3, 5), p=0.2),
+        A.MultiplicativeNoise(multiplier=(0.85, 1.15), per_channel=False, elementwise=True, p=0.4),
+    ]
+
+
+def _depth_crop(arrays: list[np.ndarray], rng: np.random.Generator, p: float = 0.3) -> list[np.ndarray]:
+    """Drop up to 20 % of the far field and resize back (nearest for masks, linear for images)."""
+    import cv2
+
+    if rng.random() >= p:
+        return arrays
+    h, w = arrays[0].shape[:2]
+    keep = int(h * rng.uniform(0.8, 1.0))
+    out = [cv2.resize(arrays[0][:keep], (w, h), interpolation=cv2.INTER_LINEAR)]
+    out += [cv2.resize(a[:keep], (w, h), interpolation=cv2.INTER_NEAREST) for a in arrays[1:]]
+    return out
+
+
 def build_us_augment(seed: int = 0) -> Any:
     """Return ``aug(image_u8) -> image_u8`` applying the ultrasound augmentation pipeline."""
     import albumentations as A
 
-    side_cache: dict[str, int] = {}
-    pipeline = A.Compose(
-        [
-            A.HorizontalFlip(p=0.5),
-            A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10), p=0.7),
-            A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.5),
-            A.RandomGamma(gamma_limit=(80, 125), p=0.4),
-            A.GaussianBlur(blur_limit=(3, 5), p=0.2),
-            A.MultiplicativeNoise(multiplier=(0.85, 1.15), per_channel=False, elementwise=True, p=0.4),
-        ],
-        seed=seed,
-    )
+    pipeline = A.Compose(_us_transforms(), seed=seed)
     tgc = TGCBands()
     rng = np.random.default_rng(seed)
 
     def augment(image: np.ndarray) -> np.ndarray:
-        import cv2
+        out = tgc(pipeline(image=image)["image"], rng)
+        return _depth_crop([out], rng)[0]
 
-        side_cache.setdefault("h", image.shape[0])
-        out = pipeline(image=image)["image"]
-        out = tgc(out, rng)
-        if rng.random() < 0.3:  # depth crop: drop up to 20 % of the far field, resize back
-            h, w = out.shape
-            keep = int(h * rng.uniform(0.8, 1.0))
-            out = cv2.resize(out[:keep], (w, h), interpolation=cv2.INTER_LINEAR)
-        return out
+    return augment
+
+
+def build_us_seg_augment(seed: int = 0, *, strong: bool = True) -> Any:
+    """Return ``aug(image_u8, mask_u8) -> (image_u8, mask_u8)``: the same pipeline applied jointly.
+
+    ``strong`` adds what a segmenter trained on few subjects needs: larger scale/rotation range,
+    elastic deformation and coarse dropout (applied to the image only).
+    """
+    import albumentations as A
+
+    transforms = _us_transforms()
+    if strong:
+        transforms += [
+            A.Affine(scale=(0.8, 1.2), rotate=(-20, 20), shear=(-8, 8), p=0.5),
+            A.ElasticTransform(alpha=30, sigma=6, p=0.3),
+            A.CLAHE(clip_limit=2.0, p=0.2),
+            A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.05, 0.15),
+                            hole_width_range=(0.05, 0.15), p=0.3),
+        ]
+    pipeline = A.Compose(transforms, seed=seed)
+    tgc = TGCBands()
+    rng = np.random.default_rng(seed)
+
+    def augment(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        res = pipeline(image=image, mask=mask)
+        image_out, mask_out = _depth_crop([tgc(res["image"], rng), res["mask"]], rng)
+        return image_out, mask_out
 
     return augment

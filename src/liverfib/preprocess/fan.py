@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FanGeometry", "detect_fan", "find_overlay_text"]
+__all__ = ["FanGeometry", "detect_fan", "find_overlay_text", "to_uint8"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class FanGeometry:
     top_width_fraction: float
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
+def to_uint8(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
     a = array.astype(np.float32)
@@ -55,7 +55,7 @@ def detect_fan(array: np.ndarray, *, margin: float = 6.0, min_area_fraction: flo
     """
     import cv2
 
-    img = _to_uint8(array)
+    img = to_uint8(array)
     h, w = img.shape
     border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]])
     background = float(np.median(border))
@@ -97,7 +97,7 @@ def find_overlay_text(array: np.ndarray, fan: FanGeometry, *, level: int = 180) 
 
     Returns a value in [0, 1]; 0 means a clean frame.
     """
-    img = _to_uint8(array)
+    img = to_uint8(array)
     outside = ~fan.mask
     n_out = int(outside.sum())
     if n_out == 0:

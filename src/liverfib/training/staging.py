@@ -24,16 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from liverfib.errors import ConfigError, InputError
+from liverfib.training.config import ResolvableConfig
 
 __all__ = ["STAGES", "StagingConfig", "load_split_rows", "train_staging"]
 
 STAGES = ("F0", "F1", "F2", "F3", "F4")
 
 
-class StagingConfig(BaseModel):
+class StagingConfig(ResolvableConfig):
     """Resolved training configuration (defaults < YAML < CLI flags); saved beside the checkpoint."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,28 +58,6 @@ class StagingConfig(BaseModel):
     flip_features: bool = True
     refit_train_val: bool = False
     seed: int = 0
-
-    @classmethod
-    def resolve(cls, yaml_path: Path | None, overrides: dict[str, Any]) -> StagingConfig:
-        from pydantic import ValidationError
-
-        data: dict[str, Any] = {}
-        if yaml_path is not None:
-            import yaml
-
-            if not yaml_path.is_file():
-                raise ConfigError(f"{yaml_path}: config file not found")
-            loaded = yaml.safe_load(yaml_path.read_text())
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"{yaml_path}: expected a mapping of option: value")
-            data.update(loaded)
-        data.update(overrides)
-        try:
-            return cls(**data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(x) for x in first["loc"])
-            raise ConfigError(f"config option '{where}': {first['msg']}") from None
 
 
 def load_split_rows(data_dir: Path, split_csv: Path, subset: str, dedup: bool) -> list[dict[str, str]]:

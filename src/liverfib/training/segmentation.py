@@ -1,0 +1,159 @@
+"""Training of 2D binary segmenters (ultrasound liver, CAM pseudo-masks).
+
+Images and masks are held in memory at ``S x S`` (the sets are small); each step draws an
+augmented batch (albumentations, image and mask jointly), optimises Dice + BCE (MONAI
+``DiceCELoss`` with sigmoid) with AdamW and a cosine schedule. Validation Dice is measured at the
+original resolution after post-processing, exactly as ``liverfib segment`` produces masks.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from liverfib.errors import ConfigError
+from liverfib.training.config import ResolvableConfig
+
+__all__ = ["SegTrainConfig", "train_segmentation", "evaluate_segmenter"]
+
+
+class SegTrainConfig(ResolvableConfig):
+    """Resolved segmentation training configuration; saved in the checkpoint."""
+
+    arch: str = "unet-lite0"
+    pretrained: bool = True
+    img_size: int = 256
+    epochs: int = Field(40, ge=1)
+    steps_per_epoch: int = Field(0, ge=0)  # 0: one pass over the training images
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    encoder_lr_factor: float = Field(0.3, gt=0, le=1)  # pretrained encoders learn slower
+    weight_decay: float = Field(1e-4, ge=0)
+    augment: str = "strong"  # strong | basic | none
+    threshold: float = Field(0.5, gt=0, lt=1)
+    target: str = "liver"
+    seed: int = 0
+
+
+def _param_groups(net: Any, cfg: SegTrainConfig) -> list[dict[str, Any]]:
+    enc = getattr(net, "encoder", None)
+    if enc is None or not cfg.pretrained:
+        return [{"params": list(net.parameters()), "lr": cfg.lr}]
+    enc_ids = {id(p) for p in enc.parameters()}
+    rest = [p for p in net.parameters() if id(p) not in enc_ids]
+    return [{"params": list(enc.parameters()), "lr": cfg.lr * cfg.encoder_lr_factor}, {"params": rest, "lr": cfg.lr}]
+
+
+def evaluate_segmenter(segmenter: Any, arrays: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[dict]:
+    """Per-image Dice/IoU of ``segmenter`` at the original resolution (post-processed masks)."""
+    from liverfib.evaluation.segmentation import overlap_scores
+
+    preds = segmenter.predict_arrays(list(arrays))
+    return [overlap_scores(p, m) for p, m in zip(preds, masks, strict=True)]
+
+
+def train_segmentation(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    cfg: SegTrainConfig,
+    out_dir: Path,
+    *,
+    val_images: Sequence[np.ndarray] = (),
+    val_masks: Sequence[np.ndarray] = (),
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    extra_fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train on gray ``(H, W)`` images with bool masks; write ``model.pt``, ``log.csv``, ``config.yaml``.
+
+    Returns a summary with the final training loss and, when validation pairs are given, their
+    mean Dice at the last epoch (no checkpoint selection on them: with a handful of images,
+    picking the best epoch on the validation pairs would tune on them).
+    """
+    import torch
+    import yaml
+    from monai.losses import DiceCELoss
+
+    from liverfib.inference.segmenter import Segmenter
+    from liverfib.models.checkpoint import SEG_CHECKPOINT_FORMAT, save_checkpoint
+    from liverfib.models.segmentation import build_seg_model, get_seg_spec
+    from liverfib.preprocess.augment import build_us_seg_augment
+    from liverfib.preprocess.segmentation import SegPreprocess, SegPreprocessConfig, resize_mask
+
+    if len(images) != len(masks) or not images:
+        raise ConfigError(f"need matching images and masks, got {len(images)} and {len(masks)}")
+    if cfg.augment not in ("strong", "basic", "none"):
+        raise ConfigError(f"augment must be strong, basic or none, got {cfg.augment!r}")
+    spec = get_seg_spec(cfg.arch)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    pre = SegPreprocess(SegPreprocessConfig(img_size=cfg.img_size))
+    x_u8 = [pre.geometry(a) for a in images]
+    y_u8 = [resize_mask(m, cfg.img_size) for m in masks]
+    aug = None if cfg.augment == "none" else build_us_seg_augment(cfg.seed, strong=cfg.augment == "strong")
+
+    net = build_seg_model(cfg.arch, pretrained=cfg.pretrained)
+    opt = torch.optim.AdamW(_param_groups(net, cfg), weight_decay=cfg.weight_decay)
+    steps = cfg.steps_per_epoch or max(1, int(np.ceil(len(x_u8) / cfg.batch_size)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=cfg.epochs * steps, pct_start=0.1
+    )
+    loss_fn = DiceCELoss(sigmoid=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_rows: list[dict[str, Any]] = []
+    t0 = time.time()
+    order = np.array([], int)
+    for epoch in range(1, cfg.epochs + 1):
+        net.train()
+        losses = []
+        for _ in range(steps):
+            if order.size < cfg.batch_size:
+                order = np.concatenate([order, rng.permutation(len(x_u8))])
+            batch, order = order[: cfg.batch_size], order[cfg.batch_size :]
+            xs, ys = [], []
+            for i in batch:
+                img, msk = (x_u8[i], y_u8[i]) if aug is None else aug(x_u8[i], y_u8[i])
+                xs.append(pre.normalise(img))
+                ys.append((msk > 127).astype(np.float32)[None])
+            x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+            loss = loss_fn(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        row: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
+                               "seconds": round(time.time() - t0, 1)}
+        log_rows.append(row)
+        if progress is not None:
+            progress(epoch, cfg.epochs, row)
+
+    net.eval()
+    fields = {
+        "preprocess": SegPreprocessConfig(img_size=cfg.img_size).to_dict(),
+        "threshold": cfg.threshold,
+        "target": cfg.target,
+        "config": cfg.model_dump(mode="json"),
+        "weights_origin": spec.weights if cfg.pretrained else "random",
+        **(extra_fields or {}),
+    }
+    model_config = {"arch": cfg.arch, "in_channels": 3}
+    summary: dict[str, Any] = {"epochs": cfg.epochs, "final_loss": log_rows[-1]["loss"],
+                               "train_seconds": round(time.time() - t0, 1), "n_train": len(x_u8)}
+    if len(val_images):
+        payload = {"model": model_config, "state_dict": net.state_dict(), **fields}
+        scores = evaluate_segmenter(Segmenter(payload, "training"), val_images, val_masks)
+        summary["val_dice"] = round(float(np.mean([s["dice"] for s in scores])), 4)
+        fields["val_dice"] = summary["val_dice"]
+    save_checkpoint(out_dir / "model.pt", net, fmt=SEG_CHECKPOINT_FORMAT, model_config=model_config, **fields)
+    with (out_dir / "log.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(log_rows[0]))
+        w.writeheader()
+        w.writerows(log_rows)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return summary
