@@ -109,3 +109,11 @@ def clin():
     from types import SimpleNamespace
 
     return SimpleNamespace(us_dataset=us_dataset, free_port=free_port, PHI=PHI)
+
+
+@pytest.fixture(scope="session")
+def fast_models():
+    """Models shared by the server tests (the predictor loads once per session); no CAM, no PDF."""
+    from liverfib.pipeline.clinical import ClinicalConfig, ModelCache
+
+    return ModelCache(ClinicalConfig(with_cam=False, pdf=False))

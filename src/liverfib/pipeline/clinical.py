@@ -19,6 +19,7 @@ from liverfib.errors import ConfigError, InputError, LiverfibError
 
 __all__ = [
     "ClinicalConfig",
+    "ModelCache",
     "analyse_file",
     "make_processor",
     "run_deidentify",
@@ -40,7 +41,7 @@ class ClinicalConfig(BaseModel):
     pdf: bool = True
 
 
-class _Models:
+class ModelCache:
     """Models loaded once per process and shared by the worker (loaded lazily, thread-safe)."""
 
     def __init__(self, cfg: ClinicalConfig) -> None:
@@ -77,7 +78,7 @@ def _study_tags(ds: Any) -> dict[str, str]:
 
 
 def analyse_file(
-    path: Path, out_dir: Path, *, models: _Models, name: str | None = None
+    path: Path, out_dir: Path, *, models: ModelCache, name: str | None = None
 ) -> dict[str, Any]:
     """Analyse one image file (DICOM or raster) into ``out_dir``; returns the result dict.
 
@@ -216,10 +217,18 @@ def _analyse_mr(job: Any) -> tuple[str, dict[str, Any] | None, str | None]:
 
 
 def make_processor(
-    cfg: ClinicalConfig, *, store: Any = None, forward: Any = None, calling_aet: str = "LIVERFIB"
+    cfg: ClinicalConfig,
+    *,
+    store: Any = None,
+    forward: Any = None,
+    calling_aet: str = "LIVERFIB",
+    models: ModelCache | None = None,
 ) -> Callable[[Any], tuple[str, dict[str, Any] | None, str | None]]:
-    """The job function of the worker: analyse, then C-STORE SEG/SR/SC to ``forward`` if given."""
-    models = _Models(cfg)
+    """The job function of the worker: analyse, then C-STORE SEG/SR/SC to ``forward`` if given.
+
+    ``models`` shares loaded models between processors (its config wins over ``cfg``).
+    """
+    models = models or ModelCache(cfg)
 
     def process(job: Any) -> tuple[str, dict[str, Any] | None, str | None]:
         from liverfib.clinical.pacs import send_files
@@ -282,7 +291,7 @@ def run_report(
     if not image_path.is_file():
         raise InputError(f"{image_path}: file not found; pass one ultrasound image (DICOM, PNG or JPEG)")
     cfg = ClinicalConfig(model=model, with_cam=cam, deidentified_report=deidentified)
-    result = analyse_file(image_path, out_dir, models=_Models(cfg))
+    result = analyse_file(image_path, out_dir, models=ModelCache(cfg))
     probs = " ".join(f"{k}={v:.2f}" for k, v in result["probabilities"].items())
     text = "\n".join(
         [
