@@ -1,0 +1,153 @@
+"""Radiomics vs deep-learning features vs their stacked fusion on the same grouped 5-fold split.
+
+usage:
+  python benchmarks/radiomics_vs_dl.py --radiomics runs/radiomics/us_fan.parquet \\
+      --dl runs/features/lite0_s123.npz --split runs/splits/folds.csv \\
+      --data ../shared/data/liver-us-fibrosis --out runs/radiomics/benchmark.json
+
+Rows are distinct images (byte-identical copies collapsed; both tables are joined by sha256).
+Folds are the split CSV's ``fold0..fold4`` (``liverfib split DATA --folds 5``), groups its
+``group`` column (near-duplicate clusters). Every model is tuned inside each outer training part
+only; the fusion stacker is fit on inner out-of-fold probabilities of the training part
+(:func:`liverfib.radiomics.fusion.nested_stacking`). The DL column is the frozen EfficientNet-Lite0
+(ImageNet) stages 1-3 + final pooled features, image and flip averaged, with the scaled,
+class-balanced logistic-regression head of benchmarks/cv_features.py (C grid 0.001..0.1, inner
+grouped 4-fold, accuracy). Radiomics features failing the ICC(2,1) >= 0.75 robustness filter
+(``<parquet>.robustness.json``, computed here on 40 images if missing) are dropped first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from liverfib.dataset.fingerprint import file_sha256
+from liverfib.dataset.split import read_split_csv
+from liverfib.evaluation import evaluate_probabilities
+from liverfib.io import resolve_file
+from liverfib.radiomics import RadiomicsConfig, read_feature_table
+from liverfib.radiomics.extract import ExtractionJob
+from liverfib.radiomics.fusion import nested_stacking
+from liverfib.radiomics.models import encode_folds, linear_learner, nested_cv, radiomics_learner
+
+CLASSES = ["F0", "F1", "F2", "F3", "F4"]
+KEYS = ["accuracy", "balanced_accuracy", "macro_auc", "auc_ge_f2", "auc_ge_f3", "auc_f4", "kappa_quadratic"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--radiomics", required=True)
+    ap.add_argument("--dl", required=True)
+    ap.add_argument("--split", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", nargs="*", default=["lr", "rf", "svm", "gb"])
+    ap.add_argument("--fusion-model", default="lr", help="radiomics model stacked with DL (pre-declared)")
+    ap.add_argument("--skip-fusion", action="store_true", help="only the radiomics models (no DL, no stack)")
+    ap.add_argument("--icc", type=float, default=0.75)
+    ap.add_argument("--n-boot", type=int, default=1000)
+    a = ap.parse_args()
+    data = Path(a.data)
+
+    rad = read_feature_table(a.radiomics)
+    icc_path = Path(a.radiomics).with_suffix(".robustness.json")
+    if not icc_path.is_file():
+        from liverfib.pipeline.radiomics import write_robustness
+
+        cfg = RadiomicsConfig.model_validate(__import__("yaml").safe_load(rad.config_yaml))
+        jobs = [ExtractionJob(Path(p), roi="fan") for p in rad.paths]
+        t0 = time.time()
+        write_robustness(jobs, cfg, 40, icc_path)
+        print(f"robustness on 40 images: {time.time() - t0:.0f}s", flush=True)
+    icc = json.loads(icc_path.read_text())["icc"]
+    robust = [n for n in rad.names if icc.get(n, 0.0) >= a.icc]
+    print(f"robust features: {len(robust)}/{len(rad.names)} (ICC >= {a.icc})", flush=True)
+    col = {n: j for j, n in enumerate(rad.names)}
+    Xr_all = rad.values[:, [col[n] for n in robust]]
+
+    split = {os.path.normpath(r["path"]): r for r in read_split_csv(a.split)}
+    rad_rows = [split[os.path.normpath(os.path.relpath(p, data))] for p in rad.paths]
+    sha_rad = {s: i for i, s in enumerate(rad.ids["sha256"])}
+
+    d = np.load(a.dl)
+    dl_sha = [file_sha256(resolve_file(data / p)) for p in d["paths"]]
+    dl_index = {s: i for i, s in enumerate(dl_sha)}
+    common = [s for s in rad.ids["sha256"] if s in dl_index]
+    print(f"images: radiomics {len(rad.paths)}, DL {len(dl_sha)}, both {len(common)}", flush=True)
+    ir = np.array([sha_rad[s] for s in common])
+    idl = np.array([dl_index[s] for s in common])
+    Xr = Xr_all[ir]
+    Xd = d["feats"][idl].mean(axis=1).astype(np.float64)  # (N, D): image and flip averaged
+    rows = [rad_rows[i] for i in ir]
+    y = np.array([CLASSES.index(r["label"]) for r in rows])
+    groups = np.array([r["group"] for r in rows])
+    sources = [r["source"] for r in rows]
+    folds = encode_folds([r["split"] for r in rows])
+
+    results: dict[str, dict] = {}
+    timings: dict[str, float] = {}
+
+    def report(name: str, probs: np.ndarray) -> None:
+        m = evaluate_probabilities(
+            [CLASSES[i] for i in y], probs, CLASSES, groups=list(groups), sources=sources, n_boot=a.n_boot
+        )
+        results[name] = {
+            **{k: [m[k], *(m["ci95"][k] or [None, None])] for k in KEYS},
+            "per_source_accuracy": {s: v["accuracy"] for s, v in m["per_source"].items()},
+            "n": m["n"],
+            "n_groups": m["n_groups"],
+        }
+        print(name, json.dumps({k: [round(v, 3) for v in results[name][k]] for k in KEYS}), flush=True)
+
+    stack: dict = {"params": {}}
+    if not a.skip_fusion:
+        stack = _fusion(a, Xr, Xd, y, groups, folds, timings, report)
+    for model in a.models:
+        if model == a.fusion_model and not a.skip_fusion:
+            continue
+        t0 = time.time()
+        res = nested_cv(radiomics_learner(model), Xr, y, groups, folds, len(CLASSES))
+        timings[f"radiomics_{model}"] = time.time() - t0
+        report(f"radiomics_{model}", res["probs"])
+    out = {
+        "n_images": int(len(y)),
+        "n_features_extracted": len(rad.names),
+        "n_features_robust": len(robust),
+        "icc_threshold": a.icc,
+        "split": a.split,
+        "results": results,
+        "fold_params": dict(stack["params"]),
+        "seconds": timings,
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2, default=str))
+    print("wrote", a.out)
+
+
+def _fusion(a, Xr, Xd, y, groups, folds, timings, report) -> dict:  # noqa: ANN001 - benchmark helper
+    t0 = time.time()
+    stack = nested_stacking(
+        {
+            f"radiomics_{a.fusion_model}": (Xr, radiomics_learner(a.fusion_model)),
+            "dl_lite0": (Xd, linear_learner([0.001, 0.003, 0.01, 0.03, 0.1], inner_folds=4)),
+        },
+        y,
+        groups,
+        folds,
+        len(CLASSES),
+        progress=lambda n: print(f"stacking: base {n}", flush=True),
+    )
+    timings["stacking (both bases + stacker)"] = time.time() - t0
+    report("dl_lite0", stack["base"]["dl_lite0"])
+    report(f"radiomics_{a.fusion_model}", stack["base"][f"radiomics_{a.fusion_model}"])
+    report(f"fusion_radiomics_{a.fusion_model}+dl_lite0", stack["fusion"])
+    return stack
+
+
+if __name__ == "__main__":
+    main()
