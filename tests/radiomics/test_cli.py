@@ -29,7 +29,7 @@ def workdir(tmp_path_factory, make_us_image, us_frame) -> Path:
     rng = np.random.default_rng(0)
     for label, texture in TEXTURE.items():
         (data / label).mkdir(parents=True)
-        for k in range(8):
+        for k in range(6):
             img = make_us_image(rng, "A", texture=texture)
             (data / label / f"{label.lower()}_{k}.png").write_bytes(us_frame.encode(img, "PNG"))
     (data / "F0" / "f0_0_copy.png").write_bytes((data / "F0" / "f0_0.png").read_bytes())
@@ -43,18 +43,18 @@ def extracted(workdir: Path) -> Path:
     out = workdir / "features.parquet"
     proc = run(
         "radiomics", "extract", "--images", workdir / "us", "--roi", "fan", "--out", out,
-        "--config", Path(__file__).parents[2] / "configs" / "radiomics_us.yaml", "--robustness", "4", "--json",
+        "--config", Path(__file__).parents[2] / "configs" / "radiomics_us.yaml", "--robustness", "3", "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["n_images"] == 24  # the byte copy is extracted once
+    assert summary["n_images"] == 18  # the byte copy is extracted once
     assert summary["images_per_second"] > 0
     return out
 
 
 def test_extract_writes_table_settings_and_icc(extracted: Path) -> None:
     table = read_feature_table(extracted)
-    assert len(table.paths) == 24 and set(table.ids["n_copies"]) == {1, 2}
+    assert len(table.paths) == 18 and set(table.ids["n_copies"]) == {1, 2}
     assert {"original_firstorder_Mean", "original_shape2D_PixelSurface", "original_glszm_ZoneEntropy"} <= set(
         table.names
     )
@@ -74,7 +74,7 @@ def test_train_then_evaluate(workdir: Path, extracted: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     m = summary["metrics"]["radiomics"]
-    assert m["n"] == 24 and m["classes"] == ["F0", "F1", "F2"]
+    assert m["n"] == 18 and m["classes"] == ["F0", "F1", "F2"]
     assert m["accuracy"] > 0.5  # texture scale separates the stages; chance is 1/3
     assert m["ci95"]["accuracy"] is not None
     for name in (

@@ -482,7 +482,7 @@ def run_radiomics_evaluate(
         if explain > 0:
             from liverfib.radiomics.explain import save_shap_plots, shap_values_ge_f2
 
-            expl = shap_values_ge_f2(bundle["pipeline"], X, bundle["features"], classes, background=50)
+            expl = shap_values_ge_f2(bundle["pipeline"], X, bundle["features"], classes, background=20)
             summary["shap_plots"] = [
                 str(p)
                 for i in range(min(explain, len(X)))

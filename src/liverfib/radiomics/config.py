@@ -177,7 +177,7 @@ class RadiomicsTrainConfig(BaseModel):
     stacker_c: float = Field(1.0, gt=0)
     n_boot: int = Field(1000, ge=0)
     shap_images: int = Field(100, ge=0)
-    shap_background: int = Field(50, ge=1)
+    shap_background: int = Field(20, ge=1)
     seed: int = 0
 
 
