@@ -58,11 +58,13 @@ def shap_values_ge_f2(
     bg = Z[rng.choice(len(Z), size=min(background, len(Z)), replace=False)]
     explainer = shap.KernelExplainer(score, bg)
     values = explainer.shap_values(Z, nsamples=nsamples, silent=True)
+    selected = selected_feature_names(pipeline, names)
+    column = {n: j for j, n in enumerate(names)}
     return shap.Explanation(
         values=np.asarray(values, dtype=np.float64),
         base_values=np.full(len(Z), float(explainer.expected_value)),
-        data=Z,
-        feature_names=selected_feature_names(pipeline, names),
+        data=np.asarray(X, dtype=np.float64)[:, [column[n] for n in selected]],  # shown in raw units
+        feature_names=selected,
     )
 
 

@@ -94,7 +94,7 @@ def _extractor(config: RadiomicsConfig, ndim: int) -> Any:
     ex.disableAllFeatures()
     for name in config.feature_classes:
         if name == "shape":
-            name = "shape2D" if ndim == 2 or config.force_2d else "shape"
+            name = "shape2D" if ndim == 2 else "shape"
         ex.enableFeatureClassByName(name)
     ex.enableImageTypeByName("Original")
     for name in config.filters:
