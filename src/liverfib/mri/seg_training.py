@@ -1,0 +1,218 @@
+"""Training data and loop for the 2D (slice-wise) liver segmenter; optional mean-teacher.
+
+Samples are axial slices ``(S, S)`` in [0, 1] with a 0/1 mask, each tagged with a ``group``
+(subject/scan) so that splits never put one volume in both train and test.
+
+Sources: ``ct-liver-slices`` (2D PNG + mask, manifest.csv), ``mr-ct-liver`` (NIfTI volumes + liver
+masks, manifest.csv) and SYNTHETIC LiQA-like MR volumes from :mod:`liverfib.mri.synthetic`.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liverfib.errors import InputError
+from liverfib.mri.segmentation import SegModelConfig, build_seg_net, normalize_intensity
+
+__all__ = ["SliceSample", "slices_from_ct_folder", "slices_from_volumes", "slices_from_synthetic", "train_segmenter"]
+
+
+@dataclass(frozen=True)
+class SliceSample:
+    """One training slice: image ``(S, S)`` float16 in [0, 1], mask ``(S, S)`` uint8 (or None)."""
+
+    image: np.ndarray
+    mask: np.ndarray | None
+    group: str
+    source: str
+
+
+def _to_square(image: np.ndarray, mask: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    import cv2
+
+    h, w = image.shape
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    img = np.zeros((side, side), np.float32)
+    img[top : top + h, left : left + w] = image
+    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    if mask is None:
+        return img, None
+    m = np.zeros((side, side), np.uint8)
+    m[top : top + h, left : left + w] = mask
+    return img, cv2.resize(m, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def slices_from_ct_folder(root: str | Path, size: int) -> list[SliceSample]:
+    """``ct-liver-slices``: every PNG pair from ``manifest.csv`` (group = source/case_id)."""
+    from liverfib.io import read_image
+
+    root = Path(root)
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        raise InputError(f"{root}: expected manifest.csv with file,mask,source,case_id columns")
+    out = []
+    with manifest.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            img = read_image(root / row["file"]).array.astype(np.float32)
+            mask = (read_image(root / row["mask"]).array > 127).astype(np.uint8)
+            x, m = _to_square(normalize_intensity(img), mask, size)
+            out.append(SliceSample(x.astype(np.float16), m, f"{row['source']}/{row['case_id']}", row["source"]))
+    return out
+
+
+def slices_from_volumes(root: str | Path, size: int, *, cases: Sequence[str] | None = None) -> list[SliceSample]:
+    """``mr-ct-liver``: every axial slice of each NIfTI volume (group = case_id)."""
+    from liverfib.io.nifti import read_nifti
+
+    root = Path(root)
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        raise InputError(f"{root}: expected manifest.csv with case_id,modality,image,mask columns")
+    out = []
+    with manifest.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if cases is not None and row["case_id"] not in cases:
+                continue
+            vol = normalize_intensity(read_nifti(root / row["image"]).array)
+            mask = (read_nifti(root / row["mask"]).array > 0).astype(np.uint8)
+            for k in range(vol.shape[0]):
+                x, m = _to_square(vol[k], mask[k], size)
+                out.append(SliceSample(x.astype(np.float16), m, row["case_id"], f"vol-{row['modality']}"))
+    return out
+
+
+def slices_from_synthetic(n_subjects: int, size: int, *, seed: int, slices_per_phase: int = 6,
+                          with_masks: bool = True) -> list[SliceSample]:
+    """SYNTHETIC MR slices from in-memory subjects (all present phases; group = synthetic id)."""
+    from liverfib.mri.synthetic import VENDORS, synthesize_subject
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_subjects):
+        subj = synthesize_subject(i % 4 + 1, seed=seed * 7919 + i, vendor=list(VENDORS)[i % 3])
+        for phase, vol in subj.phases.items():
+            vol = normalize_intensity(vol)
+            mask = subj.phase_masks[phase]
+            ks = rng.choice(vol.shape[0], size=min(slices_per_phase, vol.shape[0]), replace=False)
+            for k in ks:
+                x, m = _to_square(vol[k], mask[k], size)
+                out.append(SliceSample(x.astype(np.float16), m if with_masks else None, f"syn{seed}-{i}", "synthetic"))
+    return out
+
+
+def _augment_fn(size: int, seed: int) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    import albumentations as A
+
+    aug = A.Compose([
+        A.Affine(scale=(0.85, 1.15), translate_percent=(-0.06, 0.06), rotate=(-12, 12), p=0.8),
+        A.RandomGamma(gamma_limit=(70, 150), p=0.5),
+        A.RandomBrightnessContrast(0.15, 0.25, p=0.5),
+        A.GaussianBlur(blur_limit=(3, 5), p=0.2),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.3),
+    ], seed=seed)
+
+    def apply(img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = aug(image=img.astype(np.float32), mask=mask)
+        return np.clip(r["image"], 0, 1), r["mask"]
+
+    return apply
+
+
+def train_segmenter(
+    train: Sequence[SliceSample],
+    *,
+    cfg: SegModelConfig,
+    steps: int = 300,
+    batch_size: int = 8,
+    lr: float = 2e-3,
+    seed: int = 0,
+    source_weights: dict[str, float] | None = None,
+    unlabelled: Sequence[SliceSample] = (),
+    mean_teacher_weight: float = 0.0,
+    ema_decay: float = 0.99,
+    log: Callable[[str], None] | None = None,
+    time_limit_s: float | None = None,
+    pretrained: bool = True,
+) -> tuple[Any, list[dict[str, float]]]:
+    """Train a 2D segmenter on labelled slices (Dice + BCE); returns ``(net, log_rows)``.
+
+    With ``mean_teacher_weight > 0`` and ``unlabelled`` slices, an EMA teacher (decay
+    ``ema_decay``) gives targets for a consistency loss (MSE of sigmoid outputs under independent
+    intensity noise), ramped up over the first 40 % of steps (Tarvainen & Valpola, 2017).
+    ``source_weights`` rebalances sampling per source (weight per slice = w_source / n_source).
+    """
+    import copy
+
+    import torch
+    from monai.losses import DiceLoss
+
+    if cfg.spatial_dims != 2:
+        raise InputError("train_segmenter trains the 2D slice model; set spatial_dims=2")
+    labelled = [s for s in train if s.mask is not None]
+    if not labelled:
+        raise InputError("No labelled slices to train on")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = build_seg_net(cfg, pretrained=pretrained)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    dice_loss = DiceLoss(sigmoid=True, batch=True)
+    bce = torch.nn.BCEWithLogitsLoss()
+    sources = [s.source for s in labelled]
+    counts = {k: sources.count(k) for k in set(sources)}
+    w = np.array([(source_weights or {}).get(s, 1.0) / counts[s] for s in sources])
+    w = w / w.sum()
+    augment = _augment_fn(cfg.img_size, seed)
+    teacher = None
+    if mean_teacher_weight > 0 and unlabelled:
+        teacher = copy.deepcopy(net).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    rows: list[dict[str, float]] = []
+    t0 = time.time()
+    net.train()
+    for step in range(steps):
+        idx = rng.choice(len(labelled), size=batch_size, p=w)
+        pairs = [augment(labelled[i].image, labelled[i].mask) for i in idx]  # type: ignore[arg-type]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None].astype(np.float32))
+        y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None].astype(np.float32))
+        logits = net(x)
+        loss_sup = dice_loss(logits, y) + bce(logits, y)
+        loss = loss_sup
+        cons = torch.zeros(())
+        if teacher is not None:
+            uidx = rng.choice(len(unlabelled), size=batch_size // 2)
+            u = torch.from_numpy(np.stack([unlabelled[i].image for i in uidx])[:, None].astype(np.float32))
+            with torch.no_grad():
+                target = torch.sigmoid(teacher((u + 0.03 * torch.randn_like(u)).clamp(0, 1)))
+            cons = torch.mean((torch.sigmoid(net((u + 0.03 * torch.randn_like(u)).clamp(0, 1))) - target) ** 2)
+            ramp = float(np.exp(-5 * (1 - min(1.0, step / (0.4 * steps))) ** 2))
+            loss = loss + mean_teacher_weight * ramp * cons
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if teacher is not None:
+            with torch.no_grad():
+                for pt, ps in zip(teacher.parameters(), net.parameters(), strict=True):
+                    pt.mul_(ema_decay).add_(ps.detach(), alpha=1 - ema_decay)
+                for bt, bs in zip(teacher.buffers(), net.buffers(), strict=True):
+                    bt.copy_(bs)
+        row = {"step": step + 1, "loss": loss_sup.item(), "consistency": cons.item(), "seconds": time.time() - t0}
+        rows.append(row)
+        if log is not None and (step + 1) % 25 == 0:
+            log(f"step {step + 1}/{steps} loss {np.mean([r['loss'] for r in rows[-25:]]):.3f} ({row['seconds']:.0f} s)")
+        if time_limit_s is not None and time.time() - t0 > time_limit_s:
+            if log is not None:
+                log(f"time limit {time_limit_s:.0f} s reached at step {step + 1}")
+            break
+    final = teacher if teacher is not None else net
+    return final.eval(), rows

@@ -1,0 +1,227 @@
+"""Liver segmentation for MR and CT with MONAI: model, inference, post-processing, metrics.
+
+Two model kinds share one checkpoint format (``liverfib-mri-segmentation/1``):
+
+* ``spatial_dims=2`` (the shipped default): a MONAI UNet applied to axial slices. Each slice is
+  padded to a square, resized to ``img_size`` and run through ``sliding_window_inference``; the
+  probabilities are resized back. 2D PNG slices and 3D volumes both work.
+* ``spatial_dims=3``: a MONAI UNet/SegResNet run with 3D ``sliding_window_inference`` over
+  ``roi_size`` patches of the intensity-normalised volume.
+
+Intensities are clipped to the 0.5-99.5 percentiles of the whole input and scaled to [0, 1], so
+CT (HU), MR (scanner units) and 8-bit slices enter alike. A 3D result keeps only the largest
+connected component (``scipy.ndimage.label``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from liverfib.errors import ConfigError, InputError, ModelError
+
+__all__ = [
+    "SEG_FORMAT",
+    "SegModelConfig",
+    "SegModel",
+    "build_seg_net",
+    "dice_hd95",
+    "keep_largest_component",
+    "load_seg_model",
+    "normalize_intensity",
+    "save_seg_model",
+]
+
+SEG_FORMAT = "liverfib-mri-segmentation/1"
+
+
+class SegModelConfig(BaseModel):
+    """Architecture and input geometry of a liver segmenter (saved in every checkpoint)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    arch: Literal["unet-lite0", "unet", "segresnet"] = "unet-lite0"
+    spatial_dims: Literal[2, 3] = 2
+    img_size: int = 192
+    roi_size: tuple[int, int, int] = (32, 96, 96)
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    strides: tuple[int, ...] = (2, 2, 2, 2)
+    num_res_units: int = 1
+    threshold: float = 0.5
+
+
+def build_seg_net(cfg: SegModelConfig, *, pretrained: bool = False) -> Any:
+    """A network ``(B, 1, *spatial) -> (B, 1, *spatial)`` logits.
+
+    ``unet-lite0`` (2D only) is the smp U-Net with a tf_efficientnet_lite0 encoder from
+    :mod:`liverfib.models.segmentation` (``pretrained`` loads the offline ImageNet encoder weights;
+    the gray slice is repeated to 3 channels); ``unet``/``segresnet`` are MONAI nets, random init.
+    """
+    import torch
+    from monai.networks.nets import SegResNet, UNet
+
+    if cfg.arch == "unet-lite0":
+        if cfg.spatial_dims != 2 or cfg.img_size % 32:
+            raise ConfigError(f"unet-lite0 is 2D and needs img_size divisible by 32, got {cfg.spatial_dims}D / {cfg.img_size}")
+        from liverfib.models.segmentation import build_seg_model
+
+        class _Gray(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = build_seg_model("unet-lite0", in_channels=3, pretrained=pretrained)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.net((x.expand(-1, 3, -1, -1) - 0.45) / 0.25)
+
+        return _Gray()
+    if cfg.arch == "unet":
+        if len(cfg.strides) != len(cfg.channels) - 1:
+            raise ConfigError(f"unet needs len(strides) = len(channels) - 1, got {cfg.strides} / {cfg.channels}")
+        return UNet(cfg.spatial_dims, 1, 1, channels=cfg.channels, strides=cfg.strides, num_res_units=cfg.num_res_units)
+    return SegResNet(spatial_dims=cfg.spatial_dims, in_channels=1, out_channels=1, init_filters=cfg.channels[0])
+
+
+class SegModel:
+    """A loaded segmenter: ``predict_proba(array) -> probabilities`` of the same shape."""
+
+    def __init__(self, net: Any, cfg: SegModelConfig, info: dict[str, Any] | None = None) -> None:
+        self.net = net.eval()
+        self.cfg = cfg
+        self.info = info or {}
+
+    def predict_proba(self, array: np.ndarray, *, batch_size: int = 8) -> np.ndarray:
+        """Liver probability for a ``(H, W)`` slice or ``(D, H, W)`` volume (same shape, float32)."""
+        import torch
+
+        if array.ndim not in (2, 3):
+            raise InputError(f"Expected a 2D slice or 3D volume, got shape {array.shape}")
+        x = normalize_intensity(array)
+        with torch.inference_mode():
+            if self.cfg.spatial_dims == 2:
+                slices = x[None] if x.ndim == 2 else x
+                probs = np.concatenate(
+                    [self._predict_slices(slices[i : i + 32], batch_size) for i in range(0, len(slices), 32)]
+                )
+                return probs[0] if array.ndim == 2 else probs
+            if array.ndim == 2:
+                raise InputError("This is a 3D segmentation model; it needs a volume, got a 2D slice")
+            return self._predict_volume(x)
+
+    def _predict_slices(self, slices: np.ndarray, batch_size: int) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+        from monai.inferers import sliding_window_inference
+
+        n, h, w = slices.shape
+        side = max(h, w)
+        pad = np.zeros((n, side, side), np.float32)
+        top, left = (side - h) // 2, (side - w) // 2
+        pad[:, top : top + h, left : left + w] = slices
+        t = torch.from_numpy(pad)[:, None]
+        s = self.cfg.img_size
+        t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False)
+        logits = sliding_window_inference(t, (s, s), batch_size, self.net, overlap=0.0)
+        probs = torch.sigmoid(F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False))
+        return probs[:, 0, top : top + h, left : left + w].numpy().astype(np.float32)
+
+    def _predict_volume(self, vol: np.ndarray) -> np.ndarray:
+        import torch
+        from monai.inferers import sliding_window_inference
+
+        t = torch.from_numpy(np.ascontiguousarray(vol, dtype=np.float32))[None, None]
+        roi = tuple(min(r, s) for r, s in zip(self.cfg.roi_size, vol.shape, strict=True))
+        logits = sliding_window_inference(t, roi, 2, self.net, overlap=0.25, mode="gaussian", padding_mode="replicate")
+        return torch.sigmoid(logits)[0, 0].numpy().astype(np.float32)
+
+    def segment(self, array: np.ndarray) -> np.ndarray:
+        """Binary liver mask (uint8 0/1); a 3D input keeps its largest connected component."""
+        mask = (self.predict_proba(array) >= self.cfg.threshold).astype(np.uint8)
+        return keep_largest_component(mask) if mask.ndim == 3 else mask
+
+
+def normalize_intensity(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+    """Clip to the ``low``/``high`` percentiles of the whole array and scale to [0, 1] (float32)."""
+    a = np.asarray(array, dtype=np.float32)
+    if not np.isfinite(a).all():
+        raise InputError("Image holds NaN or infinite values; clean it first")
+    lo, hi = np.percentile(a, [low, high])
+    if hi - lo < 1e-6:
+        return np.zeros_like(a)
+    return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+
+
+def keep_largest_component(mask: np.ndarray) -> np.ndarray:
+    """Keep the largest 6-connected foreground component of a binary mask.
+
+    (MONAI's ``KeepLargestConnectedComponent`` needs scikit-image, which liverfib does not pin;
+    ``scipy.ndimage.label`` does the same job.)
+    """
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask > 0)
+    if n <= 1:
+        return (mask > 0).astype(np.uint8)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return (labels == int(sizes.argmax())).astype(np.uint8)
+
+
+def dice_hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...] | None = None) -> tuple[float | None, float | None]:
+    """Dice and 95th-percentile Hausdorff distance (mm with ``spacing``, else pixels) via monai.metrics.
+
+    Returns ``(None, None)`` when the truth is empty (Dice undefined); HD95 is ``None`` when the
+    prediction is empty.
+    """
+    import torch
+    from monai.metrics import compute_dice, compute_hausdorff_distance
+
+    if pred.shape != truth.shape:
+        raise InputError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    if not truth.any():
+        return None, None
+    p = torch.from_numpy((pred > 0).astype(np.float32))[None, None]
+    t = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
+    dice = float(compute_dice(p, t, include_background=True)[0, 0])
+    if not pred.any():
+        return dice, None
+    sp = None if spacing is None else [float(s) for s in spacing]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside get_mask_edges
+        hd = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=sp)[0, 0])
+    return dice, hd
+
+
+def save_seg_model(path: Path, net: Any, cfg: SegModelConfig, **info: Any) -> Path:
+    """Save weights (float16) + config + info atomically."""
+    from liverfib.models.checkpoint import save_checkpoint
+
+    return save_checkpoint(Path(path), net, fmt=SEG_FORMAT, model_config=cfg.model_dump(mode="json"), info=info)
+
+
+def load_seg_model(model: str | Path = "default") -> SegModel:
+    """Load ``'default'`` (the shipped ``assets/mri_seg_default.pt``) or a checkpoint path."""
+    from liverfib.models.checkpoint import load_checkpoint
+
+    if str(model) == "default":
+        path = Path(__file__).resolve().parent.parent / "assets" / "mri_seg_default.pt"
+        if not path.is_file():
+            raise ModelError(f"{path}: shipped MR/CT liver segmentation model is missing; reinstall liverfib "
+                             "or pass --model PATH from 'liverfib mri-train-seg'")
+    else:
+        path = Path(model)
+    payload = load_checkpoint(path, fmt=SEG_FORMAT)
+    try:
+        cfg = SegModelConfig(**payload["model"])
+    except Exception as exc:  # pydantic ValidationError: report as a model problem
+        raise ModelError(f"{path}: checkpoint model config is invalid ({str(exc).splitlines()[0]})") from None
+    net = build_seg_net(cfg)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: weights do not fit {cfg.arch}: {str(exc).splitlines()[0]}") from None
+    return SegModel(net, cfg, payload.get("info", {}))

@@ -1,0 +1,178 @@
+"""Multi-phase MRI fibrosis staging: per-phase 2.5D encoders fused over the phases present.
+
+Input ``x (B, P, S, 3, N, N)`` (P phase slots, S slice stacks of 3 adjacent slices, crop N) and
+``present (B, P)``. A shared encoder (a small random-init CNN, or timm ``tf_efficientnet_lite0``
+with the offline ImageNet weights) gives feature maps ``(C, h, w)`` per slice stack. Each phase has
+its own linear head on the stack-averaged pooled features ("per-phase encoders": shared trunk,
+phase-specific heads), giving 3 ordinal logits ``[S>=2, S>=3, S>=4]``.
+
+Fusion over the phases present:
+
+* ``consensus`` (LiQA winner style, multi-view consensus): the mean of the per-phase logits;
+* ``attention`` (CirrhosisStage style, sequence attention): softmax attention over the phase
+  features (with phase embeddings), then one head.
+
+CAM regulariser: the class activation map of every phase head (``relu(w . F)``) should lie inside
+the liver; the penalty is the fraction of CAM mass outside the (downsampled) liver mask.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from liverfib.errors import ModelError
+from liverfib.mri.exam import LIQA_PHASES
+
+__all__ = ["STAGING_FORMAT", "StagingConfig", "build_staging_net", "cumulative_to_stage_probs",
+           "load_staging_model", "save_staging_model"]
+
+STAGING_FORMAT = "liverfib-mri-staging/1"
+
+
+class StagingConfig(BaseModel):
+    """Model + preprocessing of the MRI staging network (saved in every checkpoint)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    encoder: Literal["small_cnn", "tf_efficientnet_lite0"] = "small_cnn"
+    fusion: Literal["consensus", "attention"] = "consensus"
+    phases: tuple[str, ...] = LIQA_PHASES
+    n_stacks: int = 3
+    crop_size: int = 48
+    mask_input: bool = True
+    register_phases: bool = False
+    width: int = 16
+
+
+def build_staging_net(cfg: StagingConfig, *, pretrained: bool = False) -> Any:
+    """The fusion network (torch ``nn.Module``); ``pretrained`` loads offline ImageNet lite0 weights."""
+    import torch
+    from torch import nn
+
+    class SmallCNN(nn.Module):
+        def __init__(self, w: int) -> None:
+            super().__init__()
+
+            def block(i: int, o: int, s: int) -> nn.Sequential:
+                return nn.Sequential(nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+            self.body = nn.Sequential(block(3, w, 2), block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1),
+                                      block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 1))
+            self.out_channels = 4 * w
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x)
+
+    class LiteEncoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            import timm
+
+            self.body = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0, global_pool="")
+            if pretrained:
+                from liverfib.models.weights import lite_loader, map_in_order
+
+                src = lite_loader(0)()
+                target = self.body.state_dict()
+                src = {k: v for k, v in src.items() if not k.startswith("_fc")}
+                self.body.load_state_dict(map_in_order(src, target))
+            self.out_channels = self.body.num_features
+            self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body.forward_features((x - self.mean) / 0.5)
+
+    class FusionNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cfg = cfg
+            self.encoder = SmallCNN(cfg.width) if cfg.encoder == "small_cnn" else LiteEncoder()
+            c = self.encoder.out_channels
+            p = len(cfg.phases)
+            self.head_w = nn.Parameter(torch.randn(p, 3, c) * 0.01)
+            self.head_b = nn.Parameter(torch.tensor([1.0, 0.0, -1.0]).repeat(p, 1))
+            self.phase_emb = nn.Parameter(torch.zeros(p, c))
+            self.att = nn.Sequential(nn.Linear(c, 64), nn.Tanh(), nn.Linear(64, 1))
+            self.fused_head = nn.Linear(c, 3)
+
+        def config(self) -> dict[str, Any]:
+            return cfg.model_dump(mode="json")
+
+        def forward(self, x: torch.Tensor, present: torch.Tensor) -> dict[str, torch.Tensor]:
+            """x (B, P, S, 3, N, N), present (B, P) bool -> logits (B, 3), phase_logits (B, P, 3), cam (B, P, S, h, w)."""
+            b, p, s = x.shape[:3]
+            fmap = self.encoder(x.flatten(0, 2))  # (B*P*S, C, h, w)
+            c, h, w = fmap.shape[1:]
+            fmap = fmap.view(b, p, s, c, h, w)
+            feat = fmap.mean(dim=(2, 4, 5))  # (B, P, C)
+            phase_logits = torch.einsum("bpc,pkc->bpk", feat, self.head_w) + self.head_b
+            cam = torch.relu(torch.einsum("bpschw,pkc->bpskhw", fmap, self.head_w).sum(3))  # (B, P, S, h, w)
+            pres = present.float()
+            if cfg.fusion == "consensus":
+                logits = (phase_logits * pres[..., None]).sum(1) / pres.sum(1, keepdim=True).clamp(min=1)
+            else:
+                score = self.att(torch.tanh(feat + self.phase_emb)).squeeze(-1)
+                score = score.masked_fill(~present, -1e4)
+                alpha = torch.softmax(score, dim=1)
+                logits = self.fused_head((alpha[..., None] * feat).sum(1))
+            return {"logits": logits, "phase_logits": phase_logits, "cam": cam}
+
+    return FusionNet()
+
+
+def cam_outside_penalty(cam: Any, liver: Any, present: Any) -> Any:
+    """Fraction of CAM mass outside the liver, averaged over present phases.
+
+    cam ``(B, P, S, h, w)``, liver ``(B, S, N, N)`` 0/1, present ``(B, P)`` bool.
+    """
+    import torch.nn.functional as F
+
+    b, p, s, h, w = cam.shape
+    inside = F.adaptive_avg_pool2d(liver, (h, w))  # (B, S, h, w) liver fraction per cell
+    outside = (cam * (1 - inside[:, None])).sum(dim=(2, 3, 4))
+    total = cam.sum(dim=(2, 3, 4)) + 1e-6
+    frac = outside / total
+    pres = present.float()
+    return (frac * pres).sum() / pres.sum().clamp(min=1)
+
+
+def cumulative_to_stage_probs(cum: np.ndarray) -> np.ndarray:
+    """Ordinal ``(N, 3)`` P(S>=2), P(S>=3), P(S>=4) -> ``(N, 4)`` P(S1..S4) (monotone, sums to 1)."""
+    c = np.minimum.accumulate(np.clip(cum, 0, 1), axis=1)
+    probs = np.concatenate([1 - c[:, :1], c[:, :-1] - c[:, 1:], c[:, -1:]], axis=1)
+    probs = np.clip(probs, 0, 1)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def save_staging_model(path: Path, net: Any, **info: Any) -> Path:
+    from liverfib.models.checkpoint import save_checkpoint
+
+    return save_checkpoint(Path(path), net, fmt=STAGING_FORMAT, info=info)
+
+
+def load_staging_model(model: str | Path = "default") -> tuple[Any, StagingConfig, dict[str, Any]]:
+    """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a checkpoint -> (net, cfg, info)."""
+    from liverfib.models.checkpoint import load_checkpoint
+
+    if str(model) == "default":
+        path = Path(__file__).resolve().parent.parent / "assets" / "mri_staging_synthetic.pt"
+        if not path.is_file():
+            raise ModelError(f"{path}: shipped MRI staging model is missing; pass --model PATH from 'liverfib mri-train'")
+    else:
+        path = Path(model)
+    payload = load_checkpoint(path, fmt=STAGING_FORMAT)
+    try:
+        cfg = StagingConfig(**payload["model"])
+    except Exception as exc:  # pydantic ValidationError
+        raise ModelError(f"{path}: checkpoint config is invalid ({str(exc).splitlines()[0]})") from None
+    net = build_staging_net(cfg)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: weights do not fit the {cfg.encoder} staging net: {str(exc).splitlines()[0]}") from None
+    return net.eval(), cfg, payload.get("info", {})
