@@ -228,15 +228,345 @@ def models_(
 
 
 # ============================== explain/segment commands ==============================
+ImagePaths = Annotated[list[Path], typer.Argument(help="Image files or folders (PNG/JPEG/DICOM...).")]
+ModelOpt = Annotated[str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")]
+
+
+@app.command()
+def explain(
+    paths: ImagePaths,
+    out: Annotated[Path, typer.Option("--out", help="Folder for heatmaps, overlays and explain.json.")],
+    model: ModelOpt = "default",
+    method: Annotated[
+        str, typer.Option("--method", help="gradcam | gradcam++ | scorecam | eigencam | layercam.")
+    ] = "gradcam",
+    target: Annotated[str, typer.Option("--target", help="'predicted' or a stage F0..F4.")] = "predicted",
+    layers: Annotated[
+        str, typer.Option("--layers", help="'all' (every pooled stage + last conv) or 'final' (last conv).")
+    ] = "all",
+    liver_model: Annotated[
+        str, typer.Option("--liver-model", help="Liver segmenter for the CAM-in-liver share: 'default', a "
+                          "checkpoint, or 'none'.")
+    ] = "default",
+    faithfulness: Annotated[
+        bool, typer.Option("--faithfulness", help="Also score ROAD faithfulness vs random maps (slow).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Class-activation maps (pytorch-grad-cam): heatmap + overlay per image, CAM statistics."""
+    _run(as_json, "run_explain", paths, out_dir=out, model=model, method=method, target=target, layers=layers,
+         liver_model=None if liver_model == "none" else liver_model, faithfulness=faithfulness)
+
+
+@app.command("pseudo-masks")
+def pseudo_masks(
+    data: Annotated[Path, typer.Option("--data", help="Labelled folder (F0..F4 sub-folders).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for masks/ and manifest.csv.")],
+    model: ModelOpt = "default",
+    method: Annotated[str, typer.Option("--method", help="CAM method (see 'explain').")] = "gradcam",
+    threshold: Annotated[
+        str, typer.Option("--threshold", help="0..1 (0.5 as published), 'otsu' or 'pNN' (percentile in the fan).")
+    ] = "0.5",
+    as_json: JsonFlag = False,
+) -> None:
+    """CAM -> binary pseudo-masks (restricted to the fan) for every distinct image; copies once."""
+    _run(as_json, "run_pseudo_masks", data, out_dir=out, model=model, method=method, threshold=threshold)
+
+
+@app.command()
+def segment(
+    paths: Annotated[list[Path], typer.Argument(help="Images (us) or volumes/slices (mr, ct).")],
+    out: Annotated[Path, typer.Option("--out", help="us: folder for masks/overlays; mr/ct: mask.nii.gz or folder.")],
+    modality: Annotated[str, typer.Option("--modality", help="us | mr | ct.")] = "us",
+    model: ModelOpt = "default",
+    as_json: JsonFlag = False,
+) -> None:
+    """Liver segmentation: <stem>_mask.png (0/255, input size) + <stem>_overlay.png; area px / mm²."""
+    _run(as_json, "run_segment", paths, modality=modality, out=out, model=model)
+
+
+@app.command("train-seg")
+def train_seg(
+    task: Annotated[str, typer.Option("--task", help="Segmentation task; see 'liverfib train-seg --list'.")] = "",
+    data: Annotated[Path | None, typer.Option("--data", help="Training data folder for the task.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (model.pt, log.csv, config.yaml).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML with training options.")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="Network (registry name).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    img_size: Annotated[int | None, typer.Option("--img-size", help="Network input side (pixels).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Share of groups (subjects/clusters) held out and scored.")
+    ] = 0.0,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
+    list_tasks: Annotated[bool, typer.Option("--list", help="List the tasks and exit.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a segmentation network for a task (us-liver, cam-us, mre, ...)."""
+    from liverfib.training.seg_tasks import list_seg_tasks
+
+    if list_tasks or not task:
+        for t in list_seg_tasks():
+            typer.echo(f"{t.name:10s} {t.help}")
+        if not list_tasks:
+            _fail(LiverfibError("--task is required (choices listed above)"))
+        return
+    if data is None or out is None:
+        _fail(LiverfibError("--data and --out are required"))
+    overrides = {k: v for k, v in dict(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
+                                       img_size=img_size, seed=seed).items() if v is not None}
+    _run(as_json, "run_train_seg", task, data, out_dir=out, config=config, overrides=overrides,
+         val_fraction=val_fraction, threads=threads)
 # (end of explain/segment commands)
 
 # ============================== mre commands ==============================
+# `phantom` is a sub-app so other modalities can add theirs: `@phantom_app.command("mri")`.
+phantom_app = typer.Typer(help="Write synthetic exams with ground truth (DICOM + truth.json).", no_args_is_help=True)
+app.add_typer(phantom_app, name="phantom")
+
+
+@phantom_app.command("mre")
+def phantom_mre(
+    out: Annotated[Path, typer.Option("--out", help="Folder; one sub-folder per exam.")],
+    n: Annotated[int, typer.Option("--n", help="Number of exams (stages cycle F0..F4).")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give disjoint exams.")] = 0,
+    vendor: Annotated[
+        str | None, typer.Option("--vendor", help="siemens | ge (default: alternate every 5 exams).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Synthetic MR elastography exams: magnitude, waves, elastogram, confidence; truth.json per exam."""
+    _run(as_json, "run_phantom_mre", n, seed, out, vendor=vendor)
+
+
+@app.command()
+def mre(
+    exam_dir: Annotated[Path, typer.Argument(help="Exam folder with the MRE DICOM series (any sub-folders).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for mre.json, masks and overlay_slice<k>.png.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a train-seg checkpoint.")] = "default",
+    mask: Annotated[
+        Path | None, typer.Option("--mask", help="Liver mask (D,H,W) .nii.gz/.npy instead of the model.")
+    ] = None,
+    cutoffs: Annotated[
+        Path | None, typer.Option("--cutoffs", help="YAML cut-off table f1_kpa..f4_kpa (default: cited table).")
+    ] = None,
+    confidence: Annotated[float, typer.Option("--confidence", help="Minimum confidence (%) in the ROI.")] = 95.0,
+    edge_margin: Annotated[float, typer.Option("--edge-margin", help="Liver edge excluded (mm).")] = 4.0,
+    stiffness_units: Annotated[
+        str | None, typer.Option("--stiffness-units", help="kPa | Pa, only if the files do not say.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Liver stiffness (kPa, area-weighted over slices) and stage from one MRE exam."""
+    _run(as_json, "run_mre", exam_dir, out_dir=out, model=model, mask=mask, cutoffs=cutoffs,
+         confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
+
+
+@app.command()
+def agreement(
+    a: Annotated[Path, typer.Option("--a", help="CSV exam,mean_stiffness_kpa[,stage][,mask] (e.g. automatic).")],
+    b: Annotated[Path, typer.Option("--b", help="Same columns (e.g. manual or truth); B is the reference.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for agreement.json and bland_altman.png.")] = None,
+    cutoffs: Annotated[Path | None, typer.Option("--cutoffs", help="YAML cut-off table for missing stages.")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for kappa/Dice CIs.")] = 2000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pearson r, ICC(2,1)/(3,1), Bland-Altman, stage kappa, per-stage Dice/IoU, all with 95% CIs."""
+    _run(as_json, "run_agreement", a, b, out_dir=out, cutoffs=cutoffs, n_boot=n_boot)
 # (end of mre commands)
 
 # ============================== mri commands ==============================
+@phantom_app.command("mri")
+def phantom_mri(
+    out: Annotated[Path, typer.Option("--out", help="Dataset root; writes Vendor_{A,B1,B2}/NNNN-V-Sk/*.nii.gz.")],
+    n: Annotated[int, typer.Option("--n", help="Number of exams (stages cycle S1..S4, vendors A/B1/B2).")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give different subjects.")] = 0,
+    p_missing: Annotated[float, typer.Option("--p-missing", help="Chance that each phase is absent.")] = 0.15,
+    size: Annotated[int, typer.Option("--size", help="In-plane matrix (pixels).")] = 96,
+    slices: Annotated[int, typer.Option("--slices", help="Number of axial slices.")] = 32,
+    as_json: JsonFlag = False,
+) -> None:
+    """SYNTHETIC multi-phase liver MRI in the LiQA layout (T1, T2, DWI_800, GED1..GED4, mask_GED4)."""
+    _run(as_json, "run_mri_phantom", out, n_subjects=n, seed=seed, p_missing=p_missing, size=size, slices=slices)
+
+
+@app.command("mri-inspect")
+def mri_inspect(
+    root: Annotated[Path, typer.Argument(help="LiQA root (Vendor_*), CirrMRI600+ root (Cirrhosis_T*_3D) or a case.")],
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="CirrMRI600+ labels CSV (radiological evaluation 1-3).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List MRI exams: vendor, stage, phases present and missing, masks."""
+    _run(as_json, "run_mri_inspect", root, labels_csv=labels)
+
+
+@app.command("mri-stage")
+def mri_stage(
+    exam_dir: Annotated[Path, typer.Argument(help="Case folder with T1/T2/DWI_800/GED1..GED4 (.nii.gz or DICOM).")],
+    model: Annotated[
+        str, typer.Option("--model", help="'default' (shipped, trained on SYNTHETIC data) or a mri-train model.pt.")
+    ] = "default",
+    seg_model: Annotated[
+        str, typer.Option("--seg-model", help="Liver segmenter used when there is no mask_GED4.")
+    ] = "default",
+    phases: Annotated[
+        str | None, typer.Option("--phases", help="Comma-separated subset of phases to use (default: all present).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """P(S4), P(S2-S4) and stage from any subset of MRI phases (multi-view consensus)."""
+    chosen = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
+    _run(as_json, "run_mri_stage", exam_dir, model=model, seg_model=seg_model, phases=chosen)
+
+
+@app.command("mri-train")
+def mri_train(
+    data: Annotated[Path, typer.Option("--data", help="LiQA-layout root (Vendor_*/NNNN-V-Sk/).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (model.pt, metrics.json).")],
+    fusion: Annotated[str, typer.Option("--fusion", help="consensus | attention.")] = "consensus",
+    encoder: Annotated[str, typer.Option("--encoder", help="small_cnn | tf_efficientnet_lite0.")] = "small_cnn",
+    steps: Annotated[int, typer.Option("--steps", help="Training steps (batch 8 exams).")] = 250,
+    cam_weight: Annotated[float, typer.Option("--cam-weight", help="Weight of the CAM-outside-liver penalty.")] = 0.5,
+    val: Annotated[float, typer.Option("--val", help="Fraction of subjects held out for validation.")] = 0.25,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch.")] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train the multi-phase staging network; report held-out AUCs (S4 vs S1-S3, S2-S4 vs S1)."""
+    _run(as_json, "run_mri_train", data, out, fusion=fusion, encoder=encoder, steps=steps, cam_weight=cam_weight,
+         val_fraction=val, seed=seed, threads=threads)
 # (end of mri commands)
 
 # ============================== radiomics commands ==============================
+radiomics_app = typer.Typer(
+    name="radiomics",
+    help="Radiomics beside deep learning: pyradiomics features, classical models, SHAP, fusion.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(radiomics_app, name="radiomics")
+
+
+@radiomics_app.command("extract")
+def radiomics_extract(
+    images: Annotated[list[Path], typer.Option("--images", help="Image files or folders (repeatable).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output features .parquet (settings go to .yaml beside).")
+    ],
+    masks: Annotated[
+        list[Path] | None,
+        typer.Option("--masks", help="Mask files or folders, one per image in sorted order (NIfTI/PNG)."),
+    ] = None,
+    roi: Annotated[
+        str | None,
+        typer.Option("--roi", help="Automatic ROI for 2D ultrasound instead of masks: fan or liver."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Extraction YAML (e.g. configs/radiomics_us.yaml).")
+    ] = None,
+    bin_width: Annotated[float | None, typer.Option("--bin-width", help="Gray-level bin width.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes (1 or 2).")] = None,
+    robustness: Annotated[
+        int, typer.Option("--robustness", help="Images re-extracted under perturbations for ICC (0 = skip).")
+    ] = 0,
+    keep_copies: Annotated[
+        bool, typer.Option("--keep-copies", help="Extract byte-identical copies separately.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Extract pyradiomics features (one row per distinct image) into a Parquet table."""
+    overrides = {k: v for k, v in dict(bin_width=bin_width, workers=workers).items() if v is not None}
+    _run(
+        as_json,
+        "run_radiomics_extract",
+        images,
+        out,
+        masks=masks or None,
+        roi=roi,
+        config_path=config,
+        overrides=overrides,
+        keep_copies=keep_copies,
+        robustness_images=robustness,
+    )
+
+
+@radiomics_app.command("train")
+def radiomics_train(
+    features: Annotated[Path, typer.Option("--features", help="Features .parquet from 'radiomics extract'.")],
+    split_csv: Annotated[Path, typer.Option("--split", help="Split CSV ('liverfib split', --folds for CV).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (model.joblib, metrics.json, SHAP plots).")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset root the split's relative paths start from.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="lr, rf, svm or gb.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Train YAML (e.g. configs/radiomics_train.yaml).")
+    ] = None,
+    fuse: Annotated[
+        list[Path] | None,
+        typer.Option("--fuse", help="Other feature .parquet (DL, clinical) to stack with (repeatable)."),
+    ] = None,
+    n_boot: Annotated[int | None, typer.Option("--n-boot", help="Bootstrap resamples for CIs.")] = None,
+    shap_images: Annotated[
+        int | None, typer.Option("--shap-images", help="Images in the SHAP summary (0 = none).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Nested grouped CV (K-fold split) or train/test fit; metrics with CIs; SHAP plots."""
+    overrides = {
+        k: v for k, v in dict(model=model, n_boot=n_boot, shap_images=shap_images).items() if v is not None
+    }
+    _run(
+        as_json,
+        "run_radiomics_train",
+        features,
+        split_csv,
+        out,
+        data_dir=data,
+        config_path=config,
+        overrides=overrides,
+        fuse=fuse or (),
+    )
+
+
+@radiomics_app.command("evaluate")
+def radiomics_evaluate(
+    model: Annotated[Path, typer.Option("--model", help="model.joblib from 'radiomics train'.")],
+    features: Annotated[Path, typer.Option("--features", help="Features .parquet of the images.")],
+    split_csv: Annotated[Path, typer.Option("--split", help="Split CSV with labels.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Dataset root the split's relative paths start from.")
+    ] = None,
+    subset: Annotated[
+        str, typer.Option("--subset", help="Split rows to evaluate (test, fold0, ...).")
+    ] = "test",
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for predictions, metrics, SHAP.")] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs.")] = 1000,
+    explain: Annotated[int, typer.Option("--explain", help="Per-image SHAP waterfalls to write.")] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Metrics with cluster-bootstrap 95% CIs for a trained radiomics model."""
+    _run(
+        as_json,
+        "run_radiomics_evaluate",
+        model,
+        features,
+        split_csv,
+        data_dir=data,
+        subset=subset,
+        out_dir=out,
+        n_boot=n_boot,
+        explain=explain,
+    )
+
+
 # (end of radiomics commands)
 
 # ============================== clinical commands ==============================

@@ -7,6 +7,23 @@ calls these. One module per workflow; only this package (and ``training/``) cros
 
 from __future__ import annotations
 
+from liverfib.pipeline.explain import run_explain, run_pseudo_masks
+from liverfib.pipeline.mre import run_agreement, run_mre, run_phantom_mre
+from liverfib.pipeline.mri import (
+    run_mri_inspect,
+    run_mri_phantom,
+    run_mri_stage,
+    run_mri_train,
+    run_segment_volume,
+    run_train_seg_mri,
+)
+from liverfib.pipeline.radiomics import run_radiomics_evaluate, run_radiomics_extract, run_radiomics_train
+from liverfib.pipeline.segment import run_segment, run_train_seg
 from liverfib.pipeline.staging import run_audit, run_evaluate, run_predict, run_split, run_train
 
 __all__ = ["run_audit", "run_split", "run_evaluate", "run_predict", "run_train"]
+__all__ += ["run_radiomics_extract", "run_radiomics_train", "run_radiomics_evaluate"]
+__all__ += ["run_explain", "run_pseudo_masks", "run_segment", "run_train_seg"]
+__all__ += ["run_phantom_mre", "run_mre", "run_agreement"]
+__all__ += ["run_segment_volume", "run_mri_stage", "run_mri_phantom", "run_mri_inspect", "run_mri_train"]
+__all__ += ["run_train_seg_mri"]
