@@ -330,3 +330,68 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 def one_line_error():
     """The check for CLI user errors (see ``_assert_one_line_error``)."""
     return _assert_one_line_error
+
+
+# ------------------------------------------------------------------------------- segmentation
+def synth_liver_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A device-A fan image with a brighter, coarser 'liver' ellipse; returns (uint8 image, bool mask)."""
+    import cv2
+
+    img = synth_us_image(rng, "A", texture=2.0).astype(np.float32)
+    d = DEVICES["A"]
+    mask = np.zeros((d.height, d.width), np.uint8)
+    centre = (int(rng.uniform(0.35, 0.65) * d.width), int(rng.uniform(0.45, 0.7) * d.height))
+    axes = (int(rng.uniform(25, 40)), int(rng.uniform(15, 25)))
+    cv2.ellipse(mask, centre, axes, float(rng.uniform(-30, 30)), 0, 360, 1, -1)
+    liver = (mask > 0) & sector_mask("A")
+    img = np.where(liver, np.clip(img * 1.6 + 20, 0, 255), img * 0.7)
+    return img.astype(np.uint8), liver
+
+
+def write_seg_pairs(root: Path, n: int, seed: int = 0, subjects: int = 3) -> Path:
+    """``root/images/*.png`` + ``root/masks/*.png`` + ``manifest.csv`` (file,mask,subject)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+    rows = ["file,mask,subject"]
+    for i in range(n):
+        img, mask = synth_liver_pair(rng)
+        cv2.imwrite(str(root / "images" / f"s{i:02d}.png"), img)
+        cv2.imwrite(str(root / "masks" / f"s{i:02d}.png"), np.where(mask, 255, 0).astype(np.uint8))
+        rows.append(f"images/s{i:02d}.png,masks/s{i:02d}.png,subj{i % subjects}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@dataclass
+class TrainedSeg:
+    data: Path
+    out_dir: Path
+    summary: dict
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def trained_seg(tmp_path_factory: pytest.TempPathFactory) -> TrainedSeg:
+    """A small U-Net (lite0 encoder, 64 px) trained once on synthetic liver pairs (about 10 s)."""
+    import torch
+
+    from liverfib.pipeline.segment import run_train_seg_2d
+
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("seg")
+    data = write_seg_pairs(base / "pairs", 12)
+    overrides = {"img_size": 64, "epochs": 25, "batch_size": 4, "steps_per_epoch": 2, "augment": "basic"}
+    summary, _ = run_train_seg_2d(data, out_dir=base / "run", target="liver", overrides=overrides)
+    return TrainedSeg(data, base / "run", summary)
+
+
+@pytest.fixture(scope="session")
+def make_liver_pair() -> Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]:
+    """The synthetic (image, liver mask) generator used by the segmentation tests."""
+    return synth_liver_pair
