@@ -40,11 +40,16 @@ def one_line_error(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyp
     return run
 
 
-def write_csv(path: Path, rows: list[dict]) -> Path:
+@pytest.fixture()
+def write_csv():  # type: ignore[no-untyped-def]
+    """Write a list of dict rows as CSV; returns the path."""
     import csv
 
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    def write(path: Path, rows: list[dict]) -> Path:
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return path
+
+    return write

@@ -27,7 +27,8 @@ DICOM layouts (modelled on the two conventions liverfib reads, see :mod:`liverfi
 field over the valid ROI: true liver ∩ confidence >= 95 % ∩ not vessel/fissure, eroded by the
 edge margin of :class:`liverfib.mre.quantify.QuantifyConfig`), ``stage`` (the default cut-off table
 applied to that mean) and ``manual_roi``: a simulated reader who draws a smooth ROI per slice with
-personal margin, omissions and a read-out from the elastogram (not the truth).
+personal margin, covering only the part of the liver around a spot of their choosing, and a
+read-out from the elastogram (not the truth).
 
 Stiffness ranges per stage (kPa) follow the interpretation table of Venkatesh, Yin & Ehman,
 JMRI 2013;37:544-555 (< 2.5 normal ... > 5 cirrhosis), kept a little inside the cut-offs of
@@ -247,7 +248,11 @@ def _confidence(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _true_stiffness(labels: np.ndarray, base_kpa: float, stage: str, rng: np.random.Generator) -> np.ndarray:
     het = _HETEROGENEITY[stage]
     field = np.zeros(labels.shape, np.float32)
-    liver_field = base_kpa * (1 + het * _smooth_field(rng, labels.shape, sigma=6.0))
+    # fine heterogeneity + regional (lobe-scale) variation + a left-right gradient: where a reader
+    # places the ROI matters, as in real livers
+    xx = np.broadcast_to(np.arange(labels.shape[2], dtype=np.float32) / labels.shape[2] - 0.4, labels.shape)
+    regional = 0.6 * _smooth_field(rng, labels.shape, sigma=6.0) + 0.9 * _smooth_field(rng, labels.shape, sigma=22.0)
+    liver_field = base_kpa * (1 + het * regional + rng.normal(0, het) * 1.5 * xx)
     if stage == "F4":  # nodular texture in cirrhosis
         liver_field *= 1 + 0.04 * _smooth_field(rng, labels.shape, sigma=1.5)
     spleen_kpa = 3.2 + 0.9 * base_kpa
@@ -326,11 +331,11 @@ def _manual_roi(labels: np.ndarray, conf: np.ndarray, rng: np.random.Generator) 
         liver = binary_erosion(lab == _LIVER, st, iterations=margin)
         allowed = liver & (conf[z] >= conf_seen)
         roi = binary_opening(allowed, st, iterations=smooth)
-        if rng.random() < 0.35:  # the reader leaves out a part of the slice (half-plane cut)
-            a = rng.uniform(0, 2 * np.pi)
-            ys, xs = np.nonzero(roi) if roi.any() else (np.array([0]), np.array([0]))
-            cy, cx = ys.mean(), xs.mean()
-            roi &= (yy - cy) * math.sin(a) + (xx - cx) * math.cos(a) < rng.uniform(5, 25)
+        if roi.any():  # the reader covers a part of the liver (an ellipse around a chosen spot)
+            ys, xs = np.nonzero(roi)
+            k = int(rng.integers(len(ys)))
+            ry, rx = rng.uniform(20, 55), rng.uniform(20, 55)
+            roi &= ((yy - ys[k]) / ry) ** 2 + ((xx - xs[k]) / rx) ** 2 <= 1
         comps, n = label(roi)
         if n > 1:  # readers draw one or two contiguous regions, not speckle
             sizes = np.bincount(comps.ravel())[1:]
@@ -534,7 +539,8 @@ def write_exam(exam: PhantomSlices, folder: Path, *, exam_id: str) -> dict[str, 
             "roi_area_mm2": manual_m["roi_area_mm2"],
             "slices": manual_m["slices"],
             "method": "simulated reader: liver eroded by a personal margin (2-5 px), confidence >= 95 % "
-                      "as judged by eye (SD 1.5 %), smoothed outline, 35 % chance of leaving part out; "
+                      "as judged by eye (SD 1.5 %), smoothed outline, limited to an ellipse (radii 32-88 mm) "
+                      "around a spot of the reader's choosing; "
                       "value read from the elastogram",
         },
         "n_slices": d,

@@ -155,7 +155,7 @@ def train_mre_segmentation(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     gen = torch.Generator().manual_seed(config.seed)
-    log, best, best_state = [], -1.0, None
+    log, best, best_state = [], -float("inf"), None
     t0 = time.time()
     for epoch in range(1, config.epochs + 1):
         net.train()

@@ -1,0 +1,36 @@
+"""Segmentation model contract: every registered model gives (B, 1, H, W) logits and round-trips."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from liverfib.errors import ConfigError, ModelError
+from liverfib.mre.models import SEG_MODELS, create_seg_model, load_seg_checkpoint, save_seg_checkpoint
+
+
+@pytest.mark.parametrize("name", sorted(SEG_MODELS))
+def test_contract(name, tmp_path):
+    torch.manual_seed(0)
+    net = create_seg_model(name).eval()
+    x = torch.rand(1, 2, 64, 64)
+    with torch.inference_mode():
+        assert net(x).shape == (1, 1, 64, 64)
+    path = save_seg_checkpoint(tmp_path / "m.pt", net, model=name, in_channels=2, img_size=64)
+    a, info = load_seg_checkpoint(path)
+    b, _ = load_seg_checkpoint(path)
+    assert info["model"] == name and info["img_size"] == 64
+    with torch.inference_mode():
+        ya, yb, y0 = a(x), b(x), net(x)
+    torch.testing.assert_close(ya, yb)
+    assert torch.allclose(ya, y0, atol=0.05 * float(y0.abs().max()) + 1e-3)  # float16 storage
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean 'unet_plain'"):
+        create_seg_model("unet_plan")
+    with pytest.raises(ModelError, match="not found"):
+        load_seg_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not torch")
+    with pytest.raises(ModelError, match="not a readable"):
+        load_seg_checkpoint(tmp_path / "bad.pt")
