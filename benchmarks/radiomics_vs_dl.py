@@ -9,7 +9,8 @@ Rows are distinct images (byte-identical copies collapsed; both tables are joine
 Folds are the split CSV's ``fold0..fold4`` (``liverfib split DATA --folds 5``), groups its
 ``group`` column (near-duplicate clusters). Every model is tuned inside each outer training part
 only; the fusion stacker is fit on inner out-of-fold probabilities of the training part
-(:func:`liverfib.radiomics.fusion.nested_stacking`). The DL column is the frozen EfficientNet-Lite0
+(:func:`liverfib.radiomics.fusion.stack_out_of_fold`). Each base model's nested-CV result is
+cached under ``<out dir>/cache/`` so an interrupted run resumes (delete the cache to recompute). The DL column is the frozen EfficientNet-Lite0
 (ImageNet) stages 1-3 + final pooled features, image and flip averaged, with the scaled,
 class-balanced logistic-regression head of benchmarks/cv_features.py (C grid 0.001..0.1, inner
 grouped 4-fold, accuracy). Radiomics features failing the ICC(2,1) >= 0.75 robustness filter
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from liverfib.evaluation import evaluate_probabilities
 from liverfib.io import resolve_file
 from liverfib.radiomics import RadiomicsConfig, read_feature_table
 from liverfib.radiomics.extract import ExtractionJob
-from liverfib.radiomics.fusion import nested_stacking
+from liverfib.radiomics.fusion import stack_out_of_fold
 from liverfib.radiomics.models import encode_folds, linear_learner, nested_cv, radiomics_learner
 
 CLASSES = ["F0", "F1", "F2", "F3", "F4"]
@@ -46,7 +48,7 @@ def main() -> None:
     ap.add_argument("--split", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--models", nargs="*", default=["lr", "rf", "svm", "gb"])
+    ap.add_argument("--models", nargs="*", default=["lr", "rf", "svm", "gb"], help="radiomics models")
     ap.add_argument("--fusion-model", default="lr", help="radiomics model stacked with DL (pre-declared)")
     ap.add_argument("--skip-fusion", action="store_true", help="only the radiomics models (no DL, no stack)")
     ap.add_argument("--icc", type=float, default=0.75)
@@ -89,39 +91,54 @@ def main() -> None:
     sources = [r["source"] for r in rows]
     folds = encode_folds([r["split"] for r in rows])
 
-    results: dict[str, dict] = {}
-    timings: dict[str, float] = {}
+    results_table: dict[str, dict] = {}
+    timings: dict[str, dict] = {}
 
     def report(name: str, probs: np.ndarray) -> None:
         m = evaluate_probabilities(
             [CLASSES[i] for i in y], probs, CLASSES, groups=list(groups), sources=sources, n_boot=a.n_boot
         )
-        results[name] = {
+        results_table[name] = {
             **{k: [m[k], *(m["ci95"][k] or [None, None])] for k in KEYS},
             "per_source_accuracy": {s: v["accuracy"] for s, v in m["per_source"].items()},
             "n": m["n"],
             "n_groups": m["n_groups"],
         }
-        print(name, json.dumps({k: [round(v, 3) for v in results[name][k]] for k in KEYS}), flush=True)
+        print(name, json.dumps({k: [round(v, 3) for v in results_table[name][k]] for k in KEYS}), flush=True)
 
-    stack: dict = {"params": {}}
-    if not a.skip_fusion:
-        stack = _fusion(a, Xr, Xd, y, groups, folds, timings, report)
-    for model in a.models:
-        if model == a.fusion_model and not a.skip_fusion:
+    cache = Path(a.out).parent / "cache"
+    bases = {
+        "dl_lite0": (Xd, linear_learner([0.001, 0.003, 0.01, 0.03, 0.1], inner_folds=4)),
+        **{f"radiomics_{m}": (Xr, radiomics_learner(m)) for m in a.models},
+    }
+    fused = f"radiomics_{a.fusion_model}"
+    results = {}
+    for name, (X, learner) in bases.items():
+        if a.skip_fusion and name == "dl_lite0":
             continue
-        t0 = time.time()
-        res = nested_cv(radiomics_learner(model), Xr, y, groups, folds, len(CLASSES))
-        timings[f"radiomics_{model}"] = time.time() - t0
-        report(f"radiomics_{model}", res["probs"])
+        results[name] = _cached(
+            cache / f"{name}.pkl",
+            lambda X=X, learner=learner, name=name: _base(
+                name, learner, X, y, groups, folds, inner_oof=name in ("dl_lite0", fused), timings=timings
+            ),
+        )
+    for name, res in results.items():
+        report(name, res["probs"])
+    params = {n: r["params"] for n, r in results.items()}
+    if not a.skip_fusion and fused in results:
+        fusion, coefs = stack_out_of_fold(
+            {"radiomics": results[fused], "dl": results["dl_lite0"]}, y, folds, len(CLASSES)
+        )
+        report(f"fusion_{fused}+dl_lite0", fusion)
+        params["stacker_coef"] = coefs
     out = {
         "n_images": int(len(y)),
         "n_features_extracted": len(rad.names),
         "n_features_robust": len(robust),
         "icc_threshold": a.icc,
         "split": a.split,
-        "results": results,
-        "fold_params": dict(stack["params"]),
+        "results": results_table,
+        "fold_params": params,
         "seconds": timings,
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
@@ -129,24 +146,22 @@ def main() -> None:
     print("wrote", a.out)
 
 
-def _fusion(a, Xr, Xd, y, groups, folds, timings, report) -> dict:  # noqa: ANN001 - benchmark helper
-    t0 = time.time()
-    stack = nested_stacking(
-        {
-            f"radiomics_{a.fusion_model}": (Xr, radiomics_learner(a.fusion_model)),
-            "dl_lite0": (Xd, linear_learner([0.001, 0.003, 0.01, 0.03, 0.1], inner_folds=4)),
-        },
-        y,
-        groups,
-        folds,
-        len(CLASSES),
-        progress=lambda n: print(f"stacking: base {n}", flush=True),
-    )
-    timings["stacking (both bases + stacker)"] = time.time() - t0
-    report("dl_lite0", stack["base"]["dl_lite0"])
-    report(f"radiomics_{a.fusion_model}", stack["base"][f"radiomics_{a.fusion_model}"])
-    report(f"fusion_radiomics_{a.fusion_model}+dl_lite0", stack["fusion"])
-    return stack
+def _base(name, learner, X, y, groups, folds, *, inner_oof, timings):  # noqa: ANN001, ANN202
+    print(f"nested CV: {name} (inner out-of-fold for stacking: {inner_oof})", flush=True)
+    t0, c0 = time.time(), time.process_time()
+    res = nested_cv(learner, X, y, groups, folds, len(CLASSES), inner_oof=inner_oof)
+    timings[name] = {"wall_s": time.time() - t0, "cpu_s": time.process_time() - c0}
+    return res
+
+
+def _cached(path: Path, compute):  # noqa: ANN001, ANN202
+    """Results of ``compute()`` stored as a pickle, so an interrupted benchmark resumes."""
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    res = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(res))
+    return res
 
 
 if __name__ == "__main__":

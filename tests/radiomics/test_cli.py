@@ -129,3 +129,25 @@ def test_one_line_errors(workdir: Path, extracted: Path) -> None:
             workdir / "y.parquet",
         )
         assert proc.returncode == 2 and "segmenter" in proc.stderr
+
+
+def test_train_with_fused_table_reports_every_block(workdir: Path, extracted: Path) -> None:
+    """--fuse: another feature table keyed by path is stacked (nested) with the radiomics model."""
+    from liverfib.pipeline.radiomics import run_radiomics_train
+    from liverfib.radiomics import write_feature_table
+
+    table = read_feature_table(extracted)
+    rng = np.random.default_rng(1)
+    stage = {"F0": 0.0, "F1": 1.0, "F2": 2.0}
+    rows = [
+        {"path": p, "dl_f0": stage[Path(p).parent.name] + 0.3 * rng.normal(), "dl_f1": rng.normal()}
+        for p in table.paths
+    ]
+    fused = write_feature_table(rows, workdir / "dl.parquet")
+    summary, text = run_radiomics_train(
+        extracted, workdir / "folds.csv", workdir / "run_fused", data_dir=workdir / "us",
+        overrides={"n_boot": 20, "shap_images": 0, "fuse_c_grid": [1.0]}, fuse=[fused],
+    )  # fmt: skip
+    assert set(summary["metrics"]) == {"radiomics", "dl", "fusion"}
+    assert summary["metrics"]["dl"]["accuracy"] > 0.8  # the informative fused feature
+    assert (workdir / "run_fused" / "oof_fusion.csv").is_file() and "fusion" in text

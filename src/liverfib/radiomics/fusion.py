@@ -18,7 +18,7 @@ import numpy as np
 from liverfib.errors import InputError
 from liverfib.radiomics.models import Learner, nested_cv
 
-__all__ = ["stack_features", "nested_stacking"]
+__all__ = ["nested_stacking", "stack_features", "stack_out_of_fold"]
 
 _EPS = 1e-6
 
@@ -63,6 +63,32 @@ def nested_stacking(
             progress(name)
         results[name] = nested_cv(learner, X, y, groups, folds, n_classes, inner_oof=True)
     names = list(blocks)
+    fusion, coefs = stack_out_of_fold(results, y, folds, n_classes, stacker_c=stacker_c, seed=seed)
+    return {
+        "base": {n: results[n]["probs"] for n in names},
+        "fusion": fusion,
+        "params": {n: results[n]["params"] for n in names},
+        "stacker_coef": coefs,
+        "blocks": names,
+    }
+
+
+def stack_out_of_fold(
+    results: Mapping[str, dict[str, Any]],
+    y: np.ndarray,
+    folds: np.ndarray,
+    n_classes: int,
+    *,
+    stacker_c: float = 1.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[list[list[float]]]]:
+    """Fused out-of-fold probabilities ``(N, K)`` from base results of ``nested_cv(..., inner_oof=True)``.
+
+    For each outer fold k the stacker is fit on the base models' *inner* out-of-fold probabilities
+    of the training rows and applied to their outer out-of-fold probabilities of fold k.
+    Returns the fused probabilities and the stacker coefficients per fold.
+    """
+    names = list(results)
     fusion = np.full((len(y), n_classes), np.nan)
     coefs = []
     for k in sorted(set(folds.tolist())):
@@ -76,10 +102,4 @@ def nested_stacking(
         p[:, st.classes_] = st.predict_proba(z_te)
         fusion[te] = p
         coefs.append(st.coef_.tolist())
-    return {
-        "base": {n: results[n]["probs"] for n in names},
-        "fusion": fusion,
-        "params": {n: results[n]["params"] for n in names},
-        "stacker_coef": coefs,
-        "blocks": names,
-    }
+    return fusion, coefs
