@@ -65,3 +65,16 @@ def test_cli_errors_are_one_line(one_line_error, tmp_path: Path) -> None:
                                              "--threshold", "p200"))
     missing = one_line_error(cli("explain", tmp_path / "none.png", "--out", tmp_path / "e"))
     assert "not found" in missing
+
+
+def test_evaluate_reports_cam_shortcut_per_source(trained_run) -> None:
+    from liverfib.pipeline import run_evaluate
+
+    metrics, text = run_evaluate(model=str(trained_run.checkpoint), data_dir=trained_run.dataset.root,
+                                 split_csv=trained_run.split_csv, subset="val", n_boot=50, cam="gradcam")
+    shortcut = metrics["cam_shortcut"]
+    assert set(shortcut) == set(metrics["per_source"])
+    for d in shortcut.values():
+        assert 0 <= d["mass_outside_fan"]["mean"] <= 1 and 0 < d["area_outside_fan"] < 1
+        assert isinstance(d["alarm"], bool)
+    assert "CAM mass outside the fan" in text

@@ -131,6 +131,9 @@ def evaluate(
     keep_copies: Annotated[
         bool, typer.Option("--keep-copies", help="Count byte-identical copies separately (leaky view).")
     ] = False,
+    cam: Annotated[
+        str | None, typer.Option("--cam", help="CAM method (e.g. gradcam): add the per-source shortcut check.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
@@ -145,6 +148,7 @@ def evaluate(
         out_dir=out,
         n_boot=n_boot,
         keep_copies=keep_copies,
+        cam=cam,
     )
 
 
@@ -570,6 +574,85 @@ def radiomics_evaluate(
 # (end of radiomics commands)
 
 # ============================== clinical commands ==============================
+DataFolder = Annotated[
+    Path, typer.Option("--data", help="Folder for the job database, received files and results.")
+]
+
+
+@app.command()
+def deidentify(
+    src: Annotated[Path, typer.Argument(help="A DICOM file or a folder of DICOM files.")],
+    out: Annotated[Path, typer.Argument(help="Output folder (files named by their new SOPInstanceUID).")],
+    salt: Annotated[
+        str | None,
+        typer.Option("--salt", help="Secret for new UIDs/pseudonyms (default: $LIVERFIB_DEID_SALT)."),
+    ] = None,
+    keep_text: Annotated[
+        bool, typer.Option("--keep-burned-in", help="Do not blank pixels outside the ultrasound fan.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """De-identify DICOM (Basic Confidentiality Profile; burned-in text outside the US fan blanked)."""
+    _run(as_json, "run_deidentify", src, out, salt=salt, mask_burned_in=not keep_text)
+
+
+@app.command("serve-dicom")
+def serve_dicom(
+    ae_title: Annotated[str, typer.Option("--ae-title", help="Our AE title.")] = "LIVERFIB",
+    port: Annotated[int, typer.Option("--port", help="DICOM port to listen on.")] = 11112,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "0.0.0.0",
+    allow: Annotated[
+        str, typer.Option("--allow", help="Comma-separated calling AE titles that may send ('*' = any).")
+    ] = "",
+    forward: Annotated[
+        str | None, typer.Option("--forward", help="Send SEG/SR/SC results to HOST:PORT:AET by C-STORE.")
+    ] = None,
+    data: DataFolder = Path("liverfib-data"),
+    cam: Annotated[bool, typer.Option("--cam/--no-cam", help="Grad-CAM overlay and pseudo-mask.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """DICOM storage SCP: US -> staging, MRE -> MRE, MR -> MRI; jobs kept in SQLite."""
+    _run(
+        as_json,
+        "run_serve_dicom",
+        data_dir=data,
+        ae_title=ae_title,
+        host=host,
+        port=port,
+        allow=[a.strip() for a in allow.split(",") if a.strip()],
+        forward=forward,
+        cam=cam,
+    )
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="HTTP port.")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (use a TLS proxy beyond loopback).")] = "127.0.0.1",
+    data: DataFolder = Path("liverfib-data"),
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest accepted upload.")] = 64.0,
+    cam: Annotated[bool, typer.Option("--cam/--no-cam", help="Grad-CAM overlay and pseudo-mask.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Web viewer (token from $LIVERFIB_TOKEN): upload, job list, overlays, reports, downloads."""
+    _run(as_json, "run_serve", data_dir=data, host=host, port=port, max_upload_mb=max_upload_mb, cam=cam)
+
+
+@app.command()
+def report(
+    image: Annotated[Path, typer.Argument(help="One ultrasound image: DICOM, PNG or JPEG.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.html/pdf, seg/sr/sc.dcm, result.json.")],
+    model: Annotated[str, typer.Option("--model", help="'default' or a staging checkpoint.")] = "default",
+    cam: Annotated[bool, typer.Option("--cam/--no-cam", help="Grad-CAM overlay and pseudo-mask.")] = True,
+    deidentified: Annotated[
+        bool, typer.Option("--deidentified", help="Leave patient name, ID and date out of the report.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Stage one image and write an HTML/PDF report plus DICOM SEG, SR and SC."""
+    _run(as_json, "run_report", image, out, model=model, cam=cam, deidentified=deidentified)
+
+
 # (end of clinical commands)
 
 def main() -> None:  # pragma: no cover - console entry

@@ -147,11 +147,13 @@ def run_evaluate(
     out_dir: Path | None = None,
     n_boot: int = 1000,
     keep_copies: bool = False,
+    cam: str | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Evaluate a predictions CSV, or a model on a split subset of a dataset.
 
     With a model, byte-identical copies in the subset are evaluated once (``keep_copies=False``),
-    so an image copied five times does not count five times.
+    so an image copied five times does not count five times. ``cam`` (a CAM method) adds the
+    shortcut check per source: the share of CAM mass outside the ultrasound fan.
     """
     import numpy as np
 
@@ -171,6 +173,8 @@ def run_evaluate(
         preds = _predict_split(model, data_dir, split_csv, subset, dedup=not keep_copies)
         labels, probs, classes = preds["labels"], preds["probs"], preds["classes"]
         groups, sources, thresholds = preds["groups"], preds["sources"], preds["thresholds"]
+    if cam is not None and model is None:
+        raise ConfigError("--cam needs --model (CAMs are computed from the model)")
     metrics = evaluate_probabilities(
         labels,
         np.asarray(probs),
@@ -180,13 +184,51 @@ def run_evaluate(
         thresholds=thresholds,
         n_boot=n_boot,
     )
+    text = _format_metrics(metrics)
+    if cam is not None and model is not None and data_dir is not None:
+        metrics["cam_shortcut"] = _cam_shortcut(model, [data_dir / p for p in preds["paths"]], sources, cam)
+        text += "\n" + "\n".join(
+            f"source {src}: CAM mass outside the fan {d['mass_outside_fan']['mean']:.2f} "
+            f"[{d['mass_outside_fan']['ci95'][0]:.2f}, {d['mass_outside_fan']['ci95'][1]:.2f}] vs area "
+            f"{d['area_outside_fan']:.2f}{'  SHORTCUT ALARM' if d['alarm'] else ''}"
+            for src, d in sorted(metrics["cam_shortcut"].items())
+        )
     if out_dir is not None:
         from liverfib.report.plots import plot_evaluation
 
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(metrics, out_dir / "metrics.json")
         plot_evaluation(metrics, labels, np.asarray(probs), classes, out_dir)
-    return metrics, _format_metrics(metrics)
+    return metrics, text
+
+
+def _cam_shortcut(model: str, paths: list[Path], sources: list[str], method: str) -> dict[str, Any]:
+    """Per source: mean share of CAM mass outside the fan (95 % CI) against the share of the image
+    area outside the fan; an alarm when the CAM favours the outside more than a uniform map would."""
+    import numpy as np
+
+    from liverfib.evaluation.segmentation import bootstrap_mean_ci
+    from liverfib.explain.cam import cam_statistics, compute_cams
+    from liverfib.inference.predictor import load_predictor
+    from liverfib.io import read_image
+    from liverfib.preprocess.fan import detect_fan, to_uint8
+
+    predictor = load_predictor(model)
+    out_mass, out_area = [], []
+    for start in range(0, len(paths), 32):
+        arrays = [read_image(p).array for p in paths[start : start + 32]]
+        for a, c in zip(arrays, compute_cams(predictor, arrays, method=method), strict=True):
+            fan = detect_fan(to_uint8(a)).mask
+            out_mass.append(1.0 - (cam_statistics(c.heatmap, fan_mask=fan)["mass_in_fan"] or 0.0))
+            out_area.append(1.0 - float(fan.mean()))
+    result: dict[str, Any] = {}
+    for src in sorted(set(sources)):
+        idx = [i for i, s in enumerate(sources) if s == src]
+        mean, lo, hi = bootstrap_mean_ci([out_mass[i] for i in idx])
+        area = float(np.mean([out_area[i] for i in idx]))
+        result[src] = {"n": len(idx), "mass_outside_fan": {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]},
+                       "area_outside_fan": round(area, 4), "alarm": bool(lo > area)}
+    return result
 
 
 def _predict_split(
