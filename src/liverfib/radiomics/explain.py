@@ -69,9 +69,10 @@ def shap_values_ge_f2(
 
 
 def save_shap_plots(
-    explanation: Any, out_dir: Path, image_names: Sequence[str], *, waterfall_index: int = 0
+    explanation: Any, out_dir: Path, image_names: Sequence[str], *, waterfalls: Sequence[int] = (0,)
 ) -> list[Path]:
-    """Write ``shap_summary.png`` (beeswarm) and ``shap_waterfall_<image>.png``; returns the paths."""
+    """Write ``shap_summary.png`` (beeswarm over all rows) and ``shap_waterfall_<image>.png`` for
+    each row index in ``waterfalls``; returns the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,19 +80,17 @@ def save_shap_plots(
     import shap
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     plt.figure()
     shap.plots.beeswarm(explanation, max_display=15, show=False)
     plt.title("SHAP: P(>=F2)")
-    summary = out_dir / "shap_summary.png"
-    plt.savefig(summary, dpi=100, bbox_inches="tight")
+    written = [out_dir / "shap_summary.png"]
+    plt.savefig(written[0], dpi=100, bbox_inches="tight")
     plt.close("all")
-    written.append(summary)
-    stem = Path(str(image_names[waterfall_index])).stem
-    plt.figure()
-    shap.plots.waterfall(explanation[waterfall_index], max_display=12, show=False)
-    water = out_dir / f"shap_waterfall_{stem}.png"
-    plt.savefig(water, dpi=100, bbox_inches="tight")
-    plt.close("all")
-    written.append(water)
+    for i in waterfalls:
+        plt.figure()
+        shap.plots.waterfall(explanation[i], max_display=12, show=False)
+        path = out_dir / f"shap_waterfall_{Path(str(image_names[i])).stem}.png"
+        plt.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close("all")
+        written.append(path)
     return written
