@@ -16,6 +16,7 @@ Spacing comes from :attr:`Image.spacing_mm`; without one (plain PNG/JPEG) it is 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,17 @@ def roi_mask(image: Image, roi: str) -> np.ndarray:
         from liverfib.preprocess.fan import detect_fan
 
         return detect_fan(image.array).mask
+    mask = np.asarray(_liver_segmenter().predict(image), dtype=bool)
+    if mask.shape != image.shape:
+        raise ModelError(
+            f"{image.name}: liver segmenter returned a {mask.shape} mask for a {image.shape} image"
+        )
+    return mask
+
+
+@functools.lru_cache(maxsize=1)
+def _liver_segmenter() -> Any:
+    """The shipped ultrasound liver segmenter, loaded once per process (imported lazily)."""
     try:
         from liverfib.inference.segmenter import load_segmenter
     except ImportError:
@@ -65,12 +77,7 @@ def roi_mask(image: Image, roi: str) -> np.ndarray:
             "--roi liver needs the ultrasound liver segmenter (liverfib.inference.segmenter), which is "
             "not installed in this version; use --roi fan or pass --masks"
         ) from None
-    mask = np.asarray(load_segmenter("default").predict(image), dtype=bool)
-    if mask.shape != image.shape:
-        raise ModelError(
-            f"{image.name}: liver segmenter returned a {mask.shape} mask for a {image.shape} image"
-        )
-    return mask
+    return load_segmenter("default")
 
 
 # ------------------------------------------------------------------------------------- extraction
