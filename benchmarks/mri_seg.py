@@ -145,7 +145,7 @@ def main() -> None:
     results["steps_done"] = len(log)
     results["config"] = {**cfg.model_dump(mode="json"), **{k: str(v) for k, v in vars(args).items()}}
     results["device"] = "CPU, torch.set_num_threads(1), shared 2-core machine"
-    results["weights"] = "random init (no pretrained weights)"
+    results["weights"] = "ImageNet tf_efficientnet_lite0 encoder (offline), decoder random init" if args.arch == "unet-lite0" else "random init"
     print(json.dumps({k: (v if not isinstance(v, dict) or "per_case" not in v else {kk: vv for kk, vv in v.items()}) for k, v in results.items()}, indent=1, default=str))
     (args.out / "metrics.json").write_text(json.dumps(results, indent=2, default=str))
     info = {"trained_on": "ct-liver-slices (70% of cases), mr-ct-liver totalseg_ct/totalseg_ct_dicom/totalseg_mr, "

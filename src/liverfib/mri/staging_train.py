@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ def prepare_exam(exam: MriExam, cfg: StagingConfig, *, seg_model: Any = None) ->
     if not images:
         raise InputError(f"{exam.root}: none of the model's phases {list(cfg.phases)} is present")
     ref = exam.mask_phase if mask is not None and exam.mask_phase in images else reference_phase(
-        exam.__class__(**{**exam.__dict__, "phase_paths": {p: exam.phase_paths[p] for p in images}})
+        replace(exam, phase_paths={p: exam.phase_paths[p] for p in images})
     )
     if mask is not None and exam.mask_phase == ref:
         liver, source = mask.array, "annotation"

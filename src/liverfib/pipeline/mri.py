@@ -6,6 +6,7 @@ Each ``run_*`` returns ``(json_summary, human_text)`` like the rest of :mod:`liv
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def run_mri_stage(
         kept = {p: f for p, f in exam.phase_paths.items() if p in phases}
         if not kept:
             raise InputError(f"{exam_dir}: none of the requested phases {phases} is present (has {list(exam.phases)})")
-        exam = exam.__class__(**{**exam.__dict__, "phase_paths": kept})
+        exam = replace(exam, phase_paths=kept)
     seg = load_seg_model(seg_model) if exam.mask_path is None else None
     crops, prep = prepare_exam(exam, cfg, seg_model=seg)
     cum, per = predict_cumulative(net, crops.x[None], crops.present[None])
