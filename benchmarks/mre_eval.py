@@ -67,7 +67,8 @@ def main() -> None:
         rows["truthmask"].append({"exam": d.name, "mean_stiffness_kpa": tm["mean_stiffness_kpa"], "stage": tm["stage"]})
         rows["truth"].append({"exam": d.name, "mean_stiffness_kpa": truth["mean_stiffness_kpa"], "stage": truth["stage"]})
         m = truth["manual_roi"]
-        rows["manual"].append({"exam": d.name, "mean_stiffness_kpa": m["mean_stiffness_kpa"], "stage": m["stage"]})
+        if m["mean_stiffness_kpa"] is not None:  # a reader who found no usable ROI is left out
+            rows["manual"].append({"exam": d.name, "mean_stiffness_kpa": m["mean_stiffness_kpa"], "stage": m["stage"]})
     for name, r in rows.items():
         with (args.out / f"{name}.csv").open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["exam", "mean_stiffness_kpa", "stage"])

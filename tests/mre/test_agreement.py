@@ -9,7 +9,14 @@ import pytest
 from scipy import stats
 
 from liverfib.errors import InputError
-from liverfib.mre.agreement import bland_altman, icc, mask_agreement, pearson_ci, stage_agreement
+from liverfib.mre.agreement import (
+    bland_altman,
+    icc,
+    kappa_from_codes,
+    mask_agreement,
+    pearson_ci,
+    stage_agreement,
+)
 
 RNG = np.random.default_rng(0)
 TRUTH = RNG.uniform(2, 7, 40)
@@ -78,6 +85,13 @@ def test_stage_kappa_and_f1():
     assert res["kappa"]["ci_low"] <= res["kappa"]["value"] <= res["kappa"]["ci_high"]
     assert res["percent_agreement"] == pytest.approx(90.0)
     assert stage_agreement(a, a, n_boot=50)["kappa"]["value"] == 1.0
+    # the vectorised kappa of the bootstrap equals scikit-learn's
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x, y = rng.integers(0, 5, 30), rng.integers(0, 5, 30)
+        y[:15] = x[:15]
+        for w in (None, "quadratic"):
+            assert kappa_from_codes(x, y, 5, w) == pytest.approx(cohen_kappa_score(x, y, labels=range(5), weights=w))
     with pytest.raises(InputError, match="unknown stage"):
         stage_agreement(["F0", "F9"], ["F0", "F1"])
 

@@ -72,3 +72,19 @@ def test_one_line_errors(tmp_path, one_line_error, write_csv):
     bad = write_csv(tmp_path / "bad.csv", [{"id": "x", "kpa": 1}])
     assert "expected columns exam,mean_stiffness_kpa" in one_line_error(["agreement", "--a", str(bad), "--b", str(bad)])
     assert "Valid choices" in one_line_error(["phantom", "mre", "--out", str(tmp_path), "--vendor", "philips"])
+
+
+@pytest.mark.parametrize("name", ["siemens", "ge"])
+def test_shipped_default_model_on_unseen_phantoms(mre_exams, tmp_path, name):
+    """The shipped model (trained on seed-1 phantoms) segments unseen exams well enough to stage them."""
+    from liverfib.io.nifti import read_nifti
+    from liverfib.mre.train import dice_iou
+
+    e = getattr(mre_exams, name)
+    out = _json(["mre", str(e.dir), "--out", str(tmp_path)])
+    assert out["segmentation"]["model"] == "unet_mobilenetv2"
+    pred = read_nifti(tmp_path / "liver_mask.nii.gz").array > 0
+    dice, _ = dice_iou(pred, e.sim.liver)
+    assert dice > 0.9
+    assert out["stage"] == e.truth["stage"]
+    assert out["mean_stiffness_kpa"] == pytest.approx(e.truth["mean_stiffness_kpa"], rel=0.03)

@@ -31,6 +31,7 @@ __all__ = [
     "stage_agreement",
     "mask_agreement",
     "bootstrap_ci",
+    "kappa_from_codes",
 ]
 
 
@@ -141,6 +142,16 @@ def bootstrap_ci(values: np.ndarray, stat, n_boot: int = 2000, seed: int = 0,  #
     return float(lo), float(hi)
 
 
+def kappa_from_codes(ia: np.ndarray, ib: np.ndarray, k: int, weights: str | None = None) -> float | None:
+    """Cohen's kappa of integer codes 0..k-1 (scikit-learn's formula, vectorised for the bootstrap)."""
+    cm = np.bincount(ia * k + ib, minlength=k * k).reshape(k, k).astype(float)
+    expected = np.outer(cm.sum(1), cm.sum(0)) / cm.sum()
+    grid = np.subtract.outer(np.arange(k), np.arange(k)) ** 2
+    w = grid if weights == "quadratic" else (grid > 0).astype(float)
+    denom = (w * expected).sum()
+    return None if denom == 0 else float(1 - (w * cm).sum() / denom)
+
+
 def stage_agreement(stage_a: Sequence[str], stage_b: Sequence[str], n_boot: int = 2000,
                     seed: int = 0) -> dict[str, Any]:
     """Cohen's kappa (plain and quadratic) with bootstrap CIs, confusion matrix, per-stage F1."""
@@ -156,18 +167,17 @@ def stage_agreement(stage_a: Sequence[str], stage_b: Sequence[str], n_boot: int 
         raise InputError(f"stage agreement needs >= 2 paired exams, got {len(a)} and {len(b)}")
     labels = list(STAGES)
 
-    def kappa(idx: np.ndarray, weights: str | None) -> float | None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v = cohen_kappa_score(a[idx], b[idx], labels=labels, weights=weights)
-        return None if not np.isfinite(v) else float(v)
+    ia = np.array([labels.index(s) for s in a])
+    ib = np.array([labels.index(s) for s in b])
 
     full = np.arange(len(a))
     out: dict[str, Any] = {"n": len(a), "percent_agreement": float((a == b).mean() * 100)}
     for name, w in (("kappa", None), ("kappa_quadratic", "quadratic")):
-        k = kappa(full, w)
-        lo, hi = bootstrap_ci(full, lambda idx, w=w: kappa(idx, w), n_boot=n_boot, seed=seed)
-        out[name] = {"value": k, "ci_low": lo, "ci_high": hi}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = float(cohen_kappa_score(a, b, labels=labels, weights=w))
+        lo, hi = bootstrap_ci(full, lambda idx, w=w: kappa_from_codes(ia[idx], ib[idx], len(labels), w), n_boot=n_boot, seed=seed)
+        out[name] = {"value": value if np.isfinite(value) else None, "ci_low": lo, "ci_high": hi}
     out["confusion"] = {"labels": labels, "rows": "a", "columns": "b",
                         "matrix": confusion_matrix(a, b, labels=labels).tolist()}
     f1 = f1_score(b, a, labels=labels, average=None, zero_division=0)

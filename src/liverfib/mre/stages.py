@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from liverfib.errors import ConfigError
 
-__all__ = ["STAGES", "StageCutoffs", "DEFAULT_CUTOFFS", "stage_from_kpa", "load_cutoffs"]
+__all__ = ["STAGES", "StageCutoffs", "DEFAULT_CUTOFFS", "stage_from_kpa", "load_cutoffs", "validation_message"]
 
 STAGES = ("F0", "F1", "F2", "F3", "F4")
 
@@ -62,6 +62,14 @@ def stage_from_kpa(stiffness_kpa: float, cutoffs: StageCutoffs = DEFAULT_CUTOFFS
     return STAGES[stage]
 
 
+def validation_message(exc: ValueError) -> str:
+    """One line from a pydantic ValidationError: ``field: problem; field: problem``."""
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return str(exc).splitlines()[0]
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors())
+
+
 def load_cutoffs(path: str | Path | None) -> StageCutoffs:
     """Read a YAML cut-off table (keys of :class:`StageCutoffs`); ``None`` gives the default."""
     if path is None:
@@ -78,5 +86,4 @@ def load_cutoffs(path: str | Path | None) -> StageCutoffs:
     try:
         return StageCutoffs(**data)
     except ValueError as exc:
-        msg = str(exc).replace("\n", " ")
-        raise ConfigError(f"{path}: invalid cut-off table: {msg}") from None
+        raise ConfigError(f"{path}: invalid cut-off table: {validation_message(exc)}") from None

@@ -75,13 +75,13 @@ def run_mre(
     from liverfib.image import Image
     from liverfib.mre.dicom import read_mre_exam
     from liverfib.mre.quantify import QuantifyConfig, quantify_stiffness
-    from liverfib.mre.stages import load_cutoffs
+    from liverfib.mre.stages import load_cutoffs, validation_message
 
     t0 = time.perf_counter()
     try:
         qcfg = QuantifyConfig(confidence_min_pct=confidence_min_pct, edge_margin_mm=edge_margin_mm)
     except ValueError as exc:
-        raise ConfigError(f"invalid ROI settings: {str(exc).splitlines()[-1]}") from None
+        raise ConfigError(f"invalid ROI settings: {validation_message(exc)}") from None
     table = load_cutoffs(cutoffs)
     exam = read_mre_exam(exam_dir, stiffness_units=stiffness_units)
     shape = exam.stiffness_kpa.shape
@@ -312,8 +312,9 @@ def train_seg_mre(
     try:
         cfg = SegTrainConfig(**values)
     except ValueError as exc:
-        msg = "; ".join(line.strip() for line in str(exc).splitlines()[1:3])
-        raise ConfigError(f"invalid train-seg config: {msg}") from None
+        from liverfib.mre.stages import validation_message
+
+        raise ConfigError(f"invalid train-seg config: {validation_message(exc)}") from None
     metrics = train_mre_segmentation(Path(data_dir), Path(out_dir), cfg, progress=progress_bar("train-seg"))
     text = (f"Trained {cfg.model} ({metrics['n_train_exams']} train / {metrics['n_val_exams']} val exams, "
             f"{cfg.epochs} epochs, {cfg.img_size}px, CPU, random init) in {metrics['train_seconds']} s; "
