@@ -1,7 +1,7 @@
 """Leave-one-subject-out CV of the ultrasound liver segmenter on a pair collection.
 
 usage: python benchmarks/us_seg_cv.py [--data ../shared/data/abdominal-us-liver] [--arch unet-lite0]
-       [--epochs 40] [--steps 3] [--out runs/us_seg_cv] [--threads 1]
+       [--epochs 40] [--steps 3] [--out runs/us_seg_cv] [--threads 1] [--holdout b]
 Every subject (manifest ``subject`` column) is held out once; a model trained on the other
 subjects segments it. Dice/IoU per image at the original resolution (post-processed masks), mean
 with a 95 % bootstrap CI over images pooled across folds, and per fold. Writes cv.json + per_image.csv.
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--no-pretrained", action="store_true")
     ap.add_argument("--out", default="runs/us_seg_cv")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--holdout", nargs="*", default=None, help="Only these subjects' folds (default: all).")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pairs = list_mask_pairs(args.data)
@@ -44,7 +45,7 @@ def main() -> None:
                          augment=args.augment, pretrained=not args.no_pretrained)
     out = Path(args.out)
     rows, folds = [], {}
-    for held in sorted(set(groups)):
+    for held in sorted(set(groups) if not args.holdout else args.holdout):
         tr = [i for i, g in enumerate(groups) if g != held]
         te = [i for i, g in enumerate(groups) if g == held]
         run = out / f"fold_{held}"
