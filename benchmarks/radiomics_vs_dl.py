@@ -116,10 +116,11 @@ def main() -> None:
     for name, (X, learner) in bases.items():
         if a.skip_fusion and name == "dl_lite0":
             continue
+        inner = not a.skip_fusion and name in ("dl_lite0", fused)
         results[name] = _cached(
-            cache / f"{name}.pkl",
-            lambda X=X, learner=learner, name=name: _base(
-                name, learner, X, y, groups, folds, inner_oof=name in ("dl_lite0", fused), timings=timings
+            cache / f"{name}{'_inner' if inner else ''}.pkl",
+            lambda X=X, learner=learner, name=name, inner=inner: _base(
+                name, learner, X, y, groups, folds, inner_oof=inner, timings=timings
             ),
         )
     for name, res in results.items():
@@ -131,8 +132,18 @@ def main() -> None:
         )
         report(f"fusion_{fused}+dl_lite0", fusion)
         params["stacker_coef"] = coefs
+    probs_of = {n: r["probs"] for n, r in results.items()}
+    if not a.skip_fusion and fused in results:
+        probs_of[f"fusion_{fused}+dl_lite0"] = fusion
+    paired = {}
+    if "dl_lite0" in probs_of:
+        for name, p in probs_of.items():
+            if name != "dl_lite0":
+                paired[f"{name} - dl_lite0"] = _paired(p, probs_of["dl_lite0"], y, groups, a.n_boot)
+                print("paired", name, "- dl_lite0", json.dumps(paired[f"{name} - dl_lite0"]), flush=True)
     out = {
         "n_images": int(len(y)),
+        "paired_differences": paired,
         "n_features_extracted": len(rad.names),
         "n_features_robust": len(robust),
         "icc_threshold": a.icc,
@@ -144,6 +155,29 @@ def main() -> None:
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2, default=str))
     print("wrote", a.out)
+
+
+def _paired(pa: np.ndarray, pb: np.ndarray, y: np.ndarray, groups: np.ndarray, n_boot: int, seed: int = 0):  # noqa: ANN202
+    """Paired cluster-bootstrap of metric(A) - metric(B): point difference and 95 % CI."""
+    from sklearn.metrics import roc_auc_score
+
+    def metrics(p: np.ndarray, w: np.ndarray) -> np.ndarray:
+        acc = np.average(p.argmax(1) == y, weights=w)
+        macro = np.mean([roc_auc_score(y == c, p[:, c], sample_weight=w) for c in range(p.shape[1])])
+        ge_f2 = roc_auc_score(y >= 2, p[:, 2:].sum(1), sample_weight=w)
+        return np.array([acc, macro, ge_f2])
+
+    _, g = np.unique(groups, return_inverse=True)
+    n_groups = g.max() + 1
+    rng = np.random.default_rng(seed)
+    point = metrics(pa, np.ones(len(y))) - metrics(pb, np.ones(len(y)))
+    draws = []
+    for _ in range(n_boot):
+        w = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[g].astype(float)
+        draws.append(metrics(pa, w) - metrics(pb, w))
+    lo, hi = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
+    names = ["accuracy", "macro_auc", "auc_ge_f2"]
+    return {n: [float(point[i]), float(lo[i]), float(hi[i])] for i, n in enumerate(names)}
 
 
 def _base(name, learner, X, y, groups, folds, *, inner_oof, timings):  # noqa: ANN001, ANN202
