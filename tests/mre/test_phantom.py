@@ -59,8 +59,8 @@ def test_deterministic_and_seed_dependent():
 
 
 def test_stiffness_grows_with_stage():
-    means = [simulate_exam((8, k), s, n_slices=4).true_kpa[simulate_exam((8, k), s, n_slices=4).liver].mean()
-             for k, s in enumerate(("F0", "F2", "F4"))]
+    exams = [simulate_exam((8, k), s, n_slices=4) for k, s in enumerate(("F0", "F2", "F4"))]
+    means = [e.true_kpa[e.liver].mean() for e in exams]
     assert means[0] < 2.5 < means[1] < 4.0 < 5.0 < means[2]
 
 
