@@ -49,11 +49,13 @@ class Segmenter:
         self.preprocess = SegPreprocess(SegPreprocessConfig(**payload["preprocess"]))
         self.threshold = float(payload.get("threshold", 0.5))
         self.target = str(payload.get("target", "liver"))
+        #: average with the horizontally flipped image (the probe of a mirrored scan plane)
+        self.tta = bool(payload.get("tta", False))  # measured: no gain on LOSO fold b (BENCHMARKS)
         self._torch = torch
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.source, **self.payload["model"], "target": self.target,
-                "preprocess": self.payload["preprocess"], "threshold": self.threshold}
+                "preprocess": self.payload["preprocess"], "threshold": self.threshold, "tta": self.tta}
 
     def predict_proba(self, arrays: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
         """Gray ``(H, W)`` arrays -> foreground probability maps at each input's size."""
@@ -68,7 +70,10 @@ class Segmenter:
                     raise ModelError(f"2D segmentation needs (H, W) images, got shape {np.shape(a)}")
             x = torch.from_numpy(np.stack([self.preprocess(a) for a in chunk]))
             with torch.inference_mode():
-                p = torch.sigmoid(self.net(x))[:, 0].numpy()
+                p = torch.sigmoid(self.net(x))
+                if self.tta:
+                    p = 0.5 * (p + torch.sigmoid(self.net(x.flip(-1))).flip(-1))
+                p = p[:, 0].numpy()
             out.extend(resize_probability(pi, np.shape(a)) for pi, a in zip(p, chunk, strict=True))
         return out
 
