@@ -64,6 +64,28 @@ def test_agreement_cli(tmp_path, write_csv):
     assert out["n"] == 12 and out["pearson"]["r"] > 0.98
     assert {"icc2_1", "icc3_1"} <= set(out["icc"]) and "kappa" in out["stage"]
     assert (tmp_path / "ag" / "bland_altman.png").is_file()
+    assert "masks" not in out
+
+
+def test_agreement_cli_with_masks(tmp_path, write_csv):
+    import numpy as np
+
+    truth_rows, auto_rows = [], []
+    for i, (stage, kpa) in enumerate([("F0", 2.2), ("F1", 2.6), ("F2", 3.4), ("F3", 4.5), ("F4", 6.0)]):
+        m = np.zeros((2, 10, 10), bool)
+        m[:, 2:8, 2:8] = True
+        p = m.copy()
+        p[:, 2:8, 7] = False  # auto mask misses one column: Dice = 2*30/(36+30)
+        np.save(tmp_path / f"t{i}.npy", m)
+        np.save(tmp_path / f"a{i}.npy", p)
+        truth_rows.append({"exam": f"e{i}", "mean_stiffness_kpa": kpa, "stage": stage, "mask": f"t{i}.npy"})
+        auto_rows.append({"exam": f"e{i}", "mean_stiffness_kpa": kpa * 1.01, "stage": stage, "mask": f"a{i}.npy"})
+    a, b = write_csv(tmp_path / "a.csv", auto_rows), write_csv(tmp_path / "b.csv", truth_rows)
+    out = _json(["agreement", "--a", str(a), "--b", str(b), "--n-boot", "100"])
+    assert out["masks"]["overall"]["dice"] == pytest.approx(60 / 66)
+    assert out["masks"]["overall"]["iou"] == pytest.approx(30 / 36)
+    assert set(out["masks"]["per_stage"]) == {"F0", "F1", "F2", "F3", "F4"}
+    assert out["stage"]["kappa"]["value"] == 1.0 and out["stage"]["f1_per_stage"]["F2"] == 1.0
 
 
 def test_one_line_errors(tmp_path, one_line_error, write_csv):
