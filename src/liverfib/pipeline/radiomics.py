@@ -169,6 +169,15 @@ def write_robustness(
 
 
 # ----------------------------------------------------------------------------------------- train
+def _spread(n_rows: int, n: int) -> list[int]:
+    """Up to ``n`` row indices spread evenly over ``range(n_rows)`` (first and last included)."""
+    import numpy as np
+
+    if n <= 0 or n_rows == 0:
+        return []
+    return [int(i) for i in np.unique(np.linspace(0, n_rows - 1, min(n, n_rows)).round())]
+
+
 _CLASSES_ORDER = ("F0", "F1", "F2", "F3", "F4")
 
 
@@ -380,6 +389,7 @@ def run_radiomics_train(
         summary["evaluation"] = "nested grouped CV, out-of-fold"
         summary["fold_params"] = params
         final_params = learner.tune(X, y, groups)
+        fit_paths = table.paths
     else:
         fit_rows = np.array([r["split"] in ("train", "val") for r in split_rows])
         test_rows = np.array([r["split"] == "test" for r in split_rows])
@@ -400,6 +410,7 @@ def run_radiomics_train(
         lines.append(f"radiomics    test: {_fmt(metrics['radiomics'])}")
         fit_rows_idx = np.flatnonzero(fit_rows)
         X, y, groups = X[fit_rows_idx], y[fit_rows_idx], groups[fit_rows_idx]
+        fit_paths = [table.paths[i] for i in fit_rows_idx]
     final = learner.fit(X, y, final_params)
     from liverfib.radiomics.explain import selected_feature_names
 
@@ -420,9 +431,12 @@ def run_radiomics_train(
     if cfg.shap_images > 0:
         from liverfib.radiomics.explain import save_shap_plots, shap_values_ge_f2
 
-        n = min(cfg.shap_images, len(y))
-        expl = shap_values_ge_f2(final, X[:n], names, classes, background=cfg.shap_background, seed=cfg.seed)
-        summary["shap_plots"] = [str(p) for p in save_shap_plots(expl, out_dir, table.paths[:n])]
+        rows = _spread(len(y), cfg.shap_images)  # evenly over the (path-sorted) table, all stages
+        expl = shap_values_ge_f2(
+            final, X[rows], names, classes, background=cfg.shap_background, seed=cfg.seed
+        )
+        plots = save_shap_plots(expl, out_dir, [fit_paths[i] for i in rows])
+        summary["shap_plots"] = [str(p) for p in plots]
     lines.append(
         f"final model: params {final_params}, {len(selected)} selected features -> {out_dir / 'model.joblib'}"
     )
@@ -487,9 +501,10 @@ def run_radiomics_evaluate(
         if explain > 0:
             from liverfib.radiomics.explain import save_shap_plots, shap_values_ge_f2
 
-            n = min(len(X), max(explain, 100))  # Kernel SHAP cost grows with the rows explained
-            expl = shap_values_ge_f2(bundle["pipeline"], X[:n], bundle["features"], classes, background=20)
-            plots = save_shap_plots(expl, out_dir, table.paths[:n], waterfalls=range(min(explain, n)))
+            first = list(range(min(explain, len(X))))  # waterfalls: the first images of the subset
+            rows = first + [i for i in _spread(len(X), 100) if i >= len(first)]  # Kernel SHAP cost ~ rows
+            expl = shap_values_ge_f2(bundle["pipeline"], X[rows], bundle["features"], classes, background=20)
+            plots = save_shap_plots(expl, out_dir, [table.paths[i] for i in rows], waterfalls=first)
             summary["shap_plots"] = [str(p) for p in plots]
     text = f"radiomics {subset or 'all'} (n={metrics['n']}): {_fmt(metrics)}"
     return summary, text
