@@ -125,6 +125,7 @@ def test_corrupt_inputs_do_not_crash(node, us_dicom, clin) -> None:
 
 
 def test_mr_routes_recorded(node, clin) -> None:
+    """An MRE study (all its series) is one MRE job; other MR series are one MRI job each."""
     import numpy as np
     from pynetdicom import AE
     from pynetdicom.sop_class import MRImageStorage
@@ -133,18 +134,28 @@ def test_mr_routes_recorded(node, clin) -> None:
     ae = AE(ae_title="MODALITY")
     ae.add_requested_context(MRImageStorage)
     assoc = ae.associate("127.0.0.1", port, ae_title="LIVERFIB")
-    study, mre_series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
-    for desc in ("MRE stiffness map", "MRE stiffness map", "T1 VIBE arterial"):
+    mre_study, mri_study = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    sent = [
+        (mre_study, "MRE stiffness map"),
+        (mre_study, "MRE magnitude"),
+        (mre_study, "localizer"),  # no MRE words, but part of the MRE study
+        (mri_study, "T1 VIBE arterial"),
+        (mri_study, "T1 VIBE portal venous"),
+    ]
+    for study, desc in sent:
         ds = clin.us_dataset(np.full((32, 32), 50, np.uint8), modality="MR", study_uid=study, SeriesDescription=desc)
-        if desc.startswith("MRE"):
-            ds.SeriesInstanceUID = mre_series
         assert int(assoc.send_c_store(ds).Status) == 0
     assoc.release()
-    _settle(store, worker, 2)
-    kinds = sorted(j.kind for j in store.list())
-    assert kinds == ["mre", "mri"]  # the two MRE instances share one series -> one job
-    for j in store.list():
-        assert j.status in ("unsupported", "done", "failed") and (j.error or j.result)
+    _settle(store, worker, 3)
+    jobs = store.list()
+    assert sorted(j.kind for j in jobs) == ["mre", "mri", "mri"]
+    for j in jobs:
+        assert j.status in ("unsupported", "failed", "done"), j.status
+        assert j.error or j.result  # a reason, always
+    mre = next(j for j in jobs if j.kind == "mre")
+    assert Path(mre.input_path).name == mre_study  # the whole study folder
+    assert mre.status != "done"  # 32x32 flat images are no MRE exam: a clear reason instead
+    assert len(mre.error) > 20
 
 
 def test_restart_requeues_and_options(tmp_path: Path) -> None:

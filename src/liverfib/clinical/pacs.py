@@ -3,7 +3,7 @@
 :class:`DicomListener` accepts associations only from the allowed calling AE titles, writes every
 received instance to ``<spool>/<study>/<series>/<sop>.dcm`` (atomically, before answering
 "success"), and when the association ends creates jobs: one per ultrasound instance, one per MR
-series. Undecodable data is answered with a failure status and recorded as a failed job with its
+elastography study (all its series), one per other MR series. Undecodable data is answered with a failure status and recorded as a failed job with its
 reason; the server keeps running.
 """
 
@@ -174,17 +174,21 @@ class DicomListener:
         if not received:
             return
         calling = str(event.assoc.requestor.ae_title).strip()
-        series_done: set[str] = set()
-        for route, path, series in received:
+        mre_studies = {path.parent.parent for route, path, _ in received if route == "mre"}
+        queued: set[Path] = set()
+        for route, path, _series in received:
             if route == "unknown":
                 continue
-            if route == "us-staging":
+            study_dir = path.parent.parent
+            if study_dir in mre_studies:  # every series of an MRE exam (magnitude, waves, kPa) -> one job
+                route, target, name = "mre", study_dir, f"MRE study {study_dir.name[-12:]}"
+            elif route == "us-staging":
                 target, name = path, path.name
             else:
-                if series in series_done:
-                    continue
-                series_done.add(series)
-                target, name = path.parent, f"series {series[-12:]}"
+                target, name = path.parent, f"MR series {path.parent.name[-12:]}"
+            if target in queued:
+                continue
+            queued.add(target)
             job = self.store.add(
                 origin="dicom",
                 kind=route,

@@ -51,6 +51,14 @@ class ModelCache:
         self._segmenter: Any = None
         self._segmenter_note: str | None = None
 
+    def derive(self, **changes: Any) -> ModelCache:
+        """A cache with some settings changed that shares the models already loaded."""
+        other = ModelCache(self.cfg.model_copy(update=changes))
+        if other.cfg.model == self.cfg.model:
+            other._predictor = self._predictor
+            other._segmenter, other._segmenter_note = self._segmenter, self._segmenter_note
+        return other
+
     def predictor(self) -> Any:
         with self._lock:
             if self._predictor is None:
@@ -196,24 +204,67 @@ def analyse_file(
     return result
 
 
-def _analyse_mr(job: Any) -> tuple[str, dict[str, Any] | None, str | None]:
-    """MR routes: hand over to the MRE / MRI workflows when this build has a clinical entry for them."""
-    import importlib
+def _first_dicom(folder: Path) -> Path | None:
+    for f in sorted(folder.rglob("*.dcm")):
+        return f
+    return None
 
-    module, func = {"mre": ("liverfib.pipeline.mre", "analyse_study"), "mri": ("liverfib.pipeline.mri", "analyse_study")}[
-        job.kind
-    ]
-    try:
-        entry = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError):
+
+def _analyse_mre(job: Any) -> dict[str, Any]:
+    """MR elastography study folder -> stiffness (kPa) and stage via :func:`liverfib.pipeline.mre.run_mre`,
+    written as a TID 1500 SR referencing one image of the study."""
+    from liverfib.clinical.dicom_out import read_dicom_dataset, write_sr
+    from liverfib.pipeline.mre import run_mre
+    from liverfib.report.jsonio import write_json
+
+    study_dir, out_dir = Path(job.input_path), Path(job.out_dir) / job.id
+    summary, _text = run_mre(study_dir, out_dir=out_dir, overlays=False)
+    kpa = summary.get("mean_stiffness_kpa")
+    if kpa is None:
+        raise InputError(f"{study_dir.name}: MRE read, but no valid liver ROI to measure stiffness in")
+    first = _first_dicom(study_dir)
+    if first is None:
+        raise InputError(f"{study_dir}: no DICOM file to reference from the SR")
+    source = read_dicom_dataset(first)
+    findings = {"stage": summary.get("stage"), "stiffness_kpa": kpa, "model": "mre:default"}
+    write_sr(source, findings, out_dir / "sr.dcm")
+    result = {
+        "status": "done",
+        "name": job.name,
+        "route": "mre",
+        "stage": summary.get("stage"),
+        "stiffness_kpa": kpa,
+        "probabilities": {},
+        "study": _study_tags(source),
+        "mre": {
+            "mean stiffness (kPa)": f"{kpa:.2f}",
+            "stage (from cut-offs)": str(summary.get("stage")),
+            "ROI area (cm2)": f"{summary.get('roi_area_mm2', 0) / 100:.1f}",
+            "cut-offs": str(summary.get("cutoffs_source")),
+        },
+        "notes": list(summary.get("warnings") or []),
+        "models": {"mre liver segmentation": str(summary.get("segmentation", {}).get("model", "?"))},
+        "files": ["sr.dcm", "mre.json"],
+    }
+    write_json(result, out_dir / "result.json")
+    return result
+
+
+def _analyse_mr(job: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+    """MR routes: MRE studies go to the MRE workflow; DICOM multi-phase MRI is not analysed yet."""
+    if job.kind == "mri":
         return (
             "unsupported",
             None,
-            f"{job.kind.upper()} series received and stored, but this build has no {module}.{func}; "
-            "the series is kept in the spool folder for later analysis",
+            "multi-phase MRI received and stored, but the MRI staging workflow reads LiQA case folders "
+            "(NIfTI per phase), not DICOM series; the series is kept in the spool folder",
         )
-    result = entry(Path(job.input_path), Path(job.out_dir) / job.id)
-    return "done", result, None
+    try:
+        return "done", _analyse_mre(job), None
+    except ImportError as exc:
+        return "unsupported", None, f"MRE series stored, but the MRE workflow is not available ({exc})"
+    except LiverfibError as exc:
+        return "failed", None, str(exc)
 
 
 def make_processor(
@@ -233,17 +284,20 @@ def make_processor(
     def process(job: Any) -> tuple[str, dict[str, Any] | None, str | None]:
         from liverfib.clinical.pacs import send_files
 
-        if job.kind in ("mre", "mri"):
-            return _analyse_mr(job)
-        if job.kind != "us-staging":
-            return "unsupported", None, f"no analysis for kind {job.kind!r}"
         out_dir = Path(job.out_dir) / job.id
-        try:
-            result = analyse_file(Path(job.input_path), out_dir, models=models, name=job.name)
-        except LiverfibError as exc:
-            return "failed", None, str(exc)
+        if job.kind in ("mre", "mri"):
+            status, result, error = _analyse_mr(job)
+            if status != "done" or result is None:
+                return status, result, error
+        elif job.kind != "us-staging":
+            return "unsupported", None, f"no analysis for kind {job.kind!r}"
+        else:
+            try:
+                result = analyse_file(Path(job.input_path), out_dir, models=models, name=job.name)
+            except LiverfibError as exc:
+                return "failed", None, str(exc)
         if forward is not None and job.origin == "dicom":
-            files = [out_dir / f for f in ("seg.dcm", "sr.dcm", "sc.dcm")]
+            files = [out_dir / f for f in ("seg.dcm", "sr.dcm", "sc.dcm") if (out_dir / f).is_file()]
             try:
                 sent = send_files(files, forward, calling_aet=calling_aet)
             except (OSError, RuntimeError, ValueError) as exc:

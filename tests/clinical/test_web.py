@@ -1,0 +1,147 @@
+"""Web app: token auth on every route, upload protections, job flow, result page, downloads."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from liverfib.clinical.jobs import JobStore, JobWorker
+from liverfib.clinical.web import WebConfig, create_app
+from liverfib.pipeline.clinical import make_processor
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def web(tmp_path: Path, fast_models):  # type: ignore[no-untyped-def]
+    store = JobStore(tmp_path / "jobs.sqlite")
+    worker = JobWorker(store, make_processor(fast_models.cfg, store=store, models=fast_models), poll_s=0.05).start()
+    cfg = WebConfig(
+        data_dir=tmp_path, token=TOKEN, max_upload_bytes=2_000_000, max_zip_total_bytes=5_000_000,
+        max_zip_member_bytes=3_000_000,
+    )
+    app = create_app(store, cfg, on_job=lambda _i: worker.notify())
+    with TestClient(app) as client:
+        yield client, store, worker
+    worker.stop()
+
+
+def _png(make_us_image, seed: int = 0) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(make_us_image(np.random.default_rng(seed), "B")).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _zip(members: dict[str, bytes], *, symlink: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, "/etc/passwd")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "method,url",
+    [("get", "/"), ("get", "/api/jobs"), ("get", "/api/jobs/x"), ("get", "/jobs/x"), ("get", "/jobs/x/files/sr.dcm"),
+     ("post", "/api/upload"), ("post", "/upload")],
+)
+def test_every_route_needs_the_token(web, method: str, url: str) -> None:
+    client, *_ = web
+    assert getattr(client, method)(url).status_code == 401
+    assert getattr(client, method)(url, headers={"Authorization": "Bearer wrong-token-xxxxxxxx"}).status_code == 401
+
+
+def test_login_cookie(web) -> None:
+    client, *_ = web
+    assert client.post("/login", data={"token": "nope"}).status_code == 401
+    r = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
+    assert client.get("/api/jobs").status_code == 200  # cookie now held by the client
+    client.cookies.clear()
+    assert client.get("/api/jobs").status_code == 401
+
+
+def test_upload_png_and_dicom_to_result(web, make_us_image, us_dicom) -> None:
+    client, store, worker = web
+    r = client.post("/api/upload", files={"file": ("scan <b>.png", _png(make_us_image), "text/plain")}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    r2 = client.post("/api/upload", files={"file": ("x.bin", us_dicom().read_bytes())}, headers=AUTH)
+    assert r2.status_code == 201, r2.text
+    assert worker.wait_idle(60)
+    jobs = client.get("/api/jobs", headers=AUTH).json()
+    assert len(jobs) == 2 and all(j["status"] == "done" for j in jobs), jobs
+    jid = r.json()["jobs"][0]["id"]
+    page = client.get(f"/jobs/{jid}", headers=AUTH).text
+    assert 'id="opacity"' in page and 'id="probchart"' in page and "<b>.png" not in page  # escaped name
+    for name in ("seg.dcm", "sr.dcm", "sc.dcm", "overlay_layer.png", "report.pdf", "report.html"):
+        f = client.get(f"/jobs/{jid}/files/{name}", headers=AUTH)
+        assert f.status_code == 200 and len(f.content) > 100, name
+    assert client.get(f"/jobs/{jid}/files/report.pdf", headers=AUTH).content[:5] == b"%PDF-"
+    assert client.get(f"/jobs/{jid}/files/..%2Fjobs.sqlite", headers=AUTH).status_code == 404
+    assert "<table" in client.get("/", headers=AUTH).text
+
+
+def test_size_limit_sniffing_and_hostile_zips(web, make_us_image) -> None:
+    client, store, _ = web
+    big = b"\x89PNG\r\n\x1a\n" + b"\0" * 2_100_000
+    assert client.post("/api/upload", files={"file": ("big.png", big)}, headers=AUTH).status_code == 413
+
+    def chunks():  # a valid multipart body without Content-Length: the streamed count must stop it
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+               b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n")
+        for _ in range(30):
+            yield b"\0" * 100_000
+        yield b"\r\n--x--\r\n"
+
+    r = client.post("/api/upload", content=chunks(), headers={**AUTH, "content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413
+    r = client.post("/api/upload", files={"file": ("evil.png", b"<script>alert(1)</script>", "image/png")}, headers=AUTH)
+    assert r.status_code == 415 and "unsupported content" in r.json()["detail"]
+    png = _png(make_us_image)
+    for name in ("../../escape.png", "/abs/path.png", "C:/win.png", "a/../../b.png"):
+        r = client.post("/api/upload", files={"file": ("z.zip", _zip({name: png}))}, headers=AUTH)
+        assert r.status_code == 400 and "zip-slip" in r.json()["detail"], name
+    r = client.post("/api/upload", files={"file": ("z.zip", _zip({"ok.png": png}, symlink="link.png"))}, headers=AUTH)
+    assert r.status_code == 400 and "symbolic link" in r.json()["detail"]
+    bomb = _zip({"bomb.png": b"\0" * 20_000_000})  # ~20 kB compressed
+    assert len(bomb) < 2_000_000
+    r = client.post("/api/upload", files={"file": ("bomb.zip", bomb)}, headers=AUTH)
+    assert r.status_code == 413 and "zip" in r.json()["detail"]
+    r = client.post("/api/upload", files={"file": ("bad.zip", b"PK\x03\x04garbage" * 10)}, headers=AUTH)
+    assert r.status_code == 400 and "corrupt zip" in r.json()["detail"]
+    r = client.post("/api/upload", files={"file": ("t.dcm", b"\0" * 128 + b"DICM" + b"\xff" * 50)}, headers=AUTH)
+    assert r.status_code in (400, 415)
+    assert store.list() == []  # nothing hostile became a job
+    assert not any((Path(store.path).parent).rglob("escape.png"))
+
+
+def test_zip_of_images_and_fuzz(web, make_us_image, us_dicom) -> None:
+    """A zip with good and bad members; truncated images become failed jobs with a reason, no crash."""
+    client, store, worker = web
+    png = _png(make_us_image, 1)
+    dcm = us_dicom().read_bytes()
+    members = {"a/one.png": png, "a/two.dcm": dcm, "notes.txt": b"hello", "trunc.png": png[: len(png) // 3],
+               "trunc.dcm": dcm[: len(dcm) - 5000]}
+    r = client.post("/api/upload", files={"file": ("study.zip", _zip(members))}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert {s["name"] for s in body["skipped"]} == {"notes.txt"}
+    assert len(body["jobs"]) == 4
+    assert worker.wait_idle(60)
+    status = {j["name"]: (j["status"], j["error"]) for j in client.get("/api/jobs", headers=AUTH).json()}
+    assert status["a/one.png"][0] == "done" and status["a/two.dcm"][0] == "done"
+    for bad in ("trunc.png", "trunc.dcm"):
+        assert status[bad][0] == "failed" and status[bad][1], status[bad]
+    assert client.get("/api/jobs", headers=AUTH).status_code == 200  # still serving
