@@ -17,8 +17,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+DEMO_OUT ?= runs/demo
+
 demo: $(STAMP)
-	$(VENV)/bin/liverfib predict demo/us --model default
+	$(VENV)/bin/liverfib predict demo/us --model default --out $(DEMO_OUT)/us_predictions.csv
+	$(VENV)/bin/liverfib explain demo/us --out $(DEMO_OUT)/explain
+	$(VENV)/bin/liverfib segment demo/us --modality us --out $(DEMO_OUT)/segment
+	@echo "demo outputs (CSV, CAM heatmaps/overlays, liver masks/overlays) in $(DEMO_OUT)/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests

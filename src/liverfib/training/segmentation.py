@@ -50,6 +50,15 @@ def _param_groups(net: Any, cfg: SegTrainConfig) -> list[dict[str, Any]]:
     return [{"params": list(enc.parameters()), "lr": cfg.lr * cfg.encoder_lr_factor}, {"params": rest, "lr": cfg.lr}]
 
 
+def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
 def evaluate_segmenter(segmenter: Any, arrays: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[dict]:
     """Per-image Dice/IoU of ``segmenter`` at the original resolution (post-processed masks)."""
     from liverfib.evaluation.segmentation import overlap_scores
@@ -130,6 +139,7 @@ def train_segmentation(
         row: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
                                "seconds": round(time.time() - t0, 1)}
         log_rows.append(row)
+        _write_log(log_rows, out_dir / "log.csv")  # live CSV log, one row per epoch
         if progress is not None:
             progress(epoch, cfg.epochs, row)
 
@@ -151,9 +161,5 @@ def train_segmentation(
         summary["val_dice"] = round(float(np.mean([s["dice"] for s in scores])), 4)
         fields["val_dice"] = summary["val_dice"]
     save_checkpoint(out_dir / "model.pt", net, fmt=SEG_CHECKPOINT_FORMAT, model_config=model_config, **fields)
-    with (out_dir / "log.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(log_rows[0]))
-        w.writeheader()
-        w.writerows(log_rows)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     return summary
