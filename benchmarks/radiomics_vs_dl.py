@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--fusion-model", default="lr", help="radiomics model stacked with DL (pre-declared)")
     ap.add_argument("--skip-fusion", action="store_true", help="only the radiomics models (no DL, no stack)")
     ap.add_argument("--icc", type=float, default=0.75)
+    ap.add_argument("--exclude", nargs="*", default=[], help="feature classes to drop, e.g. shape2D")
     ap.add_argument("--n-boot", type=int, default=1000)
     a = ap.parse_args()
     data = Path(a.data)
@@ -67,8 +68,10 @@ def main() -> None:
         write_robustness(jobs, cfg, 40, icc_path)
         print(f"robustness on 40 images: {time.time() - t0:.0f}s", flush=True)
     icc = json.loads(icc_path.read_text())["icc"]
-    robust = [n for n in rad.names if icc.get(n, 0.0) >= a.icc]
-    print(f"robust features: {len(robust)}/{len(rad.names)} (ICC >= {a.icc})", flush=True)
+    robust = [n for n in rad.names if icc.get(n, 0.0) >= a.icc and n.split("_")[1] not in a.exclude]
+    print(
+        f"robust features: {len(robust)}/{len(rad.names)} (ICC >= {a.icc}, excluded {a.exclude})", flush=True
+    )
     col = {n: j for j, n in enumerate(rad.names)}
     Xr_all = rad.values[:, [col[n] for n in robust]]
 
