@@ -12,8 +12,10 @@ Fusion over the phases present:
 * ``attention`` (CirrhosisStage style, sequence attention): softmax attention over the phase
   features (with phase embeddings), then one head.
 
-CAM regulariser: the class activation map of every phase head (``relu(w . F)``) should lie inside
-the liver; the penalty is the fraction of CAM mass outside the (downsampled) liver mask.
+CAM regulariser: the class activation maps of every phase head (``|w . F|`` summed over the three
+outputs) should lie inside the liver; the penalty is the fraction of CAM mass outside the
+(downsampled) liver mask. (The absolute value matters: with ``relu(w . F)`` the net can zero the
+penalty by flipping the head's sign, which switches staging off; seen in a first run.)
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def build_staging_net(cfg: StagingConfig, *, pretrained: bool = False) -> Any:
             fmap = fmap.view(b, p, s, c, h, w)
             feat = fmap.mean(dim=(2, 4, 5))  # (B, P, C)
             phase_logits = torch.einsum("bpc,pkc->bpk", feat, self.head_w) + self.head_b
-            cam = torch.relu(torch.einsum("bpschw,pkc->bpskhw", fmap, self.head_w).sum(3))  # (B, P, S, h, w)
+            cam = torch.einsum("bpschw,pkc->bpskhw", fmap, self.head_w).abs().sum(3)  # (B, P, S, h, w)
             pres = present.float()
             if cfg.fusion == "consensus":
                 logits = (phase_logits * pres[..., None]).sum(1) / pres.sum(1, keepdim=True).clamp(min=1)
@@ -129,13 +131,15 @@ def cam_outside_penalty(cam: Any, liver: Any, present: Any) -> Any:
 
     cam ``(B, P, S, h, w)``, liver ``(B, S, N, N)`` 0/1, present ``(B, P)`` bool.
     """
+    import torch
     import torch.nn.functional as F
 
     b, p, s, h, w = cam.shape
     inside = F.adaptive_avg_pool2d(liver, (h, w))  # (B, S, h, w) liver fraction per cell
     outside = (cam * (1 - inside[:, None])).sum(dim=(2, 3, 4))
-    total = cam.sum(dim=(2, 3, 4)) + 1e-6
-    frac = outside / total
+    total = cam.sum(dim=(2, 3, 4))
+    # scale-invariant ratio: no additive epsilon, else shrinking every CAM to ~0 "solves" the penalty
+    frac = outside / total.clamp(min=torch.finfo(cam.dtype).tiny)
     pres = present.float()
     return (frac * pres).sum() / pres.sum().clamp(min=1)
 

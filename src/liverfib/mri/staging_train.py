@@ -74,7 +74,8 @@ def train_staging(
     """Train on stacked crops (see :func:`stack_crops`) with stages 1..4.
 
     Loss = BCE(fused ordinal logits) + ``aux_weight`` x BCE(per-phase logits, present phases)
-    + ``cam_weight`` x CAM-outside-liver fraction. Each present phase is dropped with probability
+    + ``cam_weight`` x CAM-outside-liver fraction (ramped in from 30 % to 60 % of the steps: applied
+    from the start it wins and the net stops staging). Each present phase is dropped with probability
     ``phase_dropout`` (at least one kept) and shifted by up to ``max_shift_px`` (misalignment).
     """
     import torch
@@ -111,7 +112,8 @@ def train_staging(
         per = F.binary_cross_entropy_with_logits(out["phase_logits"], yb[:, None].expand_as(out["phase_logits"]), reduction="none").mean(-1)
         loss_aux = (per * pb_t).sum() / pb_t.sum().clamp(min=1)
         loss_cam = cam_outside_penalty(out["cam"], torch.from_numpy(liver[idx].astype(np.float32)), pb_t)
-        loss = loss_main + aux_weight * loss_aux + cam_weight * loss_cam
+        cam_ramp = float(np.clip((step - 0.3 * steps) / (0.3 * steps), 0.0, 1.0))  # staging first, then CAM
+        loss = loss_main + aux_weight * loss_aux + cam_weight * cam_ramp * loss_cam
         opt.zero_grad()
         loss.backward()
         opt.step()
