@@ -103,12 +103,29 @@ def us_dicom(make_us_image, tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def serve_app(app, port: int):  # type: ignore[no-untyped-def]
+    """Run an ASGI app with uvicorn in a thread on loopback; returns ``(server, thread)``."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    return server, thread
+
+
 @pytest.fixture(scope="session")
 def clin():
-    """Helpers as a namespace: ``us_dataset``, ``free_port``, ``PHI``."""
+    """Helpers as a namespace: ``us_dataset``, ``free_port``, ``serve_app``, ``PHI``."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(us_dataset=us_dataset, free_port=free_port, PHI=PHI)
+    return SimpleNamespace(us_dataset=us_dataset, free_port=free_port, serve_app=serve_app, PHI=PHI)
 
 
 @pytest.fixture(scope="session")

@@ -27,19 +27,6 @@ from liverfib.pipeline.clinical import make_processor
 TOKEN = "load-test-token-0123456789"
 
 
-def _serve(app, port: int):  # type: ignore[no-untyped-def]
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    return server, thread
-
-
 def _payloads(make_us_image, dicom_bytes: bytes, n: int) -> list[tuple[str, bytes, bool]]:
     from PIL import Image
 
@@ -64,7 +51,7 @@ def _payloads(make_us_image, dicom_bytes: bytes, n: int) -> list[tuple[str, byte
     return out
 
 
-def _run_load(tmp_path: Path, payloads, port: int, worker_models=None):  # type: ignore[no-untyped-def]
+def _run_load(tmp_path: Path, payloads, port: int, serve_app, worker_models=None):  # type: ignore[no-untyped-def]
     import httpx
 
     store = JobStore(tmp_path / "jobs.sqlite")
@@ -73,7 +60,7 @@ def _run_load(tmp_path: Path, payloads, port: int, worker_models=None):  # type:
         worker = JobWorker(store, make_processor(worker_models.cfg, store=store, models=worker_models), poll_s=0.05)
         worker.start()
     app = create_app(store, WebConfig(data_dir=tmp_path, token=TOKEN), on_job=lambda _i: worker and worker.notify())
-    server, thread = _serve(app, port)
+    server, thread = serve_app(app, port)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     lock = threading.Lock()
     clients: dict[int, httpx.Client] = {}
@@ -137,7 +124,7 @@ def _report(stats: dict) -> None:
 
 def test_load_200_uploads_8_concurrent(tmp_path: Path, make_us_image, us_dicom, clin) -> None:
     payloads = _payloads(make_us_image, us_dicom().read_bytes(), 200)
-    store, results, wall, _, alive = _run_load(tmp_path, payloads, clin.free_port())
+    store, results, wall, _, alive = _run_load(tmp_path, payloads, clin.free_port(), clin.serve_app)
     stats = _check(store, results, alive)
     stats.update(uploads_per_s=round(len(results) / wall, 1), wall_s=round(wall, 2), concurrency=8)
     _report(stats)
@@ -152,7 +139,7 @@ def test_load_200_uploads_8_concurrent(tmp_path: Path, make_us_image, us_dicom, 
 def test_load_200_uploads_processed(tmp_path: Path, make_us_image, us_dicom, clin, fast_models) -> None:
     """Same load with the worker on: every job ends done (good content) within the bound."""
     payloads = _payloads(make_us_image, us_dicom().read_bytes(), 200)
-    store, results, wall, done_wall, alive = _run_load(tmp_path, payloads, clin.free_port(), fast_models)
+    store, results, wall, done_wall, alive = _run_load(tmp_path, payloads, clin.free_port(), clin.serve_app, fast_models)
     stats = _check(store, results, alive)
     counts = store.counts()
     assert counts == {"done": 180}, counts

@@ -238,7 +238,7 @@ _BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>liv
 {% if refresh %}<meta http-equiv="refresh" content="{{ refresh }}">{% endif %}
 <style>body{font-family:sans-serif;max-width:70em;margin:1em auto;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}
-.notice{background:#fff3cd;padding:.4em}.stack{position:relative;display:inline-block}
+.notice{background:#fff3cd;padding:.4em}.stack{position:relative;display:inline-block;width:480px;max-width:100%}
 .stack img{display:block;max-width:640px;width:100%;image-rendering:pixelated}
 .stack img.ov{position:absolute;left:0;top:0}</style></head><body>
 <p class="notice">liverfib: research use only, not for diagnosis.</p>
