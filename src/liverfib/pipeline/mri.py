@@ -275,7 +275,8 @@ def run_train_seg_mri(
 
     ``data_dir`` is a folder with ``manifest.csv`` holding ``file,mask[,source,case_id]`` (2D slices,
     like ../shared/data/ct-liver-slices) or ``case_id,image,mask`` (NIfTI volumes, like
-    ../shared/data/mr-ct-liver), or a LiQA root (GED4 + mask_GED4). Defaults < YAML ``config`` <
+    ../shared/data/mr-ct-liver), a CirrMRI600+ root (train/valid scans with masks; grouped by
+    subject id, so T1 and T2 of one patient stay together) or a LiQA root (GED4 + mask_GED4). Defaults < YAML ``config`` <
     ``overrides`` (``arch``, ``epochs``, ``batch_size``, ``lr``, ``img_size``, ``seed``, plus YAML-only
     ``n_synthetic`` and ``mean_teacher``). A ``val_fraction`` of the cases (grouped) is held out and
     scored with Dice/HD95 (monai.metrics).
@@ -336,6 +337,8 @@ def run_train_seg_mri(
             samples = slices_from_volumes(data_dir, cfg.img_size)
         else:
             raise InputError(f"{manifest}: expected columns file,mask or case_id,image,mask, found {sorted(columns)}")
+    elif any(d.name.startswith("Cirrhosis_T") for d in data_dir.iterdir()) or data_dir.name.startswith("Cirrhosis_T"):
+        samples = _cirrmri_slices(data_dir, cfg.img_size)
     else:
         samples = _liqa_slices(data_dir, cfg.img_size)
     if cfg.n_synthetic:
@@ -369,6 +372,27 @@ def run_train_seg_mri(
     write_json(result, out_dir / "metrics.json")
     save_seg_model(out_dir / "model.pt", net, model_cfg, trained_on=str(data_dir), val_dice_mean=result["val_dice_mean"])
     return result, f"trained {len(log)} steps on {len(train)} slices; val Dice {result['val_dice_mean']} -> {out_dir / 'model.pt'}"
+
+
+def _cirrmri_slices(root: Path, size: int) -> list[Any]:
+    """Slices with masks from a CirrMRI600+ root (``train``/``valid`` scans that have a mask)."""
+    from liverfib.mri.exam import read_exam_volumes
+    from liverfib.mri.layouts import list_cirrmri_exams
+    from liverfib.mri.seg_training import SliceSample, _to_square
+    from liverfib.mri.segmentation import normalize_intensity
+
+    out = []
+    for exam in list_cirrmri_exams(root):
+        if exam.mask_path is None or exam.split == "test":
+            continue
+        images, mask = read_exam_volumes(exam)
+        vol = normalize_intensity(images[exam.phases[0]].array)
+        for k in range(vol.shape[0]):
+            x, m = _to_square(vol[k], mask.array[k], size)  # type: ignore[union-attr]
+            out.append(SliceSample(x.astype("float16"), m, str(exam.meta["subject"]), f"cirrmri-{exam.phases[0]}"))
+    if not out:
+        raise InputError(f"{root}: no CirrMRI600+ train/valid scans with masks found")
+    return out
 
 
 def _liqa_slices(root: Path, size: int) -> list[Any]:
