@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["progress_bar", "write_rows", "collect_files", "unique_stems"]
+__all__ = ["progress_bar", "write_rows", "collect_files", "unique_stems", "read_2d_images"]
 
 
 def progress_bar(desc: str):  # type: ignore[no-untyped-def]
@@ -51,3 +51,34 @@ def unique_stems(files: Sequence[Path]) -> list[str]:
 
     counts = Counter(f.stem for f in files)
     return [f"{f.parent.name}_{f.stem}" if counts[f.stem] > 1 else f.stem for f in files]
+
+
+def read_2d_images(
+    files: Sequence[Path], *, check: Any = None, what: str = "processed"
+) -> tuple[list[Path], list[Any], list[dict[str, str]]]:
+    """Read 2D images, collecting unreadable/unsuitable ones as ``{"path", "error"}`` records.
+
+    ``check(image) -> str | None`` may refuse an image with a reason (e.g. not B-mode). Raises
+    :class:`InputError` when nothing is left.
+    """
+    from liverfib.errors import InputError, LiverfibError
+    from liverfib.io import read_image
+
+    good, images, errors = [], [], []
+    for f in files:
+        try:
+            image = read_image(f)
+            reason = check(image) if check is not None else None
+        except LiverfibError as exc:
+            errors.append({"path": str(f), "error": str(exc)})
+            continue
+        if image.array.ndim != 2:
+            reason = f"expected a 2D image, got shape {image.shape}"
+        if reason:
+            errors.append({"path": str(f), "error": f"{f}: {reason}; not {what}"})
+            continue
+        good.append(Path(f))
+        images.append(image)
+    if not images:
+        raise InputError(f"no image could be {what}: " + "; ".join(e["error"] for e in errors[:3]))
+    return good, images, errors

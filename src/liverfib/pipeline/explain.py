@@ -8,35 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from liverfib.errors import InputError, LiverfibError
-from liverfib.pipeline._common import collect_files, unique_stems
+from liverfib.pipeline._common import collect_files, read_2d_images, unique_stems
 
 __all__ = ["run_explain", "run_pseudo_masks"]
-
-
-def _read_bmode(files: Sequence[Path]) -> tuple[list[Path], list[np.ndarray], list[dict[str, str]]]:
-    from liverfib.inference.predictor import check_bmode
-    from liverfib.io import read_image
-
-    good, arrays, errors = [], [], []
-    for f in files:
-        try:
-            image = read_image(f)
-            warn = check_bmode(image)
-        except LiverfibError as exc:
-            errors.append({"path": str(f), "error": str(exc)})
-            continue
-        if image.array.ndim != 2:
-            errors.append({"path": str(f), "error": f"{f}: expected a 2D image, got shape {image.shape}"})
-            continue
-        if warn:
-            errors.append({"path": str(f), "error": f"{f}: {warn}; not explained"})
-            continue
-        good.append(f)
-        arrays.append(image.array)
-    if not good:
-        raise InputError("no image could be explained: " + "; ".join(e["error"] for e in errors[:3]))
-    return good, arrays, errors
 
 
 def _liver_masks(arrays: list[np.ndarray], liver_model: str | None) -> list[np.ndarray | None]:
@@ -62,13 +36,13 @@ def run_explain(
     CAM statistics (mass inside the fan / liver), optionally ROAD faithfulness vs a random map;
     ``explain.json`` sums it up."""
     from liverfib.explain.cam import cam_statistics, compute_cams
-    from liverfib.inference.predictor import load_predictor
+    from liverfib.inference.predictor import check_bmode, load_predictor
     from liverfib.preprocess.fan import detect_fan, to_uint8
     from liverfib.report.jsonio import write_json
     from liverfib.report.overlay import write_cam_figure, write_heatmap_png
 
-    files = collect_files(paths)
-    good, arrays, errors = _read_bmode(files)
+    good, images, errors = read_2d_images(collect_files(paths), check=check_bmode, what="explained")
+    arrays = [im.array for im in images]
     predictor = load_predictor(model)
     cams = compute_cams(predictor, arrays, method=method, target=target, layers=layers)
     livers = _liver_masks(arrays, liver_model)

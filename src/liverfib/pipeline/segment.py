@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from liverfib.errors import ConfigError, InputError, LiverfibError
-from liverfib.pipeline._common import collect_files, unique_stems
+from liverfib.errors import ConfigError, InputError
+from liverfib.pipeline._common import collect_files, read_2d_images, unique_stems
 
 __all__ = ["SEGMENT_MODALITIES", "run_segment", "run_train_seg_2d", "run_train_us_liver", "run_train_cam_us", "run_train_seg"]
 
@@ -42,27 +42,14 @@ def run_segment(
 
 def _segment_us(paths: Sequence[Path], *, out: Path, model: str, batch_size: int) -> tuple[dict[str, Any], str]:
     from liverfib.inference.segmenter import load_segmenter
-    from liverfib.io import read_image
     from liverfib.io.masks import write_mask_png
     from liverfib.report.overlay import write_mask_overlay
 
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: --out must be a folder for ultrasound masks, found a file")
-    files = collect_files(paths)
     segmenter = load_segmenter(model)
-    images, errors = [], []
-    for f in files:
-        try:
-            image = read_image(f)
-        except LiverfibError as exc:
-            errors.append({"path": str(f), "error": str(exc)})
-            continue
-        if image.array.ndim != 2:
-            errors.append({"path": str(f), "error": f"{f}: expected a 2D image, got shape {image.shape}"})
-            continue
-        images.append((f, image))
-    if not images:
-        raise InputError("no image could be segmented: " + "; ".join(e["error"] for e in errors[:3]))
+    good, loaded, errors = read_2d_images(collect_files(paths), what="segmented")
+    images = list(zip(good, loaded, strict=True))
     out.mkdir(parents=True, exist_ok=True)
     masks = segmenter.predict_arrays([im.array for _, im in images], batch_size=batch_size)
     records = []
