@@ -22,8 +22,8 @@ from liverfib import __version__
 __all__ = ["NOTICE", "overlay_rgb", "overlay_rgba", "render_report_html", "write_png", "write_report"]
 
 NOTICE = (
-    "RESEARCH USE ONLY. Not a medical device; not for diagnosis. The default staging model was trained "
-    "on public ultrasound data with known source/label confounding (see MODEL_CARD / BENCHMARKS)."
+    "RESEARCH USE ONLY. Not a medical device; not for diagnosis. See MODEL_CARD.md for the models' "
+    "training data, measured accuracy and limits."
 )
 
 #: RGB colours of mask kinds.
@@ -107,7 +107,7 @@ body{font-family:sans-serif;max-width:60em;margin:1em auto;color:#222}
 .notice{background:#fff3cd;border:1px solid #e0c060;padding:.5em;font-weight:bold}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
 .bar{background:#4a7bd0;height:1em;display:inline-block}
-img{max-width:100%;image-rendering:pixelated}
+img{width:360px;max-width:100%;image-rendering:pixelated}
 </style></head><body>
 <h1>Liver fibrosis report</h1>
 <p class="notice">{{ notice|e }}</p>

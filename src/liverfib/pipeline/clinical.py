@@ -7,8 +7,8 @@ The DICOM listener and the web app only queue jobs; :func:`make_processor` runs 
 
 from __future__ import annotations
 
+import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -388,11 +388,13 @@ def run_serve_dicom(
         results_dir=data_dir / "results",
     ).start(host, port)
     print(f"liverfib DICOM listener {ae_title} on {host}:{listener.port}; jobs in {store.path}", flush=True)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():  # Ctrl-C and `kill` (docker, systemd)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
     try:
-        while not (until and until()):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+        while not stop.is_set() and not (until and until()):
+            stop.wait(0.2)
     finally:
         listener.stop()
         worker.stop()
