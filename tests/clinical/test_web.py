@@ -145,3 +145,35 @@ def test_zip_of_images_and_fuzz(web, make_us_image, us_dicom) -> None:
     for bad in ("trunc.png", "trunc.dcm"):
         assert status[bad][0] == "failed" and status[bad][1], status[bad]
     assert client.get("/api/jobs", headers=AUTH).status_code == 200  # still serving
+
+
+def test_zip_mr_grouping(web, clin) -> None:
+    """MR in a zip: an MRE exam (any series with elastography terms) is one job; plain MR one per series."""
+    import numpy as np
+    import pydicom
+
+    client, store, worker = web
+
+    def mr(study: str, series: str, desc: str) -> bytes:
+        ds = clin.us_dataset(np.full((32, 32), 40, np.uint8), modality="MR", study_uid=study, SeriesDescription=desc)
+        ds.SeriesInstanceUID = series
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        return buf.getvalue()
+
+    uid = pydicom.uid.generate_uid
+    study, s1, s2 = uid(), uid(), uid()
+    exam = {"exam/mag/1.dcm": mr(study, s1, "MRE magnitude"), "exam/mag/2.dcm": mr(study, s1, "MRE magnitude"),
+            "exam/kpa/1.dcm": mr(study, s2, "MRE stiffness kPa")}
+    r = client.post("/api/upload", files={"file": ("mre.zip", _zip(exam))}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert [j["kind"] for j in r.json()["jobs"]] == ["mre"]
+    t1, t2 = uid(), uid()
+    plain = {"a/1.dcm": mr(study, t1, "T1 arterial"), "a/2.dcm": mr(study, t1, "T1 arterial"),
+             "b/1.dcm": mr(study, t2, "T1 portal")}
+    r = client.post("/api/upload", files={"file": ("mri.zip", _zip(plain))}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert [j["kind"] for j in r.json()["jobs"]] == ["mri", "mri"]
+    assert worker.wait_idle(60)
+    for j in store.list():
+        assert j.status in ("unsupported", "failed", "done") and (j.error or j.result), (j.kind, j.status)

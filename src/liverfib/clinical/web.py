@@ -439,15 +439,14 @@ def _queue_files(
         members = [(path, display)]
     jobs: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    series_jobs: set[str] = set()
+    planned: list[tuple[str, Path, str, str]] = []  # (route, path, name, series)
     for path, name in members:
         with path.open("rb") as fh:
             member_kind = sniff_upload(fh.read(512))
-        route = "us-staging"
-        target = path
         if member_kind is None or member_kind == "zip":
             skipped.append({"name": name, "reason": "not an image (nested zips are not opened)"})
             continue
+        route, series = "us-staging", name
         if member_kind == "dicom":
             try:
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -462,12 +461,20 @@ def _queue_files(
                     raise UploadRejected(415, reason)
                 skipped.append({"name": name, "reason": reason})
                 continue
-            if route in ("mre", "mri"):
-                series = str(ds.get("SeriesInstanceUID", "")) or name
-                if series in series_jobs:
-                    continue
-                series_jobs.add(series)
-                target = path.parent
+            series = str(ds.get("SeriesInstanceUID", "")) or name
+        planned.append((route, path, name, series))
+    mre = any(route == "mre" for route, *_ in planned)
+    queued: set[str] = set()
+    for route, path, name, series in planned:
+        target = path
+        if mre and route in ("mre", "mri"):  # an MRE exam: all its MR series form one job
+            route, target, name, series = "mre", path.parents[len(Path(name).parts) - 1], "MRE exam", "mre-exam"
+        elif route == "mri":
+            target = path.parent
+        if route != "us-staging":
+            if series in queued:
+                continue
+            queued.add(series)
         job = store.add(origin="web", kind=route, input_path=target, out_dir=results_root, name=name)
         jobs.append({"id": job.id, "name": name, "kind": route, "status": job.status})
     if not jobs:
