@@ -169,3 +169,47 @@ def test_restart_requeues_and_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="HOST:PORT:AET"):
         parse_destination("localhost:notaport")
     assert parse_destination("127.0.0.1:4242:ORTHANC") == Destination("127.0.0.1", 4242, "ORTHANC")
+
+
+def test_mre_exam_through_scp(node, tmp_path: Path) -> None:
+    """A simulated MRE exam (liverfib.mre phantom) sent series by series: one MRE job, stiffness in
+    the SR sent back, stiffness map as SC."""
+    mre = pytest.importorskip("liverfib.mre.phantom", reason="MRE workflow not in this build")
+    from pynetdicom import AE
+    from pynetdicom.sop_class import MRImageStorage
+
+    from liverfib.clinical.dicom_out import read_sr_findings
+
+    store, worker, _l, pacs, port = node
+    truth = mre.write_phantoms(tmp_path / "mre", 1, seed=3)[0]
+    files = sorted(p for p in (tmp_path / "mre").rglob("*") if p.is_file() and p.suffix != ".json")
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(MRImageStorage)
+    assoc = ae.associate("127.0.0.1", port, ae_title="LIVERFIB")
+    sent = 0
+    for f in files:
+        ds = pydicom.dcmread(f, force=True)
+        if "PixelData" in ds:
+            assert int(assoc.send_c_store(ds).Status) == 0
+            sent += 1
+    assoc.release()
+    assert sent >= 3
+    _settle(store, worker, 1, timeout=120)
+    jobs = store.list()
+    assert [j.kind for j in jobs] == ["mre"]
+    job = jobs[0]
+    assert job.status == "done", job.error
+    assert job.forwarded and job.forwarded["ok"], job.forwarded
+    deadline = time.monotonic() + 10
+    while len(pacs.received) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sr = next(ds for ds in pacs.received if ds.Modality == "SR")
+    path = tmp_path / "sr_back.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    back = read_sr_findings(path)
+    assert back["stiffness_kpa"] == pytest.approx(job.result["stiffness_kpa"], rel=1e-6)
+    assert back["stage"] == job.result["stage"]
+    assert any(ds.Modality == "OT" for ds in pacs.received)  # stiffness map with colour bar
+    assert 0.5 < back["stiffness_kpa"] < 15.0, truth
+    html = (Path(job.out_dir) / job.id / "report.html").read_text()
+    assert "MR elastography" in html and "MRE stiffness map" in html

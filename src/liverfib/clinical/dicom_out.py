@@ -168,6 +168,7 @@ def write_seg(
 
     if not segments:
         raise InputError("write_seg: no segments given")
+    source = _complete_source(source)
     rows, cols = int(source.Rows), int(source.Columns)
     if int(source.get("NumberOfFrames", 1) or 1) != 1:
         raise InputError("write_seg: multi-frame sources are not supported yet; pass one frame")
@@ -236,6 +237,8 @@ def write_sr(
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
+
+    source = _complete_source(source)
 
     def private(value: str, meaning: str) -> hd.sr.CodedConcept:
         return hd.sr.CodedConcept(value, SCHEME, meaning)
@@ -359,6 +362,7 @@ def write_sc(
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"write_sc: expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    source = _complete_source(source)
     orientation = tuple(str(v) for v in (source.get("PatientOrientation") or []))
     known = len(orientation) == 2 and all(re.fullmatch(r"[APLRHF]", v) for v in orientation)
     sc = hd.sc.SCImage.from_ref_dataset(
@@ -453,6 +457,34 @@ def run_dciodvfy(path: str | Path) -> tuple[bool | None, list[str]]:
     lines = (proc.stdout + proc.stderr).splitlines()
     errors = [ln.strip() for ln in lines if ln.startswith("Error")]
     return not errors, errors
+
+
+#: Patient/study attributes of type 2 that highdicom copies from the source; many scanners (and
+#: de-identified files) leave some out.
+_PATIENT_STUDY_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "AccessionNumber",
+    "StudyID",
+)
+
+
+def _complete_source(source: Dataset) -> Dataset:
+    """A shallow copy of ``source`` with absent type-2 patient/study attributes added empty."""
+    import copy
+
+    missing = [kw for kw in _PATIENT_STUDY_TYPE2 if kw not in source]
+    if not missing:
+        return source
+    ds = copy.copy(source)
+    for kw in missing:
+        setattr(ds, kw, None)
+    return ds
 
 
 def _type2_empty(ds: Dataset, *keywords: str) -> None:

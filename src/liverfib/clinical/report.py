@@ -116,7 +116,7 @@ img{width:360px;max-width:100%;image-rendering:pixelated}
 {% for k, v in header.items() %}<tr><th>{{ k|e }}</th><td>{{ v|e }}</td></tr>
 {% endfor %}</table>
 {% if r.status != 'done' %}<h2>Status: {{ r.status|e }}</h2><p>{{ r.error|e }}</p>{% endif %}
-{% if r.stage %}
+{% if r.probabilities %}
 <h2>Ultrasound staging</h2>
 <p>Predicted METAVIR stage: <b>{{ r.stage|e }}</b>
  &nbsp; P(&ge;F2) = {{ '%.2f'|format(r.p_ge_f2) }}, P(&ge;F3) = {{ '%.2f'|format(r.p_ge_f3) }},
@@ -168,7 +168,11 @@ def render_report_html(
 
     out_dir = Path(out_dir)
     images = []
-    for fname, title in (("overlay.png", "Image with overlay"), ("image.png", "Input image")):
+    for fname, title in (
+        ("overlay.png", "Image with overlay"),
+        ("image.png", "Input image"),
+        ("mre_map.png", "MRE stiffness map (kPa; colour bar on the right; ROI outlined)"),
+    ):
         f = out_dir / fname
         if f.is_file():
             images.append((title, "data:image/png;base64," + base64.b64encode(f.read_bytes()).decode()))
@@ -200,7 +204,15 @@ def _write_pdf(result: Mapping[str, Any], out_dir: Path, path: Path, deidentifie
         fig.text(0.08, y, f"{k}: {v}"[:110], fontsize=8)
         y -= 0.018
     probs = dict(result.get("probabilities") or {})
-    if result.get("stage"):
+    if result.get("stiffness_kpa") is not None and not probs:
+        fig.text(
+            0.08,
+            y - 0.01,
+            f"MRE liver stiffness {result['stiffness_kpa']:.2f} kPa -> stage {result.get('stage')} (cut-offs)",
+            fontsize=10,
+            weight="bold",
+        )
+    elif probs:
         fig.text(
             0.08,
             y - 0.01,
@@ -219,13 +231,15 @@ def _write_pdf(result: Mapping[str, Any], out_dir: Path, path: Path, deidentifie
         ax.set_ylabel("probability")
         ax.set_title("Stage probabilities", fontsize=9)
     img = out_dir / "overlay.png"
+    if not img.is_file():
+        img = out_dir / "mre_map.png"
     if img.is_file():
         from PIL import Image as PILImage
 
         ax = fig.add_axes((0.52, 0.45, 0.42, 0.32))
         ax.imshow(np.asarray(PILImage.open(img)))
         ax.set_axis_off()
-        ax.set_title("Image with overlay", fontsize=9)
+        ax.set_title("Image with overlay" if img.name == "overlay.png" else "MRE stiffness map (kPa)", fontsize=9)
     notes = list(result.get("notes") or [])
     models = dict(result.get("models") or {})
     lines = [f"liverfib {__version__}"] + [f"{k}: {v}" for k, v in models.items()] + notes

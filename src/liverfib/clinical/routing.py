@@ -21,7 +21,7 @@ ROUTES = {
     "mri": "multi-phase liver MRI",
 }
 
-_MRE_WORDS = re.compile(r"(elasto|\bmre\b|stiff|wave ?image|kpa)", re.IGNORECASE)
+_MRE_WORDS = re.compile(r"(elasto|(?<![a-z])mre(?![a-z])|stiff|wave ?image|kpa)", re.IGNORECASE)
 _RESULT_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66.4": "a DICOM SEG",
     "1.2.840.10008.5.1.4.1.1.88.33": "a Comprehensive SR",

@@ -53,6 +53,8 @@ DOWNLOADS = {
     "image.png": "image/png",
     "overlay.png": "image/png",
     "overlay_layer.png": "image/png",
+    "mre_map.png": "image/png",
+    "mre.json": "application/json",
 }
 
 
@@ -256,7 +258,13 @@ _INDEX = """<h1>liverfib</h1>
 
 _JOB = """<p><a href="/">&larr; jobs</a></p><h1>Job {{ j.id }}: {{ j.name or '' }}</h1>
 <p>Status: <b id="status">{{ j.status }}</b> {% if j.error %}&mdash; {{ j.error }}{% endif %}</p>
-{% if r %}
+{% if r and r.route == 'mre' %}
+<h2>MR elastography: {{ '%.2f'|format(r.stiffness_kpa) }} kPa, stage {{ r.stage }}</h2>
+<table>{% for k, v in r.mre.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
+<p><img id="mremap" src="/jobs/{{ j.id }}/files/mre_map.png" alt="stiffness map with colour bar" style="max-width:640px"></p>
+{% for n in r.notes %}<p><i>{{ n }}</i></p>{% endfor %}
+<h3>Downloads</h3><ul>{% for f in r.files %}<li><a href="/jobs/{{ j.id }}/files/{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
+{% elif r %}
 <h2>Stage {{ r.stage }}</h2>
 <div class="stack"><img src="/jobs/{{ j.id }}/files/image.png" alt="image">
 <img class="ov" id="overlay" src="/jobs/{{ j.id }}/files/overlay_layer.png" alt="overlay" style="opacity:0.6"></div>
@@ -379,7 +387,7 @@ def create_app(store: JobStore, cfg: WebConfig, *, on_job: Callable[[str], None]
         if job is None:
             raise HTTPException(404, f"no job {job_id!r}")
         r = job.result if job.status == "done" else None
-        downloads = [f for f in DOWNLOADS if f not in ("overlay_layer.png",)]
+        downloads = [f for f in DOWNLOADS if f not in ("overlay_layer.png", "mre_map.png", "mre.json")]
         refresh = 2 if job.status in ("queued", "running") else None
         return page(_JOB, refresh=refresh, j=job, r=r, downloads=downloads)
 

@@ -213,12 +213,16 @@ def _first_dicom(folder: Path) -> Path | None:
 def _analyse_mre(job: Any) -> dict[str, Any]:
     """MR elastography study folder -> stiffness (kPa) and stage via :func:`liverfib.pipeline.mre.run_mre`,
     written as a TID 1500 SR referencing one image of the study."""
-    from liverfib.clinical.dicom_out import read_dicom_dataset, write_sr
+    import shutil
+
+    import numpy as np
+
+    from liverfib.clinical.dicom_out import read_dicom_dataset, write_sc, write_sr
     from liverfib.pipeline.mre import run_mre
     from liverfib.report.jsonio import write_json
 
     study_dir, out_dir = Path(job.input_path), Path(job.out_dir) / job.id
-    summary, _text = run_mre(study_dir, out_dir=out_dir, overlays=False)
+    summary, _text = run_mre(study_dir, out_dir=out_dir, overlays=True)
     kpa = summary.get("mean_stiffness_kpa")
     if kpa is None:
         raise InputError(f"{study_dir.name}: MRE read, but no valid liver ROI to measure stiffness in")
@@ -228,6 +232,16 @@ def _analyse_mre(job: Any) -> dict[str, Any]:
     source = read_dicom_dataset(first)
     findings = {"stage": summary.get("stage"), "stiffness_kpa": kpa, "model": "mre:default"}
     write_sr(source, findings, out_dir / "sr.dcm")
+    files = ["sr.dcm", "mre.json"]
+    overlays = [Path(p) for p in summary.get("overlays") or []]
+    if overlays:  # the slice with the largest ROI: stiffness map with its colour bar
+        areas = [s.get("area_mm2") or 0.0 for s in summary["slices"]]
+        shutil.copyfile(overlays[int(np.argmax(areas))], out_dir / "mre_map.png")
+        from PIL import Image as PILImage
+
+        rgb = np.asarray(PILImage.open(out_dir / "mre_map.png").convert("RGB"))
+        write_sc(source, rgb, out_dir / "sc.dcm", description="liverfib MRE stiffness map (research use)")
+        files += ["mre_map.png", "sc.dcm"]
     result = {
         "status": "done",
         "name": job.name,
@@ -244,8 +258,12 @@ def _analyse_mre(job: Any) -> dict[str, Any]:
         },
         "notes": list(summary.get("warnings") or []),
         "models": {"mre liver segmentation": str(summary.get("segmentation", {}).get("model", "?"))},
-        "files": ["sr.dcm", "mre.json"],
+        "files": files,
     }
+    from liverfib.clinical.report import write_report
+
+    write_report(result, out_dir)
+    result["files"] += ["report.html", "report.pdf"]
     write_json(result, out_dir / "result.json")
     return result
 
