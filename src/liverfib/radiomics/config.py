@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liverfib.config import ResolvableConfig
 from liverfib.errors import ConfigError, unknown_choice
 
 __all__ = [
@@ -30,7 +31,7 @@ FEATURE_CLASSES = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngt
 IMAGE_FILTERS = ("log", "wavelet")
 
 
-class RadiomicsConfig(BaseModel):
+class RadiomicsConfig(ResolvableConfig):
     """Extraction settings (defaults < YAML < CLI flags).
 
     Attributes:
@@ -117,24 +118,7 @@ class RadiomicsConfig(BaseModel):
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RadiomicsConfig:
     """Resolve defaults < YAML at ``path`` < ``overrides``; unknown keys are a ConfigError."""
-    import yaml
-
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: radiomics config not found; see configs/radiomics_us.yaml")
-        loaded = yaml.safe_load(path.read_text())
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of option: value, got {type(loaded).__name__}")
-        data.update(loaded)
-    data.update(overrides or {})
-    try:
-        return RadiomicsConfig(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"radiomics config option '{where}': {first['msg']}") from None
+    return RadiomicsConfig.resolve(path, overrides, what="radiomics config", hint="; see configs/radiomics_us.yaml")
 
 
 def save_config(config: BaseModel, path: str | Path) -> Path:
@@ -149,7 +133,7 @@ def save_config(config: BaseModel, path: str | Path) -> Path:
     return path
 
 
-class RadiomicsTrainConfig(BaseModel):
+class RadiomicsTrainConfig(ResolvableConfig):
     """Model settings of ``liverfib radiomics train`` (defaults < YAML < CLI flags), saved as YAML.
 
     Attributes:
@@ -185,24 +169,9 @@ def load_train_config(
     path: str | Path | None, overrides: dict[str, Any] | None = None
 ) -> RadiomicsTrainConfig:
     """Resolve defaults < YAML < ``overrides`` for training; unknown keys are a ConfigError."""
-    import yaml
-
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: radiomics train config not found; see configs/radiomics_train.yaml")
-        loaded = yaml.safe_load(path.read_text())
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of option: value, got {type(loaded).__name__}")
-        data.update(loaded)
-    data.update(overrides or {})
-    try:
-        cfg = RadiomicsTrainConfig(**data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"radiomics train option '{where}': {first['msg']}") from None
+    cfg = RadiomicsTrainConfig.resolve(
+        path, overrides, what="radiomics train", hint="; see configs/radiomics_train.yaml"
+    )
     from liverfib.radiomics.models import check_model_name
 
     check_model_name(cfg.model)

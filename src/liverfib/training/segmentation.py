@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from liverfib.config import ResolvableConfig
 from liverfib.errors import ConfigError
-from liverfib.training.config import ResolvableConfig
 
 __all__ = ["SegTrainConfig", "train_segmentation", "evaluate_segmenter"]
 

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from pydantic import ConfigDict, Field
 
+from liverfib.config import ResolvableConfig
 from liverfib.errors import ConfigError, InputError
-from liverfib.training.config import ResolvableConfig
 
 __all__ = ["STAGES", "StagingConfig", "load_split_rows", "train_staging"]
 
