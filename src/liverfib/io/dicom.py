@@ -34,7 +34,7 @@ from liverfib.io.raster import MIN_SIDE
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["read_dicom", "read_dicom_series"]
+__all__ = ["has_dicom_marker", "read_dicom", "read_dicom_series"]
 
 #: Tags copied into ``Image.meta`` when present (no patient-identifying tags).
 META_TAGS = (
@@ -148,7 +148,7 @@ def read_dicom_series(folder: str | Path) -> Image:
     skipped: list[tuple[str, str]] = []
     datasets: list[tuple[Path, Dataset]] = []
     for f in files:
-        if not _has_dicom_marker(f):
+        if not has_dicom_marker(f):
             skipped.append((f.name, "not DICOM"))
             continue
         ds = _read_dataset(f)
@@ -202,7 +202,7 @@ def read_dicom_series(folder: str | Path) -> Image:
 # --------------------------------------------------------------------------------------------------
 
 
-def _has_dicom_marker(path: Path) -> bool:
+def has_dicom_marker(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
             head = fh.read(132)

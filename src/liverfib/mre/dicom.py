@@ -33,6 +33,7 @@ import numpy as np
 
 from liverfib.errors import ConfigError, InputError
 from liverfib.image import Image
+from liverfib.io.dicom import has_dicom_marker
 
 __all__ = ["MreExam", "read_mre_exam", "ROLES"]
 
@@ -65,15 +66,6 @@ class MreExam:
     @property
     def n_slices(self) -> int:
         return int(self.stiffness_kpa.shape[0])
-
-
-def _is_dicom(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
 
 
 def _role(desc: str, image_type: list[str]) -> str | None:
@@ -178,7 +170,7 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
                          f"got {'a file' if exam_dir.exists() else 'nothing (not found)'}")
     groups: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
     for path in sorted(exam_dir.rglob("*")):
-        if not path.is_file() or path.name.startswith(".") or not _is_dicom(path):
+        if not path.is_file() or path.name.startswith(".") or not has_dicom_marker(path):
             continue
         try:
             ds = pydicom.dcmread(path)
