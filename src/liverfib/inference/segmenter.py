@@ -22,16 +22,12 @@ DEFAULT_SEG_MODEL_PATH = Path(__file__).resolve().parent.parent / "assets" / "us
 
 def build_seg_from_payload(payload: dict[str, Any]) -> Any:
     """Instantiate the network a segmentation checkpoint describes and load its weights (eval mode)."""
+    from liverfib.models.checkpoint import load_state
     from liverfib.models.segmentation import build_seg_model
 
     cfg = payload["model"]
     net = build_seg_model(cfg["arch"], in_channels=int(cfg.get("in_channels", 3)), pretrained=False)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"checkpoint weights do not fit {cfg['arch']}: {str(exc).splitlines()[0]}") from None
-    return net.eval()
+    return load_state(net, payload, cfg["arch"])
 
 
 class Segmenter:

@@ -13,7 +13,7 @@ from typing import Any
 
 from liverfib.errors import ModelError
 
-__all__ = ["CHECKPOINT_FORMAT", "SEG_CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "build_model"]
+__all__ = ["CHECKPOINT_FORMAT", "SEG_CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_state", "build_model"]
 
 CHECKPOINT_FORMAT = "liverfib-staging/1"
 SEG_CHECKPOINT_FORMAT = "liverfib-segmentation/1"
@@ -73,6 +73,19 @@ def _load_error_reason(exc: BaseException) -> str:
     return lines[0].split(". ")[0][:120]
 
 
+def load_state(net: Any, payload: dict[str, Any], what: str) -> Any:
+    """Load a checkpoint's (float16-stored) ``state_dict`` into ``net`` strictly; eval mode.
+
+    ``what`` names the network in the error when the weights do not fit it.
+    """
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"checkpoint weights do not fit {what}: {str(exc).splitlines()[0]}") from None
+    return net.eval()
+
+
 def build_model(payload: dict[str, Any]) -> Any:
     """Instantiate the StagingNet described by a checkpoint and load its weights (eval mode)."""
     from liverfib.models.staging import StagingNet
@@ -86,11 +99,4 @@ def build_model(payload: dict[str, Any]) -> Any:
         pooling=cfg.get("pooling", "mean"),
         pretrained=False,
     )
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(
-            f"checkpoint weights do not fit {cfg['backbone']}: {str(exc).splitlines()[0]}"
-        ) from None
-    return net.eval()
+    return load_state(net, payload, cfg["backbone"])

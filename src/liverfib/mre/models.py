@@ -97,26 +97,15 @@ def load_seg_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, An
 
     Returns ``(net, info)`` with ``info`` = the checkpoint fields except the weights.
     """
-    import torch
+    from liverfib.models.checkpoint import load_checkpoint, load_state
 
     path = default_seg_checkpoint() if str(path) == "default" else Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: segmentation checkpoint not found; train one with "
                          "'liverfib train-seg --task mre' or use --model default")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for corrupt files
-        raise ModelError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != SEG_CHECKPOINT_FORMAT:
-        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelError(f"{path}: expected a '{SEG_CHECKPOINT_FORMAT}' checkpoint, got '{got}'")
-    net = create_seg_model(payload["model"], payload["in_channels"])
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit model '{payload['model']}' ({str(exc)[:200]})") from None
-    net.eval()
+    payload = load_checkpoint(path, fmt=SEG_CHECKPOINT_FORMAT)
+    net = load_state(create_seg_model(payload["model"], payload["in_channels"]), payload,
+                     f"model '{payload['model']}' ({path})")
     info = {k: v for k, v in payload.items() if k != "state_dict"}
     info["path"] = str(path)
     return net, info

@@ -204,7 +204,7 @@ def save_seg_model(path: Path, net: Any, cfg: SegModelConfig, **info: Any) -> Pa
 
 def load_seg_model(model: str | Path = "default") -> SegModel:
     """Load ``'default'`` (the shipped ``assets/mri_seg_default.pt``) or a checkpoint path."""
-    from liverfib.models.checkpoint import load_checkpoint
+    from liverfib.models.checkpoint import load_checkpoint, load_state
 
     if str(model) == "default":
         path = Path(__file__).resolve().parent.parent / "assets" / "mri_seg_default.pt"
@@ -218,10 +218,5 @@ def load_seg_model(model: str | Path = "default") -> SegModel:
         cfg = SegModelConfig(**payload["model"])
     except Exception as exc:  # pydantic ValidationError: report as a model problem
         raise ModelError(f"{path}: checkpoint model config is invalid ({str(exc).splitlines()[0]})") from None
-    net = build_seg_net(cfg)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit {cfg.arch}: {str(exc).splitlines()[0]}") from None
+    net = load_state(build_seg_net(cfg), payload, f"{cfg.arch} ({path})")
     return SegModel(net, cfg, payload.get("info", {}))

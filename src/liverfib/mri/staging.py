@@ -160,7 +160,7 @@ def save_staging_model(path: Path, net: Any, **info: Any) -> Path:
 
 def load_staging_model(model: str | Path = "default") -> tuple[Any, StagingConfig, dict[str, Any]]:
     """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a checkpoint -> (net, cfg, info)."""
-    from liverfib.models.checkpoint import load_checkpoint
+    from liverfib.models.checkpoint import load_checkpoint, load_state
 
     if str(model) == "default":
         path = Path(__file__).resolve().parent.parent / "assets" / "mri_staging_synthetic.pt"
@@ -173,10 +173,5 @@ def load_staging_model(model: str | Path = "default") -> tuple[Any, StagingConfi
         cfg = StagingConfig(**payload["model"])
     except Exception as exc:  # pydantic ValidationError
         raise ModelError(f"{path}: checkpoint config is invalid ({str(exc).splitlines()[0]})") from None
-    net = build_staging_net(cfg)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit the {cfg.encoder} staging net: {str(exc).splitlines()[0]}") from None
-    return net.eval(), cfg, payload.get("info", {})
+    net = load_state(build_staging_net(cfg), payload, f"the {cfg.encoder} staging net ({path})")
+    return net, cfg, payload.get("info", {})
