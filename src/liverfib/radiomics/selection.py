@@ -12,14 +12,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["CorrelationFilter", "LassoSelector"]
 
 
-class CorrelationFilter(TransformerMixin, BaseEstimator):
+class CorrelationFilter(SelectorMixin, BaseEstimator):
     """Drop features whose |Pearson r| with an already kept feature exceeds ``threshold``.
 
     Features are visited in column order (pyradiomics tables group a class's features together),
@@ -47,17 +48,12 @@ class CorrelationFilter(TransformerMixin, BaseEstimator):
         self.support_[keep] = True
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "support_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X[:, self.support_]
-
-    def get_support(self) -> np.ndarray:
+    def _get_support_mask(self) -> np.ndarray:  # SelectorMixin gives transform/get_support
         check_is_fitted(self, "support_")
         return self.support_
 
 
-class LassoSelector(TransformerMixin, BaseEstimator):
+class LassoSelector(SelectorMixin, BaseEstimator):
     """Keep features with a non-zero coefficient in an L1 multinomial logistic regression.
 
     Expects standardised input. If the penalty zeroes every feature (no signal at this ``C``),
@@ -93,11 +89,6 @@ class LassoSelector(TransformerMixin, BaseEstimator):
             self.support_[int(np.nanargmax(np.nan_to_num(f, nan=-1.0)))] = True
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        check_is_fitted(self, "support_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X[:, self.support_]
-
-    def get_support(self) -> np.ndarray:
+    def _get_support_mask(self) -> np.ndarray:  # SelectorMixin gives transform/get_support
         check_is_fitted(self, "support_")
         return self.support_
