@@ -10,22 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import time
 
 import numpy as np
 import torch
+from speed import rate  # benchmarks/speed.py (scripts run with benchmarks/ on sys.path)
 
 from liverfib.inference.segmenter import load_segmenter
 from liverfib.io import list_images, read_image
-
-
-def rate(fn, n_per_call: int, seconds: float) -> float:
-    fn()
-    t0, calls = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        fn()
-        calls += 1
-    return calls * n_per_call / (time.perf_counter() - t0)
 
 
 def main() -> None:
