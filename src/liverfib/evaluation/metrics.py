@@ -1,4 +1,11 @@
-"""Metrics for METAVIR stage predictions: class probabilities (N, K) against true labels.
+"""Metrics for stage predictions: class probabilities (N, K) against true labels.
+
+Class names are METAVIR ``F0..F4`` (ultrasound), LiQA ``S1..S4`` (MRI) or CirrMRI600+
+``mild, moderate, severe``; the binary tasks (``ge_f2``, ``ge_f3``, ``f4``) are defined on the
+METAVIR names, and LiQA's ``S2``/``S3``/``S4`` stand in for ``F2``/``F3``/``F4`` (LiQA grades
+S2-S4 vs S1 as substantial fibrosis and S4 vs S1-S3 as cirrhosis), so ``auc_ge_f2`` of an
+``S1..S4`` CSV is the LiQA "S2-S4 vs S1" AUC and ``auc_f4`` the "S4 vs S1-S3" AUC. The CirrMRI600+
+grades are all cirrhosis: no binary task applies, the multi-class metrics do.
 
 Point estimates come from scikit-learn. Confidence intervals come from a percentile bootstrap that
 draws whole *groups* (clusters of near-duplicate images, or patients) with replacement. A resample
@@ -52,6 +59,10 @@ N_CALIBRATION_BINS = 15
 _SUM_TOL = 1e-3
 _DEFAULT_THRESHOLD = 0.5
 _STAGE_ORDER = ("F0", "F1", "F2", "F3", "F4")
+#: Ordinal class scales whose order is checked: METAVIR, LiQA (MRI), CirrMRI600+ radiological grade.
+_ORDINAL_SCALES = (_STAGE_ORDER, ("S1", "S2", "S3", "S4"), ("mild", "moderate", "severe"))
+#: Binary-task anchor -> the LiQA stage that stands in for it when the classes are S1..S4.
+_LIQA_ANCHORS = {"F2": "S2", "F3": "S3", "F4": "S4"}
 #: task -> (is_positive (N,) bool, score (N,) float)
 _TaskArrays = dict[str, tuple[np.ndarray, np.ndarray]]
 _CI_SCALARS = (
@@ -76,9 +87,10 @@ def _check_classes(classes: Sequence[str]) -> list[str]:
     if len(set(names)) != len(names):
         dup = sorted({c for c in names if names.count(c) > 1})
         raise ConfigError(f"Expected unique class names, got duplicates {dup} in {names}")
-    stages = [c for c in names if c in _STAGE_ORDER]
-    if stages != sorted(stages, key=_STAGE_ORDER.index):
-        raise ConfigError(f"Expected classes in ascending stage order (F0..F4), got {names}")
+    for scale in _ORDINAL_SCALES:
+        stages = [c for c in names if c in scale]
+        if stages != sorted(stages, key=scale.index):
+            raise ConfigError(f"Expected classes in ascending stage order ({', '.join(scale)}), got {names}")
     return names
 
 
@@ -138,6 +150,8 @@ def _check_same_length(values: Sequence[str] | None, n: int, what: str) -> list[
 def _task_definition(task: str, classes: list[str]) -> np.ndarray | None:
     """Boolean mask (K,) of the positive classes of ``task``; None if its anchor class is missing."""
     anchor, and_above = BINARY_TASKS[task]
+    if anchor not in classes and not any(c in classes for c in _STAGE_ORDER):
+        anchor = _LIQA_ANCHORS.get(anchor, anchor)
     if anchor not in classes:
         return None
     idx = classes.index(anchor)
@@ -162,8 +176,8 @@ def binary_tasks(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str
     """Clinical binary tasks: ``task -> (is_positive (N,) bool, score (N,) float)``.
 
     ``classes`` must be in ascending stage order; ``ge_f2`` scores P(>=F2) as the sum of the
-    probabilities of F2 and every later class. Tasks whose anchor class (F2, F3, F4) is not in
-    ``classes`` are left out.
+    probabilities of F2 and every later class. LiQA classes ``S1..S4`` use S2, S3, S4 as the
+    anchors. Tasks whose anchor class (F2, F3, F4) is not in ``classes`` are left out.
     """
     y, p, names = _check_inputs(y_true, probs, classes)
     return _task_arrays(y, p, names)
@@ -463,6 +477,7 @@ def evaluate_probabilities(
             continue
         source = "given" if task in thr else "default_0.5"
         binary[task] = _binary_entry(*tasks[task], thr.get(task, _DEFAULT_THRESHOLD), source)
+        binary[task]["positive_classes"] = [names[i] for i in np.flatnonzero(_task_definition(task, names))]
         result[f"auc_{task}"] = binary[task]["auc"]
     result["binary"] = binary
     result["ece"] = ece
@@ -499,7 +514,7 @@ def fit_thresholds(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[s
     y, p, names = _check_inputs(y_true, probs, classes)
     tasks = _task_arrays(y, p, names)
     if not tasks:
-        raise ConfigError(f"Expected classes including F2, F3 or F4 for the binary tasks, got {names}")
+        raise ConfigError(f"Expected classes including F2, F3 or F4 (or S2, S3, S4) for the binary tasks, got {names}")
     out = {}
     for task, (is_pos, score) in tasks.items():
         if is_pos.all() or not is_pos.any():
