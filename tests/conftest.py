@@ -23,6 +23,20 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Exported ONNX models etc. go to a per-session folder, never the user's cache."""
+    import os
+
+    old = os.environ.get("LIVERFIB_CACHE")
+    os.environ["LIVERFIB_CACHE"] = str(tmp_path_factory.mktemp("liverfib_cache"))
+    yield
+    if old is None:
+        os.environ.pop("LIVERFIB_CACHE", None)
+    else:
+        os.environ["LIVERFIB_CACHE"] = old
+
+
 @dataclass(frozen=True)
 class Device:
     """Frame geometry of a simulated scanner (pixels; apex row may lie above the image)."""

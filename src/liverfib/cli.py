@@ -161,10 +161,13 @@ def predict(
     tta: Annotated[bool, typer.Option("--tta", help="Average over a horizontal flip.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
     out: Annotated[Path | None, typer.Option("--out", help="Write predictions.csv here.")] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="auto (ONNX Runtime when installed) | torch | onnx. Same weights.")
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """METAVIR stage F0..F4 with probabilities for B-mode liver ultrasound images."""
-    _run(as_json, "run_predict", paths, model=model, tta=tta, batch_size=batch_size, out_csv=out)
+    _run(as_json, "run_predict", paths, model=model, tta=tta, batch_size=batch_size, out_csv=out, engine=engine)
 
 
 @app.command()

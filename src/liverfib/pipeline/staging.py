@@ -239,7 +239,7 @@ def _predict_split(
     from liverfib.training.staging import load_split_rows
 
     rows = load_split_rows(data_dir, split_csv, subset, dedup=dedup)
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, engine="auto")
     out = predictor.predict_paths([data_dir / r["path"] for r in rows], progress=True)
     if out.errors:
         raise InputError(f"{len(out.errors)} files could not be read, e.g. {out.errors[0][1]}")
@@ -262,15 +262,19 @@ def run_predict(
     tta: bool = False,
     batch_size: int = 16,
     out_csv: Path | None = None,
+    engine: str = "auto",
 ) -> tuple[dict[str, Any], str]:
-    """Stage each image; returns per-image stage, probabilities and binary-task probabilities."""
+    """Stage each image; returns per-image stage, probabilities and binary-task probabilities.
+
+    ``engine``: ``auto`` runs the network in ONNX Runtime when it is installed (same weights,
+    ~2-3x faster on CPU), ``torch`` forces PyTorch."""
     from liverfib.inference.predictor import load_predictor
     from liverfib.io import list_images
 
     files: list[Path] = []
     for p in paths:
         files.extend(list_images(p))
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, engine=engine)
     out = predictor.predict_paths(files, tta=tta, batch_size=batch_size, progress=len(files) > 8)
     results = out.as_records()
     summary = {
