@@ -1,6 +1,6 @@
 """CPU inference speed and memory of a staging checkpoint.
 
-usage: python benchmarks/speed.py [--model default|CKPT] [--threads 2] [--seconds 20]
+usage: python benchmarks/speed.py [--model default|CKPT] [--threads 2] [--seconds 20] [--engine torch|onnx]
 Reports images/s of the network alone at batch 1 and 32 (preprocessed 224² tensors), end-to-end
 images/s of Predictor.predict_paths on demo/us (read + preprocess + network), and peak RSS.
 """
@@ -33,17 +33,18 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--engine", default="torch", choices=["torch", "onnx"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    pred = load_predictor(a.model)
+    pred = load_predictor(a.model, engine=a.engine)
     size = pred.preprocess.config.img_size
-    out = {"model": a.model, "threads": a.threads, "img_size": size}
+    out = {"model": a.model, "engine": a.engine, "threads": a.threads, "img_size": size}
     for bs in (1, 32):
-        x = torch.randn(bs, 3, size, size).contiguous(memory_format=torch.channels_last)
+        x = torch.randn(bs, 3, size, size)
 
         def run(x=x) -> None:
             with torch.inference_mode():
-                pred.net(x)
+                pred._logits(x)
 
         out[f"net_images_per_s_batch{bs}"] = round(rate(run, bs, a.seconds), 1)
     files = list_images(Path(__file__).resolve().parents[1] / "demo" / "us") * 5
