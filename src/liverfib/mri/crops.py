@@ -6,7 +6,8 @@ stacks and crop side ``N``:
 * ``x``: ``(P, S, 3, N, N)`` float32 in [0, 1]; 3 adjacent axial slices per stack (2.5D);
   zeros in the slots of missing phases;
 * ``present``: ``(P,)`` bool;
-* ``liver``: ``(S, N, N)`` float32 0/1 liver mask of the centre slice (for the CAM regulariser).
+* ``liver``: ``(S, N, N)`` float32 0/1 liver mask of the centre slice (for the CAM regulariser);
+* ``slice_index``: ``(S,)`` axial index of each stack's centre slice (may repeat in thin livers).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ExamCrops:
     x: np.ndarray
     present: np.ndarray
     liver: np.ndarray
+    slice_index: np.ndarray | None = None
 
 
 def _affine(image: Image) -> np.ndarray:
@@ -137,7 +139,7 @@ def crops_from_arrays(
                 x[p, s, c] = crop2d(vol[int(np.clip(k + dk, 0, d - 1))])
         present[p] = True
     liver_crops = np.stack([crop2d(liver[int(k)].astype(np.float32)) for k in centres])
-    return ExamCrops(x, present, (liver_crops > 0.5).astype(np.float32))
+    return ExamCrops(x, present, (liver_crops > 0.5).astype(np.float32), centres)
 
 
 def exam_crops(

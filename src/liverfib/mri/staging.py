@@ -16,6 +16,9 @@ CAM regulariser: the class activation maps of every phase head (``|w . F|`` summ
 outputs) should lie inside the liver; the penalty is the fraction of CAM mass outside the
 (downsampled) liver mask. (The absolute value matters: with ``relu(w . F)`` the net can zero the
 penalty by flipping the head's sign, which switches staging off; seen in a first run.)
+
+Checkpoints (format ``liverfib-mri-staging/1``) also hold the per-slice CirrMRI600+ network of
+:mod:`liverfib.mri.slice_staging`; :func:`load_staging_model` returns whichever the file holds.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from liverfib.errors import ModelError
+from liverfib.mri.encoders import EncoderName, build_encoder
 from liverfib.mri.exam import LIQA_PHASES
+from liverfib.mri.slice_staging import SliceStagingConfig, build_slice_net
 
-__all__ = ["STAGING_FORMAT", "StagingConfig", "build_staging_net", "cumulative_to_stage_probs",
+__all__ = ["STAGING_FORMAT", "StagingConfig", "cam_outside_penalty", "build_staging_net", "cumulative_to_stage_probs",
            "load_staging_model", "save_staging_model"]
 
 STAGING_FORMAT = "liverfib-mri-staging/1"
@@ -40,7 +45,8 @@ class StagingConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    encoder: Literal["small_cnn", "tf_efficientnet_lite0"] = "small_cnn"
+    layout: Literal["liqa"] = "liqa"
+    encoder: EncoderName = "small_cnn"
     fusion: Literal["consensus", "attention"] = "consensus"
     phases: tuple[str, ...] = LIQA_PHASES
     n_stacks: int = 3
@@ -55,44 +61,11 @@ def build_staging_net(cfg: StagingConfig, *, pretrained: bool = False) -> Any:
     import torch
     from torch import nn
 
-    class SmallCNN(nn.Module):
-        def __init__(self, w: int) -> None:
-            super().__init__()
-
-            def block(i: int, o: int, s: int) -> nn.Sequential:
-                return nn.Sequential(nn.Conv2d(i, o, 3, s, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
-
-            self.body = nn.Sequential(block(3, w, 2), block(w, w, 1), block(w, 2 * w, 2), block(2 * w, 2 * w, 1),
-                                      block(2 * w, 4 * w, 2), block(4 * w, 4 * w, 1))
-            self.out_channels = 4 * w
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.body(x)
-
-    class LiteEncoder(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            import timm
-
-            self.body = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0, global_pool="")
-            if pretrained:
-                from liverfib.models.weights import lite_loader, map_in_order
-
-                src = lite_loader(0)()
-                target = self.body.state_dict()
-                src = {k: v for k, v in src.items() if not k.startswith("_fc")}
-                self.body.load_state_dict(map_in_order(src, target))
-            self.out_channels = self.body.num_features
-            self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.body.forward_features((x - self.mean) / 0.5)
-
     class FusionNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.cfg = cfg
-            self.encoder = SmallCNN(cfg.width) if cfg.encoder == "small_cnn" else LiteEncoder()
+            self.encoder = build_encoder(cfg.encoder, width=cfg.width, pretrained=pretrained)
             c = self.encoder.out_channels
             p = len(cfg.phases)
             self.head_w = nn.Parameter(torch.randn(p, 3, c) * 0.01)
@@ -158,20 +131,33 @@ def save_staging_model(path: Path, net: Any, **info: Any) -> Path:
     return save_checkpoint(Path(path), net, fmt=STAGING_FORMAT, info=info)
 
 
-def load_staging_model(model: str | Path = "default") -> tuple[Any, StagingConfig, dict[str, Any]]:
-    """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a checkpoint -> (net, cfg, info)."""
+def load_staging_model(
+    model: str | Path = "default",
+) -> tuple[Any, StagingConfig | SliceStagingConfig, dict[str, Any]]:
+    """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a checkpoint -> (net, cfg, info).
+
+    One checkpoint format holds either network; the saved config's ``layout`` says which:
+    ``liqa`` (or absent, older files) -> the multi-phase fusion net with a :class:`StagingConfig`;
+    ``cirrmri`` -> the per-slice net with a :class:`~liverfib.mri.slice_staging.SliceStagingConfig`
+    (sequence, classes).
+    """
     from liverfib.models.checkpoint import load_checkpoint, load_state
 
     if str(model) == "default":
         path = Path(__file__).resolve().parent.parent / "assets" / "mri_staging_synthetic.pt"
         if not path.is_file():
-            raise ModelError(f"{path}: shipped MRI staging model is missing; pass --model PATH from 'liverfib mri-train'")
+            raise ModelError(f"{path}: shipped MRI staging model is missing; pass --model PATH from 'liverfib train-mri'")
     else:
         path = Path(model)
     payload = load_checkpoint(path, fmt=STAGING_FORMAT)
+    layout = payload["model"].get("layout", "liqa") if isinstance(payload["model"], dict) else None
+    cfg: StagingConfig | SliceStagingConfig
     try:
-        cfg = StagingConfig(**payload["model"])
+        cfg = SliceStagingConfig(**payload["model"]) if layout == "cirrmri" else StagingConfig(**payload["model"])
     except Exception as exc:  # pydantic ValidationError
         raise ModelError(f"{path}: checkpoint config is invalid ({str(exc).splitlines()[0]})") from None
-    net = load_state(build_staging_net(cfg), payload, f"the {cfg.encoder} staging net ({path})")
+    if isinstance(cfg, SliceStagingConfig):
+        net = load_state(build_slice_net(cfg), payload, f"the {cfg.encoder} per-slice staging net ({path})")
+    else:
+        net = load_state(build_staging_net(cfg), payload, f"the {cfg.encoder} staging net ({path})")
     return net, cfg, payload.get("info", {})

@@ -1,0 +1,206 @@
+"""Per-slice staging of one MRI sequence (CirrMRI600+ T1 or T2; CirrhosisStage-style, 3 grades).
+
+Each scan gives ``S`` liver-masked 2.5D slices ``(S, 3, N, N)``: three adjacent axial slices as
+channels, cut by :func:`liverfib.mri.crops.crops_from_arrays` (liver bounding square, intensity
+window from the liver, outside the dilated liver set to 0). A 2D encoder from
+:mod:`liverfib.mri.encoders`, global average pooling and a linear head give logits ``(B, K)`` over
+the grades (``mild, moderate, severe``). A scan's probabilities are the mean of its slice
+probabilities; CirrMRI600+ has one scan per patient and sequence, so scan level = patient level.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from liverfib.errors import InputError
+from liverfib.mri.crops import crops_from_arrays
+from liverfib.mri.encoders import EncoderName, build_encoder
+from liverfib.mri.exam import LIQA_PHASES, MriExam, read_exam_volumes
+
+__all__ = ["CIRRMRI_CLASSES", "SliceStagingConfig", "ScanSlices", "build_slice_net", "scan_slices",
+           "train_slice_staging", "predict_slice_probs", "average_by_group"]
+
+#: CirrMRI600+ radiological evaluation 1, 2, 3 -> class names, in order.
+CIRRMRI_CLASSES: tuple[str, ...] = ("mild", "moderate", "severe")
+
+
+class SliceStagingConfig(BaseModel):
+    """Model + preprocessing of the per-slice staging network (saved in every checkpoint).
+
+    ``layout`` tells a checkpoint of this network from a LiQA multi-phase one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layout: Literal["cirrmri"] = "cirrmri"
+    sequence: Literal["T1", "T2"] = "T1"
+    classes: tuple[str, ...] = CIRRMRI_CLASSES
+    encoder: EncoderName = "small_cnn"
+    n_slices: int = Field(16, ge=1, le=128)
+    crop_size: int = Field(64, ge=32, le=256)
+    mask_input: bool = True
+    width: int = Field(16, ge=4, le=128)
+
+
+def build_slice_net(cfg: SliceStagingConfig, *, pretrained: bool = False) -> Any:
+    """``(B, 3, N, N)`` -> ``{"logits": (B, K)}`` (torch ``nn.Module`` with ``config()``)."""
+    import torch
+    from torch import nn
+
+    class SliceNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = build_encoder(cfg.encoder, width=cfg.width, pretrained=pretrained)
+            self.dropout = nn.Dropout(0.2)
+            self.head = nn.Linear(self.encoder.out_channels, len(cfg.classes))
+
+        def config(self) -> dict[str, Any]:
+            return cfg.model_dump(mode="json")
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            feat = self.encoder(x).mean(dim=(2, 3))
+            return {"logits": self.head(self.dropout(feat))}
+
+    return SliceNet()
+
+
+@dataclass(frozen=True)
+class ScanSlices:
+    """The staging input of one scan: ``x (S, 3, N, N)`` float16 in [0, 1], ``slice_index (S,)``
+    (axial index of each centre slice, distinct), and where the liver mask came from."""
+
+    x: np.ndarray
+    slice_index: np.ndarray
+    mask_source: str
+
+
+def scan_slices(exam: MriExam, cfg: SliceStagingConfig, *, seg_model: Any = None) -> ScanSlices:
+    """Read a one-sequence exam, take its liver mask (the annotation, else ``seg_model``, else the
+    shipped segmenter) and cut ``cfg.n_slices`` evenly spaced 2.5D liver slices (duplicates dropped)."""
+    images, mask = read_exam_volumes(exam)
+    image = images[exam.phases[0]]
+    if mask is not None:
+        liver, source = mask.array, "annotation"
+    else:
+        if seg_model is None:
+            from liverfib.mri.segmentation import load_seg_model
+
+            seg_model = load_seg_model("default")
+        liver, source = seg_model.segment(image.array), "segmentation"
+        if not liver.any():
+            raise InputError(f"{exam.phase_paths[exam.phases[0]]}: the segmenter found no liver; pass a liver mask")
+    crops = crops_from_arrays({cfg.sequence: image.array}, liver, n_stacks=cfg.n_slices, size=cfg.crop_size,
+                              mask_input=cfg.mask_input)
+    index, first = np.unique(crops.slice_index, return_index=True)
+    x = crops.x[LIQA_PHASES.index(cfg.sequence)][first]
+    return ScanSlices(x.astype(np.float16), index, source)
+
+
+def predict_slice_probs(net: Any, x: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """Softmax probabilities ``(N, K)`` for slices ``x (N, 3, n, n)``."""
+    import torch
+
+    out = []
+    net.eval()
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            logits = net(torch.from_numpy(x[i : i + batch_size].astype(np.float32)))["logits"]
+            out.append(torch.softmax(logits, dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def average_by_group(probs: np.ndarray, groups: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Mean probability per group (first-appearance order): ``(keys, (G, K))``."""
+    keys = list(dict.fromkeys(groups))
+    index = {k: i for i, k in enumerate(keys)}
+    g = np.array([index[k] for k in groups])
+    sums = np.zeros((len(keys), probs.shape[1]))
+    np.add.at(sums, g, probs)
+    return keys, sums / np.bincount(g, minlength=len(keys))[:, None]
+
+
+def train_slice_staging(
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: SliceStagingConfig,
+    *,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    steps: int = 300,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    eval_every: int = 25,
+    max_shift_px: int = 3,
+    seed: int = 0,
+    progress: Callable[[int, str], None] | None = None,
+    time_limit_s: float | None = None,
+) -> tuple[Any, list[dict[str, float]], dict[str, float]]:
+    """Train on slices ``x (N, 3, n, n)`` with class indices ``y (N,)``; select on the validation slices.
+
+    Batches are class-balanced (each slice drawn with probability proportional to 1 / its class
+    count), slices are shifted by up to ``max_shift_px`` and scaled in intensity by 0.9-1.1. Every
+    ``eval_every`` steps (and at the end) the validation slices are scored; the weights with the
+    highest validation slice accuracy (ties: lower log-loss) are returned, with the log rows and the
+    selected step's validation scores. ``progress(step, message)`` is called after each validation.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if len(x) == 0 or len(x_val) == 0:
+        raise InputError(f"need training and validation slices, got {len(x)} and {len(x_val)}")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = build_slice_net(cfg, pretrained=cfg.encoder != "small_cnn")
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    counts = np.bincount(y, minlength=len(cfg.classes)).astype(float)
+    weight = 1.0 / np.maximum(counts[y], 1)
+    weight /= weight.sum()
+    rows: list[dict[str, float]] = []
+    best: dict[str, float] = {"val_accuracy": -1.0, "val_log_loss": float("inf"), "step": 0}
+    best_state = None
+    t0 = time.time()
+
+    def validate(step: int) -> None:
+        nonlocal best_state
+        p = predict_slice_probs(net, x_val)
+        acc = float((p.argmax(1) == y_val).mean())
+        nll = float(-np.log(np.clip(p[np.arange(len(y_val)), y_val], 1e-7, 1)).mean())
+        rows[-1].update(val_accuracy=acc, val_log_loss=nll)
+        if acc > best["val_accuracy"] or (acc == best["val_accuracy"] and nll < best["val_log_loss"]):
+            best.update(val_accuracy=acc, val_log_loss=nll, step=step)
+            best_state = copy.deepcopy(net.state_dict())
+        if progress is not None:
+            progress(step, f"loss {np.mean([r['loss'] for r in rows[-eval_every:]]):.3f} "
+                           f"val acc {acc:.3f} log-loss {nll:.3f}")
+        net.train()
+
+    net.train()
+    for step in range(1, steps + 1):
+        idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False, p=weight)
+        xb = x[idx].astype(np.float32)
+        for i in range(len(idx)):
+            dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
+            xb[i] = np.roll(xb[i], (int(dy), int(dx)), axis=(-2, -1))
+        xb *= rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32)
+        out = net(torch.from_numpy(xb))
+        loss = F.cross_entropy(out["logits"], torch.from_numpy(y[idx].astype(np.int64)), label_smoothing=0.05)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        rows.append({"step": step, "loss": loss.item(), "seconds": time.time() - t0})
+        stop = time_limit_s is not None and time.time() - t0 > time_limit_s
+        if step % eval_every == 0 or step == steps or stop:
+            validate(step)
+        if stop:
+            break
+    net.load_state_dict(best_state)
+    return net.eval(), rows, best
