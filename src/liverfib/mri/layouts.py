@@ -23,12 +23,27 @@ from pathlib import Path
 from liverfib.errors import InputError
 from liverfib.mri.exam import LIQA_PHASES, LIQA_VENDORS, MriExam, parse_liqa_case_name
 
-__all__ = ["list_liqa_exams", "read_liqa_case", "list_cirrmri_exams", "read_cirrmri_labels", "CIRRMRI_STAGES"]
+__all__ = ["list_liqa_exams", "read_liqa_case", "list_cirrmri_exams", "read_cirrmri_labels", "CIRRMRI_STAGES",
+           "detect_layout"]
 
 #: CirrMRI600+ radiological evaluation codes.
 CIRRMRI_STAGES = {1: "mild", 2: "moderate", 3: "severe"}
 _ID_COLUMNS = ("id", "patient id", "patient_id", "patientid", "name", "case", "case_id", "scan", "image")
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def detect_layout(path: str | Path) -> str | None:
+    """``'liqa'`` for a folder holding ``Vendor_*`` folders, ``'cirrmri'`` for a CirrMRI600+ root
+    (``Cirrhosis_T*_3D`` folders, or one of them), else ``None`` (a case folder, a file, ...)."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    names = [d.name for d in path.iterdir() if d.is_dir()]
+    if any(n.startswith("Vendor_") for n in names):
+        return "liqa"
+    if any(n.startswith("Cirrhosis_T") for n in names) or path.name.startswith("Cirrhosis_T"):
+        return "cirrmri"
+    return None
 
 
 def _phase_file(case_dir: Path, name: str) -> Path | None:
