@@ -389,16 +389,18 @@ def agreement(
 # ============================== mri commands ==============================
 @phantom_app.command("mri")
 def phantom_mri(
-    out: Annotated[Path, typer.Option("--out", help="Dataset root; writes Vendor_{A,B1,B2}/NNNN-V-Sk/*.nii.gz.")],
-    n: Annotated[int, typer.Option("--n", help="Number of exams (stages cycle S1..S4, vendors A/B1/B2).")] = 8,
+    out: Annotated[Path, typer.Option("--out", help="Dataset root (LiQA: Vendor_*/NNNN-V-Sk/; CirrMRI600+: Cirrhosis_T*_3D/).")],
+    layout: Annotated[str, typer.Option("--layout", help="liqa (7 phases, S1..S4) | cirrmri (T1 + T2, grades 1-3).")] = "liqa",
+    n: Annotated[int, typer.Option("--n", help="Subjects (liqa: stages cycle S1..S4; cirrmri: grades cycle 1-3, >= 9).")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give different subjects.")] = 0,
-    p_missing: Annotated[float, typer.Option("--p-missing", help="Chance that each phase is absent.")] = 0.15,
+    p_missing: Annotated[float, typer.Option("--p-missing", help="liqa: chance that each phase is absent.")] = 0.15,
     size: Annotated[int, typer.Option("--size", help="In-plane matrix (pixels).")] = 96,
     slices: Annotated[int, typer.Option("--slices", help="Number of axial slices.")] = 32,
     as_json: JsonFlag = False,
 ) -> None:
-    """SYNTHETIC multi-phase liver MRI in the LiQA layout (T1, T2, DWI_800, GED1..GED4, mask_GED4)."""
-    _run(as_json, "run_mri_phantom", out, n_subjects=n, seed=seed, p_missing=p_missing, size=size, slices=slices)
+    """SYNTHETIC liver MRI in the LiQA layout (T1, T2, DWI_800, GED1..GED4, mask_GED4) or the CirrMRI600+ layout."""
+    _run(as_json, "run_mri_phantom", out, layout=layout, n_subjects=n, seed=seed, p_missing=p_missing, size=size,
+         slices=slices)
 
 
 @app.command("mri-inspect")
@@ -413,41 +415,73 @@ def mri_inspect(
     _run(as_json, "run_mri_inspect", root, labels_csv=labels)
 
 
-@app.command("mri-stage")
-def mri_stage(
-    exam_dir: Annotated[Path, typer.Argument(help="Case folder with T1/T2/DWI_800/GED1..GED4 (.nii.gz or DICOM).")],
+@app.command("predict-mri")
+def predict_mri(
+    path: Annotated[Path, typer.Argument(
+        help="LiQA case folder or LiQA root (Vendor_*); for a CirrMRI600+ model: a NIfTI volume or a CirrMRI600+ root.")],
     model: Annotated[
-        str, typer.Option("--model", help="'default' (shipped, trained on SYNTHETIC data) or a mri-train model.pt.")
+        str, typer.Option("--model", help="'default' (shipped LiQA model, trained on SYNTHETIC data) or a train-mri model.pt.")
     ] = "default",
     seg_model: Annotated[
-        str, typer.Option("--seg-model", help="Liver segmenter used when there is no mask_GED4.")
+        str, typer.Option("--seg-model", help="Liver segmenter for scans without a mask.")
     ] = "default",
     phases: Annotated[
-        str | None, typer.Option("--phases", help="Comma-separated subset of phases to use (default: all present).")
+        str | None, typer.Option("--phases", help="LiQA: comma-separated subset of phases to use (default: all present).")
+    ] = None,
+    mask: Annotated[
+        Path | None, typer.Option("--mask", help="CirrMRI600+ volume: its liver mask (.nii.gz, same grid).")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="CirrMRI600+ root: labels CSV (fills the label column).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="CirrMRI600+ root: train | valid | test | all.")] = "test",
+    unit: Annotated[
+        str, typer.Option("--unit", help="CirrMRI600+ --out rows: patient (mean of slices) | slice.")
+    ] = "patient",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Predictions CSV for 'liverfib evaluate --predictions'.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """P(S4), P(S2-S4) and stage from any subset of MRI phases (multi-view consensus)."""
+    """Stage MRI: LiQA P(S4), P(S2-S4), stage, phases used (any subset); CirrMRI600+ mild/moderate/severe."""
     chosen = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
-    _run(as_json, "run_mri_stage", exam_dir, model=model, seg_model=seg_model, phases=chosen)
+    _run(as_json, "run_mri_stage", path, model=model, seg_model=seg_model, phases=chosen, mask=mask,
+         labels_csv=labels, split=split, unit=unit, out_csv=out)
 
 
-@app.command("mri-train")
-def mri_train(
-    data: Annotated[Path, typer.Option("--data", help="LiQA-layout root (Vendor_*/NNNN-V-Sk/).")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (model.pt, metrics.json).")],
-    fusion: Annotated[str, typer.Option("--fusion", help="consensus | attention.")] = "consensus",
+app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
+
+
+@app.command("train-mri")
+def train_mri(
+    data: Annotated[Path, typer.Option("--data", help="LiQA root (Vendor_*/NNNN-V-Sk/) or CirrMRI600+ root.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (model.pt, metrics.json, predictions CSVs).")],
+    layout: Annotated[str, typer.Option("--layout", help="auto (from the folders) | liqa | cirrmri.")] = "auto",
+    sequence: Annotated[str | None, typer.Option("--sequence", help="cirrmri: T1 or T2.")] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="cirrmri: labels CSV (id + radiological evaluation 1-3).")
+    ] = None,
+    fusion: Annotated[str, typer.Option("--fusion", help="liqa: consensus | attention.")] = "consensus",
     encoder: Annotated[str, typer.Option("--encoder", help="small_cnn | tf_efficientnet_lite0.")] = "small_cnn",
-    steps: Annotated[int, typer.Option("--steps", help="Training steps (batch 8 exams).")] = 250,
-    cam_weight: Annotated[float, typer.Option("--cam-weight", help="Weight of the CAM-outside-liver penalty.")] = 0.5,
-    val: Annotated[float, typer.Option("--val", help="Fraction of subjects held out for validation.")] = 0.25,
+    steps: Annotated[int, typer.Option("--steps", help="Training steps (liqa: batch 8 exams; cirrmri: 32 slices).")] = 250,
+    cam_weight: Annotated[float, typer.Option("--cam-weight", help="liqa: weight of the CAM-outside-liver penalty.")] = 0.5,
+    val: Annotated[float, typer.Option("--val", help="liqa: fraction of subjects held out for validation.")] = 0.25,
+    n_slices: Annotated[int, typer.Option("--n-slices", help="cirrmri: 2.5D liver slices per scan.")] = 16,
+    crop_size: Annotated[
+        int | None, typer.Option("--crop-size", help="Liver crop side in pixels (default liqa 48, cirrmri 64).")
+    ] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch.")] = 1,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train the multi-phase staging network; report held-out AUCs (S4 vs S1-S3, S2-S4 vs S1)."""
-    _run(as_json, "run_mri_train", data, out, fusion=fusion, encoder=encoder, steps=steps, cam_weight=cam_weight,
-         val_fraction=val, seed=seed, threads=threads)
+    """Train MRI staging: LiQA multi-phase (S1..S4) or CirrMRI600+ per-slice (mild/moderate/severe); held-out metrics."""
+    _run(as_json, "run_mri_train", data, out, layout=layout, sequence=sequence, labels_csv=labels, fusion=fusion,
+         encoder=encoder, steps=steps, cam_weight=cam_weight, val_fraction=val, n_slices=n_slices, crop_size=crop_size,
+         n_boot=n_boot, seed=seed, threads=threads)
+
+
+app.command("mri-train", hidden=True)(train_mri)  # old name, kept working
 # (end of mri commands)
 
 # ============================== radiomics commands ==============================
