@@ -193,6 +193,33 @@ def test_ordinal_probe(trained_run, tmp_path: Path) -> None:
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
 
 
+def test_augmented_view_probe(trained_run, tmp_path: Path, monkeypatch) -> None:
+    """aug_views=K fits the probe on (2 + K) feature rows per training image, then predicts as usual."""
+    from liverfib.inference.predictor import load_predictor
+    from liverfib.training import staging as staging_module
+
+    fitted_rows: list[int] = []
+    real_fit = staging_module._fit_linear
+
+    def spy(X, y, C, head, seed):
+        fitted_rows.append(len(y))
+        return real_fit(X, y, C, head, seed)
+
+    monkeypatch.setattr(staging_module, "_fit_linear", spy)
+    summary = train_staging(
+        trained_run.dataset.root, trained_run.split_csv, tmp_path / "run",
+        _cfg(trained_run, aug_views=2, refit_train_val=True),
+    )
+    n_tr, n_va = summary["n_train"], summary["n_val"]
+    assert fitted_rows[:-1] == [4 * n_tr] * len(trained_run.config.C_grid)  # clean + flip + 2 views
+    assert fitted_rows[-1] == 4 * (n_tr + n_va)  # the train+val refit gets augmented rows too
+    predictor = load_predictor(tmp_path / "run" / "model.pt")
+    val = [r for r in read_split_csv(trained_run.split_csv) if r["split"] == "val"]
+    probs = predictor.predict_paths([trained_run.dataset.root / r["path"] for r in val]).probs
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["aug_views"] == 2
+
+
 # ------------------------------------------------------------------------------ LP-FT + resume
 def test_fine_tuning_writes_last_and_resumes(trained_run, tmp_path: Path) -> None:
     import torch

@@ -7,6 +7,11 @@ Two regimes, one module (:class:`~liverfib.models.staging.StagingNet`):
   regularisation ``C`` is chosen on the validation rows by macro-AUC. The fitted scaler and
   coefficients are written into the network's buffers and linear head, so inference is one
   torch forward pass.
+  With ``aug_views = K > 0`` the probe is fitted on feature-space augmentation: every training
+  image contributes its clean view, its horizontal flip and K ultrasound-augmented views
+  (speckle, TGC bands, gamma, blur, small affine, depth crop) as separate rows, which regularises
+  the probe toward augmentation-invariant directions (grouped 5-fold CV: accuracy 0.626 -> 0.641,
+  BENCHMARKS.md §2). Prediction is unchanged (one forward pass on the clean image).
 * ``epochs > 0``: the linear probe above initialises the head, then the whole network is fine-tuned
   (LP-FT, which forgets less than fine-tuning from a random head) with Adam, albumentations
   ultrasound augmentation, an inverse-frequency sampler, early stopping on validation macro-AUC,
@@ -56,6 +61,7 @@ class StagingConfig(ResolvableConfig):
     C_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
     dedup: bool = True
     flip_features: bool = True
+    aug_views: int = Field(0, ge=0, le=64)
     refit_train_val: bool = False
     seed: int = 0
 
@@ -109,6 +115,19 @@ def _features(net: Any, images: np.ndarray, pre: Any, flip: bool, batch: int = 3
                 f = 0.5 * (f + net.pooled_features(x.flip(-1)))
         feats.append(f.numpy())
     return np.concatenate(feats)
+
+
+def _augmented_rows(
+    net: Any, images: np.ndarray, y: np.ndarray, pre: Any, views: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows of the clean image, its flip and ``views`` augmented views, with their labels."""
+    from liverfib.preprocess.augment import build_us_augment
+
+    aug = build_us_augment(seed)
+    blocks = [_features(net, images, pre, flip=False), _features(net, images[:, :, ::-1].copy(), pre, flip=False)]
+    for _ in range(views):
+        blocks.append(_features(net, np.stack([aug(im) for im in images]), pre, flip=False))
+    return np.concatenate(blocks), np.tile(y, len(blocks))
 
 
 def _fit_linear(
@@ -219,14 +238,17 @@ def train_staging(
     ).eval()
     img_tr = _images(data_dir, train_rows, pre)
     img_va = _images(data_dir, val_rows, pre)
-    X_tr = _features(net, img_tr, pre, cfg.flip_features)
     X_va = _features(net, img_va, pre, cfg.flip_features)
+    if cfg.aug_views > 0:
+        X_tr, y_fit = _augmented_rows(net, img_tr, y_tr, pre, cfg.aug_views, cfg.seed)
+    else:
+        X_tr, y_fit = _features(net, img_tr, pre, cfg.flip_features), y_tr
     mean, std = X_tr.mean(0), X_tr.std(0) + 1e-6
     Z_tr, Z_va = (X_tr - mean) / std, (X_va - mean) / std
     log: list[dict[str, Any]] = []
     best = (-1.0, cfg.C_grid[0], None, None)
     for C in cfg.C_grid:
-        w, b = _fit_linear(Z_tr, y_tr, C, cfg.head, cfg.seed)
+        w, b = _fit_linear(Z_tr, y_fit, C, cfg.head, cfg.seed)
         p_va = _head_probs(Z_va, w, b, cfg.head)
         auc = _macro_auc(y_va, p_va)
         acc = float(np.mean(p_va.argmax(1) == y_va))
@@ -281,9 +303,13 @@ def train_staging(
         val_labels, p_va, list(STAGES), groups=groups, sources=sources, n_boot=500, seed=cfg.seed
     )
     if cfg.refit_train_val and cfg.epochs == 0:
-        X_all = np.concatenate([X_tr, X_va])
+        if cfg.aug_views > 0:
+            X_va_fit, y_va_fit = _augmented_rows(net, img_va, y_va, pre, cfg.aug_views, cfg.seed + 1)
+        else:
+            X_va_fit, y_va_fit = X_va, y_va
+        X_all = np.concatenate([X_tr, X_va_fit])
         mean, std = X_all.mean(0), X_all.std(0) + 1e-6
-        w, b = _fit_linear((X_all - mean) / std, np.concatenate([y_tr, y_va]), best_C, cfg.head, cfg.seed)
+        w, b = _fit_linear((X_all - mean) / std, np.concatenate([y_fit, y_va_fit]), best_C, cfg.head, cfg.seed)
         _set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_seconds = round(time.time() - t0, 1)
