@@ -10,8 +10,9 @@ Two regimes, one module (:class:`~liverfib.models.staging.StagingNet`):
   With ``aug_views = K > 0`` the probe is fitted on feature-space augmentation: every training
   image contributes its clean view, its horizontal flip and K ultrasound-augmented views
   (speckle, TGC bands, gamma, blur, small affine, depth crop) as separate rows, which regularises
-  the probe toward augmentation-invariant directions (grouped 5-fold CV: accuracy 0.626 -> 0.641,
-  BENCHMARKS.md §2). Prediction is unchanged (one forward pass on the clean image).
+  the probe toward augmentation-invariant directions. Prediction is unchanged (one forward pass on
+  the clean image). Measured (BENCHMARKS.md §2b): grouped CV accuracy 0.626 -> 0.641, grouped test
+  0.663 -> 0.640, i.e. no reliable gain; an option (``configs/aug_views.yaml``), off by default.
 * ``epochs > 0``: the linear probe above initialises the head, then the whole network is fine-tuned
   (LP-FT, which forgets less than fine-tuning from a random head) with Adam, albumentations
   ultrasound augmentation, an inverse-frequency sampler, early stopping on validation macro-AUC,
