@@ -62,8 +62,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--ship", action="store_true", help="copy the model to src/liverfib/assets/mri_seg_default.pt")
     ap.add_argument("--time-limit", type=float, default=480.0)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     size = args.img_size
     t0 = time.time()
@@ -144,7 +145,7 @@ def main() -> None:
     results["train_seconds"] = train_s
     results["steps_done"] = len(log)
     results["config"] = {**cfg.model_dump(mode="json"), **{k: str(v) for k, v in vars(args).items()}}
-    results["device"] = "CPU, torch.set_num_threads(1), shared 2-core machine"
+    results["device"] = f"CPU, torch.set_num_threads({args.threads}), shared 2-core machine"
     results["weights"] = "ImageNet tf_efficientnet_lite0 encoder (offline), decoder random init" if args.arch == "unet-lite0" else "random init"
     print(json.dumps({k: (v if not isinstance(v, dict) or "per_case" not in v else {kk: vv for kk, vv in v.items()}) for k, v in results.items()}, indent=1, default=str))
     (args.out / "metrics.json").write_text(json.dumps(results, indent=2, default=str))
