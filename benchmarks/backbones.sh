@@ -5,7 +5,7 @@ set -euo pipefail
 DATA=../shared/data/liver-us-fibrosis
 export OMP_NUM_THREADS=1
 for spec in "tf_efficientnet_lite0 224 16,24,40,112,320,1280" "tf_efficientnet_lite2 260 16,24,48,120,352,1280" \
-            "efficientnet_b0 224 16,24,40,112,320,1280"; do
+            "efficientnet_b0 224 16,24,40,112,320,1280" "resnet50 224 64,256,512,1024,2048,2048"; do
   set -- $spec
   [ -f runs/feat_$1.npz ] || .venv/bin/python benchmarks/extract_features.py $DATA runs/feat_$1.npz --no-fan \
       --backbone $1 --img-size $2 > runs/feat_$1.log 2>&1
