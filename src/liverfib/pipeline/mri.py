@@ -117,6 +117,11 @@ def _prediction_columns(classes: tuple[str, ...] | list[str], extra: list[str]) 
     return ["path", "label", *[f"prob_{c}" for c in classes], "group", "source", *extra]
 
 
+def _prob_cells(classes: Any, probs: Any) -> dict[str, str]:
+    """``prob_<class>`` cells of one predictions-CSV row."""
+    return {f"prob_{c}": f"{float(v):.6f}" for c, v in zip(classes, probs, strict=True)}
+
+
 class _LazySegmenter:
     """The liver segmenter, loaded the first time a scan without a mask needs it."""
 
@@ -173,7 +178,7 @@ def _liqa_row(r: dict[str, Any]) -> dict[str, Any]:
     case = r["case_id"]
     return {
         "path": r["exam"], "label": r["true_stage"] or "",
-        **{f"prob_{c}": f"{v:.6f}" for c, v in r["stage_probs"].items()},
+        **_prob_cells(r["stage_probs"].keys(), r["stage_probs"].values()),
         "group": case.split("-")[0] if r["true_stage"] else case, "source": r["vendor"] or "?",
         "stage": r["stage"], "p_s4": r["p_s4"], "p_s2_s4": r["p_s2_s4"], "phases_used": " ".join(r["phases_used"]),
     }
@@ -353,10 +358,10 @@ def _stage_volume(exam: Any, net: Any, cfg: Any, seg: _LazySegmenter) -> tuple[d
         "slice_grades": {int(k): cfg.classes[int(i)] for k, i in zip(slices.slice_index, p.argmax(1), strict=True)},
     }
     base = {"label": label, "group": subject, "source": cfg.sequence, "mask_source": slices.mask_source}
-    rows = [{**base, "path": path, **{f"prob_{c}": f"{v:.6f}" for c, v in zip(cfg.classes, mean, strict=True)},
+    rows = [{**base, "path": path, **_prob_cells(cfg.classes, mean),
              "predicted": r["grade"], "slice": "mean", "n_slices": len(p)}]
     for k, pk in zip(slices.slice_index, p, strict=True):
-        rows.append({**base, "path": f"{path}#z{int(k)}", **{f"prob_{c}": f"{v:.6f}" for c, v in zip(cfg.classes, pk, strict=True)},
+        rows.append({**base, "path": f"{path}#z{int(k)}", **_prob_cells(cfg.classes, pk),
                      "predicted": cfg.classes[int(pk.argmax())], "slice": int(k), "n_slices": 1})
     return r, rows
 
@@ -531,7 +536,7 @@ def _train_liqa(data: Path, out: Path, *, fusion: str, encoder: str, steps: int,
         "split": "validation subjects (grouped by NNNN id)", "steps": len(log), "config": cfg.model_dump(mode="json"),
     }
     out.mkdir(parents=True, exist_ok=True)
-    rows = [{"path": str(e.root), "label": lab, **{f"prob_{c}": f"{v:.6f}" for c, v in zip(_LIQA_CLASSES, p, strict=True)},
+    rows = [{"path": str(e.root), "label": lab, **_prob_cells(_LIQA_CLASSES, p),
              "group": g, "source": e.vendor} for e, lab, p, g in zip(val_exams, labels, probs, ids, strict=True)]
     write_rows(rows, out / "val_predictions.csv", _prediction_columns(_LIQA_CLASSES, []))
     write_json({**result, "metrics": metrics}, out / "metrics.json")
@@ -629,11 +634,11 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
         )
         cols = _prediction_columns(classes, ["slice"])
         slice_rows = [{"path": f"{e.phase_paths[e.phases[0]]}#z{k}", "label": lab, "group": g, "source": sequence,
-                       "slice": k, **{f"prob_{c}": f"{v:.6f}" for c, v in zip(classes, pk, strict=True)}}
+                       "slice": k, **_prob_cells(classes, pk)}
                       for (e, k, _), lab, g, pk in zip(te["meta"], y_names, te["groups"], p, strict=True)]
         path_of = {str(e.meta["subject"]): str(e.phase_paths[e.phases[0]]) for e in by_split["test"]}
         patient_rows = [{"path": path_of[k], "label": label_of[k], "group": k, "source": sequence, "slice": "mean",
-                         **{f"prob_{c}": f"{v:.6f}" for c, v in zip(classes, pk, strict=True)}}
+                         **_prob_cells(classes, pk)}
                         for k, pk in zip(keys, p_pat, strict=True)]
         write_rows(slice_rows, out / "test_predictions_slices.csv", cols)
         write_rows(patient_rows, out / "test_predictions_patients.csv", cols)
