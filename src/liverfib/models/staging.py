@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from liverfib.models.registry import get_spec
-from liverfib.models.weights import map_in_order
+from liverfib.models.weights import timm_state_dict
 
 __all__ = ["HEADS", "POOLINGS", "StagingNet", "ordinal_to_probs"]
 
@@ -68,8 +68,7 @@ class StagingNet(nn.Module):
         self.pooling = pooling
         self.encoder = timm.create_model(spec.timm_name, pretrained=False, num_classes=0)
         if pretrained and spec.weight_loader is not None:
-            full = timm.create_model(spec.timm_name, pretrained=False).state_dict()
-            mapped = map_in_order(spec.weight_loader(), full)
+            mapped = timm_state_dict(spec.timm_name, spec.weight_loader)
             mapped = {k: v for k, v in mapped.items() if not k.startswith("classifier.")}
             self.encoder.load_state_dict(mapped, strict=True)
         channels = [self.encoder.feature_info[i]["num_chs"] for i in self.feature_stages]

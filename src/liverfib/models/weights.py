@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from liverfib.errors import ModelError
 
-__all__ = ["lite_loader", "map_in_order"]
+__all__ = ["lite_loader", "map_in_order", "timm_state_dict"]
 
 
 def map_in_order(source: dict, target: dict) -> dict:
@@ -25,6 +25,14 @@ def map_in_order(source: dict, target: dict) -> dict:
             raise ModelError(f"weight {sk} {tuple(sv.shape)} does not fit {tk} {tuple(tv.shape)}")
         out[tk] = sv
     return out
+
+
+def timm_state_dict(timm_name: str, loader: Callable[[], dict]) -> dict:
+    """Packaged weights from ``loader`` renamed onto timm's full ``timm_name`` state dict (classifier
+    included; headless models drop the ``classifier.`` tensors)."""
+    import timm
+
+    return map_in_order(loader(), timm.create_model(timm_name, pretrained=False).state_dict())
 
 
 def lite_loader(k: int) -> Callable[[], dict]:

@@ -43,12 +43,10 @@ def build_encoder(name: str, *, width: int = 16, pretrained: bool = False) -> An
 
             self.body = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0, global_pool="")
             if pretrained:
-                from liverfib.models.weights import lite_loader, map_in_order
+                from liverfib.models.weights import lite_loader, timm_state_dict
 
-                src = lite_loader(0)()
-                target = self.body.state_dict()
-                src = {k: v for k, v in src.items() if not k.startswith("_fc")}
-                self.body.load_state_dict(map_in_order(src, target))
+                mapped = timm_state_dict("tf_efficientnet_lite0", lite_loader(0))
+                self.body.load_state_dict({k: v for k, v in mapped.items() if not k.startswith("classifier.")})
             self.out_channels = self.body.num_features
             self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1))
 
