@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from liverfib.io.atomic import atomic_write_text
 
 __all__ = ["write_json"]
 
@@ -44,19 +44,5 @@ def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
     numpy scalars and arrays become plain numbers and lists. NaN/inf raise ``ValueError`` before
     anything is written. Parent folders are created. Returns the path.
     """
-    path = Path(path)
     text = json.dumps(_to_builtin(result, "result"), indent=2, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp alone would give 0600
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
