@@ -6,8 +6,8 @@ Runs exactly what a user runs, through the pipeline twins of the CLI:
   liverfib train-mri --data DATA --labels DATA/labels.csv --sequence T1 --out OUT/T1 --steps STEPS
   liverfib train-mri --data DATA --labels DATA/labels.csv --sequence T2 --out OUT/T2 --steps STEPS
 
-and collects test accuracy per slice and per patient (95 % CIs from a bootstrap over patients) into
-benchmarks/mri_cirrmri_results.json. The data are SYNTHETIC: the numbers show that the pipeline
+and writes test accuracy per slice and per patient (95 % CIs from a bootstrap over patients) as
+result JSONs benchmarks/results/mri_cirrmri_synthetic_{T1,T2}.json. The data are SYNTHETIC: the numbers show that the pipeline
 learns, nothing about patients (and are not comparable with CirrhosisStage's 72.8 % / 63.8 %).
 
   nice -n 10 .venv/bin/python benchmarks/mri_cirrmri_staging.py --out runs/mri_cirrmri
@@ -16,10 +16,10 @@ learns, nothing about patients (and are not comparable with CirrhosisStage's 72.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from liverfib.evaluation.results import metric, write_result
 from liverfib.pipeline.mri import run_mri_phantom, run_mri_train
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--encoder", default="small_cnn")
     ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--results", type=Path, default=Path(__file__).with_name("mri_cirrmri_results.json"))
+    ap.add_argument("--results", type=Path, default=Path(__file__).with_name("results"))
     args = ap.parse_args()
 
     data = args.out / "data"
@@ -40,25 +40,34 @@ def main() -> None:
         run_mri_phantom(data, layout="cirrmri", n_subjects=args.n, seed=args.seed)
     gen_s = time.time() - t0
     print(f"data: {data} ({gen_s:.0f} s)", flush=True)
-    rows = {}
+    command = (f"nice -n 10 .venv/bin/python benchmarks/mri_cirrmri_staging.py --out {args.out} --n {args.n} "
+               f"--seed {args.seed} --steps {args.steps} --encoder {args.encoder}")
     for seq in ("T1", "T2"):
         t = time.time()
         result, text = run_mri_train(data, args.out / seq, layout="cirrmri", sequence=seq, labels_csv=data / "labels.csv",
                                      encoder=args.encoder, steps=args.steps, seed=args.seed, n_boot=args.n_boot, threads=1)
         print(text, flush=True)
-        rows[seq] = {k: result[k] for k in ("n_scans", "n_slices", "selected_step", "val_slice_accuracy",
-                                            "test_slice_accuracy", "test_slice_accuracy_ci95", "test_patient_accuracy",
-                                            "test_patient_accuracy_ci95", "test_slice_macro_auc",
-                                            "test_patient_macro_auc", "test_patient_confusion_matrix")}
-        rows[seq]["seconds"] = round(time.time() - t, 1)
-    out = {
-        "note": "SYNTHETIC CirrMRI600+-layout data (liverfib.mri.synthetic); not real MRI",
-        "command": f"nice -n 10 .venv/bin/python benchmarks/mri_cirrmri_staging.py --out {args.out} --n {args.n} "
-                   f"--seed {args.seed} --steps {args.steps} --encoder {args.encoder}",
-        "data_seconds": round(gen_s, 1), "encoder": args.encoder, "steps": args.steps, "results": rows,
-    }
-    args.results.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
+        path = write_result(
+            f"mri_cirrmri_synthetic_{seq}",
+            title=f"CirrMRI600+ layout, 3 grades, {seq}, annotation masks",
+            metrics={
+                "slice_accuracy": metric(result["test_slice_accuracy"], result["test_slice_accuracy_ci95"]),
+                "patient_accuracy": metric(result["test_patient_accuracy"], result["test_patient_accuracy_ci95"]),
+                "slice_macro_auc": metric(result["test_slice_macro_auc"]),
+                "patient_macro_auc": metric(result["test_patient_macro_auc"]),
+            },
+            n=result["n_scans"]["test"], unit="patient", groups=result["n_scans"]["test"],
+            split_file=None, subset="test", test_scored_count=1, command=command, synthetic=True,
+            device="cpu, 1 torch thread", results_dir=args.results,
+            extra={"n_slices": result["n_slices"], "n_scans": result["n_scans"], "encoder": args.encoder,
+                   "weights": "random init", "steps": args.steps, "selected_step": result["selected_step"],
+                   "val_slice_accuracy": result["val_slice_accuracy"],
+                   "test_patient_confusion_matrix": result["test_patient_confusion_matrix"],
+                   "train_seconds": round(time.time() - t, 1), "data_seconds": round(gen_s, 1),
+                   "ci_method": "percentile bootstrap over patients (slices of a patient resampled together)",
+                   "data": f"SYNTHETIC: liverfib phantom mri --layout cirrmri --n {args.n} --seed {args.seed}"},
+        )
+        print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":
