@@ -1,6 +1,6 @@
 """Staging with liver masks from the shipped segmenter instead of mask_GED4 (SYNTHETIC test set).
 
-  nice -n 10 .venv/bin/python benchmarks/mri_staging_segmasks.py --model runs/mri_staging_ramp0.5/model.pt \
+  nice -n 10 .venv/bin/python benchmarks/mri_staging_segmasks.py --model runs/mri_staging_ramp0.5/model \
       --data runs/mri_synthetic_liqa/test --out runs/mri_staging_segmasks
 """
 

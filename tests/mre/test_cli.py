@@ -43,8 +43,8 @@ def test_train_seg_then_mre_with_model(mre_exams, tmp_path):
                                    "--arch", "unet_mobilenetv2", "--img-size", "64", "--epochs", "1",
                                    "--batch-size", "4", "--threads", "1", "--json"])
     assert res.exit_code == 0, res.output
-    assert (run / "best.pt").is_file() and (run / "config.yaml").is_file()
-    res = CliRunner().invoke(app, ["mre", str(mre_exams.ge.dir), "--model", str(run / "best.pt"), "--json"])
+    assert (run / "best" / "bundle.yaml").is_file() and (run / "config.yaml").is_file()
+    res = CliRunner().invoke(app, ["mre", str(mre_exams.ge.dir), "--model", str(run / "best"), "--json"])
     # a 1-epoch model may find no liver: then the one-line error, else the JSON contract
     if res.exit_code == 0:
         assert MRE_KEYS <= set(json.loads(res.output[res.output.index("{"):]))

@@ -82,7 +82,10 @@ def load_labelled_exams(data_dir: Path, max_exams: int | None = None) -> list[di
         x = prepare_input(mag, exam.confidence_pct.array)
         if mask.shape != x[:, 0].shape:
             raise InputError(f"{d}: liver mask {mask.shape} does not match the exam {x[:, 0].shape}")
-        exams.append({"id": d.name, "dir": d, "x": x, "mask": mask, "stage": truth.get("stage")})
+        # phantoms (liverfib phantom mre) record the stage they were generated for
+        synthetic = bool(truth.get("synthetic", "intended_stage" in truth))
+        exams.append({"id": d.name, "dir": d, "x": x, "mask": mask, "stage": truth.get("stage"),
+                      "synthetic": synthetic})
     return exams
 
 
@@ -118,12 +121,13 @@ def evaluate_exams(net: Any, exams: list[dict[str, Any]], img_size: int) -> list
 def train_mre_segmentation(
     data_dir: Path, out_dir: Path, config: SegTrainConfig, *, progress=None  # type: ignore[no-untyped-def]
 ) -> dict[str, Any]:
-    """Train, keep the best-val-Dice weights, write ``best.pt``, ``config.yaml``, ``log.csv``, ``metrics.json``."""
+    """Train, keep the best-val-Dice weights, write the bundle ``best/``, ``config.yaml``, ``log.csv``, ``metrics.json``."""
     import torch
     import torch.nn.functional as F
     import yaml
 
-    from liverfib.mre.models import SEG_MODELS, create_seg_model, save_seg_checkpoint
+    from liverfib.models.bundle import save_bundle
+    from liverfib.mre.models import SEG_MODELS, create_seg_model, seg_bundle_fields
     from liverfib.report.jsonio import write_json
 
     if config.model not in SEG_MODELS:
@@ -195,9 +199,10 @@ def train_mre_segmentation(
         "device": "cpu",
         "init": "random (no pretrained weights)",
     }
-    save_seg_checkpoint(out_dir / "best.pt", net, model=config.model, in_channels=int(x.shape[1]),
-                        img_size=size, train_config=config.model_dump(), metrics={
-                            "val_dice_mean": metrics["val_dice_mean"], "n_train_exams": len(train)})
+    save_bundle(out_dir / "best", net, **seg_bundle_fields(
+        model=config.model, in_channels=int(x.shape[1]), img_size=size, train_config=config.model_dump(),
+        metrics={"val_dice_mean": metrics["val_dice_mean"], "n_train_exams": len(train)},
+        synthetic=any(e["synthetic"] for e in exams)))
     with (out_dir / "log.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "best"])
         w.writeheader()

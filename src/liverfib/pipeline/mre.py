@@ -318,5 +318,5 @@ def train_seg_mre(
     metrics = train_mre_segmentation(Path(data_dir), Path(out_dir), cfg, progress=progress_bar("train-seg"))
     text = (f"Trained {cfg.model} ({metrics['n_train_exams']} train / {metrics['n_val_exams']} val exams, "
             f"{cfg.epochs} epochs, {cfg.img_size}px, CPU, random init) in {metrics['train_seconds']} s; "
-            f"val Dice {metrics['val_dice_mean']}. Checkpoint: {Path(out_dir) / 'best.pt'}")
+            f"val Dice {metrics['val_dice_mean']}. Model bundle: {Path(out_dir) / 'best'}")
     return metrics, text

@@ -448,7 +448,7 @@ def run_mri_train(
     and accuracy with subject-bootstrap CIs. CirrMRI600+: ``sequence`` T1 or T2 and ``labels_csv``
     are required; train_ scans train, valid_ scans select the checkpoint, test_ scans are scored per
     slice and per patient (mean of the slice probabilities), CIs from a bootstrap over patients.
-    Writes ``model.pt``, ``metrics.json`` and predictions CSVs (``evaluate --predictions`` format).
+    Writes the bundle ``model/``, ``metrics.json`` and predictions CSVs (``evaluate --predictions`` format).
     """
     from liverfib.mri.layouts import detect_layout
 
@@ -498,7 +498,8 @@ def _train_liqa(data: Path, out: Path, *, fusion: str, encoder: str, steps: int,
 
     from liverfib.evaluation.metrics import evaluate_probabilities
     from liverfib.mri.layouts import list_liqa_exams
-    from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, save_staging_model
+    from liverfib.models.bundle import save_bundle
+    from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, staging_bundle_fields
     from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops, train_staging
     from liverfib.pipeline._common import write_rows
     from liverfib.report.jsonio import write_json
@@ -540,10 +541,11 @@ def _train_liqa(data: Path, out: Path, *, fusion: str, encoder: str, steps: int,
              "group": g, "source": e.vendor} for e, lab, p, g in zip(val_exams, labels, probs, ids, strict=True)]
     write_rows(rows, out / "val_predictions.csv", _prediction_columns(_LIQA_CLASSES, []))
     write_json({**result, "metrics": metrics}, out / "metrics.json")
-    save_staging_model(out / "model.pt", net, data=_data_note(data), synthetic=_is_synthetic(data), layout="liqa",
-                       classes=list(_LIQA_CLASSES), heldout=result)
+    save_bundle(out / "model", net, **staging_bundle_fields(
+        net, data=_data_note(data), synthetic=_is_synthetic(data), layout="liqa", classes=list(_LIQA_CLASSES),
+        heldout=result))
     text = (f"trained on {result['n_train']} exams; validation ({result['n_val']}): AUC S4 {result['auc_s4_vs_s1_s3']}, "
-            f"AUC S2-S4 {result['auc_s2_s4_vs_s1']}, accuracy {result['stage_accuracy']} -> {out / 'model.pt'}")
+            f"AUC S2-S4 {result['auc_s2_s4_vs_s1']}, accuracy {result['stage_accuracy']} -> {out / 'model'}")
     return result, text
 
 
@@ -565,7 +567,8 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
         scan_slices,
         train_slice_staging,
     )
-    from liverfib.mri.staging import save_staging_model
+    from liverfib.models.bundle import save_bundle
+    from liverfib.mri.staging import staging_bundle_fields
     from liverfib.pipeline._common import write_rows
     from liverfib.report.jsonio import write_json
 
@@ -648,8 +651,9 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
     write_rows(log, out / "log.csv", ["step", "loss", "seconds", "val_accuracy", "val_log_loss"])
     write_json(result, out / "metrics.json")
     heldout = {k: v for k, v in result.items() if not k.startswith("metrics_")}
-    save_staging_model(out / "model.pt", net, data=_data_note(data), synthetic=_is_synthetic(data), layout="cirrmri",
-                       sequence=sequence, classes=classes, heldout=heldout)
+    save_bundle(out / "model", net, **staging_bundle_fields(
+        net, data=_data_note(data), synthetic=_is_synthetic(data), layout="cirrmri", sequence=sequence,
+        classes=classes, heldout=heldout))
 
     def fmt(key: str) -> str:
         v, ci = result.get(key), result.get(f"{key}_ci95")
@@ -658,7 +662,7 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
     text = (f"trained {len(log)} steps on {result['n_scans']['train']} {sequence} scans "
             f"({result['n_slices']['train']} slices), selected step {result['selected_step']} on valid; "
             f"test accuracy per slice {fmt('test_slice_accuracy')}, per patient {fmt('test_patient_accuracy')} "
-            f"({result['n_scans']['test']} patients) -> {out / 'model.pt'}")
+            f"({result['n_scans']['test']} patients) -> {out / 'model'}")
     return {k: v for k, v in result.items() if not k.startswith("metrics_")}, text
 
 
@@ -694,7 +698,8 @@ def run_train_seg_mri(
         slices_from_volumes,
         train_segmenter,
     )
-    from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, save_seg_model
+    from liverfib.models.bundle import save_bundle
+    from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, seg_bundle_fields
     from liverfib.report.jsonio import write_json
 
     class SegTrainConfig(BaseModel):
@@ -770,8 +775,9 @@ def run_train_seg_mri(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))
     write_json(result, out_dir / "metrics.json")
-    save_seg_model(out_dir / "model.pt", net, model_cfg, trained_on=str(data_dir), val_dice_mean=result["val_dice_mean"])
-    return result, f"trained {len(log)} steps on {len(train)} slices; val Dice {result['val_dice_mean']} -> {out_dir / 'model.pt'}"
+    save_bundle(out_dir / "model", net, **seg_bundle_fields(model_cfg, trained_on=str(data_dir),
+                                                           val_dice_mean=result["val_dice_mean"]))
+    return result, f"trained {len(log)} steps on {len(train)} slices; val Dice {result['val_dice_mean']} -> {out_dir / 'model'}"
 
 
 def _cirrmri_slices(root: Path, size: int) -> list[Any]:

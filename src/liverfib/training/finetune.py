@@ -29,7 +29,7 @@ def finetune(
     """Fine-tune all weights from the linear-probe head; early stopping on val macro-AUC.
 
     BatchNorm layers stay in eval mode (ImageNet statistics), which keeps small-batch CPU training
-    stable. ``out_dir/last.pt`` is written every epoch and resumed from when present. The probe
+    stable. ``out_dir/last.safetensors`` is written every epoch and resumed from when present. The probe
     network (validation macro-AUC ``init_auc``) is kept unless an epoch beats it.
     """
     import torch
@@ -37,6 +37,7 @@ def finetune(
     from tqdm import tqdm
 
     from liverfib.preprocess.augment import build_us_augment
+    from liverfib.training.resume import read_resume_state, write_resume_state
     from liverfib.training.staging import _macro_auc
 
     torch.manual_seed(cfg.seed)
@@ -50,12 +51,12 @@ def finetune(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     use_amp = dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    last = out_dir / "last.pt"
+    last = out_dir / "last.safetensors"
     start_epoch, best_auc, stale = 0, init_auc, 0
     best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     if last.is_file():
-        state = torch.load(last, map_location=dev, weights_only=False)
+        state = read_resume_state(last)  # CPU tensors; load_state_dict moves them to the device
         if state.get("config") == cfg.model_dump(mode="json"):
             net.load_state_dict(state["net"])
             opt.load_state_dict(state["opt"])
@@ -129,7 +130,8 @@ def finetune(
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         else:
             stale += 1
-        torch.save(
+        write_resume_state(
+            last,
             {
                 "net": net.state_dict(),
                 "opt": opt.state_dict(),
@@ -141,7 +143,6 @@ def finetune(
                 "stale": stale,
                 "config": cfg.model_dump(mode="json"),
             },
-            last,
         )
         if stale >= cfg.patience:
             break

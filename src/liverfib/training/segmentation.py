@@ -78,7 +78,7 @@ def train_segmentation(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     extra_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train on gray ``(H, W)`` images with bool masks; write ``model.pt``, ``log.csv``, ``config.yaml``.
+    """Train on gray ``(H, W)`` images with bool masks; write the bundle ``model/``, ``log.csv``, ``config.yaml``.
 
     Returns a summary with the final training loss and, when validation pairs are given, their
     mean Dice at the last epoch (no checkpoint selection on them: with a handful of images,
@@ -89,7 +89,7 @@ def train_segmentation(
     from monai.losses import DiceCELoss
 
     from liverfib.inference.segmenter import Segmenter
-    from liverfib.models.checkpoint import SEG_CHECKPOINT_FORMAT, save_checkpoint
+    from liverfib.models.bundle import Bundle, save_bundle
     from liverfib.models.segmentation import build_seg_model, get_seg_spec
     from liverfib.preprocess.augment import build_us_seg_augment
     from liverfib.preprocess.segmentation import SegPreprocess, SegPreprocessConfig, resize_mask
@@ -144,22 +144,27 @@ def train_segmentation(
             progress(epoch, cfg.epochs, row)
 
     net.eval()
-    fields = {
-        "preprocess": SegPreprocessConfig(img_size=cfg.img_size).to_dict(),
-        "threshold": cfg.threshold,
-        "target": cfg.target,
-        "config": cfg.model_dump(mode="json"),
-        "weights_origin": spec.weights if cfg.pretrained else "random",
-        **(extra_fields or {}),
+    extra = dict(extra_fields or {})
+    fields: dict[str, Any] = {
+        "task": "us-liver-seg" if cfg.target == "liver" else "us-cam-seg",
+        "network": {"name": cfg.arch, "args": {"arch": cfg.arch, "in_channels": 3}},
+        "classes": ["background", cfg.target],
+        "preprocessing": SegPreprocessConfig(img_size=cfg.img_size).to_dict(),
+        "input": {"size": [cfg.img_size, cfg.img_size], "channels": 3},
+        "training_data": {"description": extra.pop("train_data", None), "n_train": len(x_u8)},
+        "seed": cfg.seed,
+        "synthetic": bool(extra.pop("synthetic", False)),
+        "extra": {"threshold": cfg.threshold, "target": cfg.target, "config": cfg.model_dump(mode="json"),
+                  "weights_origin": spec.weights if cfg.pretrained else "random", **extra},
     }
-    model_config = {"arch": cfg.arch, "in_channels": 3}
     summary: dict[str, Any] = {"epochs": cfg.epochs, "final_loss": log_rows[-1]["loss"],
                                "train_seconds": round(time.time() - t0, 1), "n_train": len(x_u8)}
     if len(val_images):
-        payload = {"model": model_config, "state_dict": net.state_dict(), **fields}
-        scores = evaluate_segmenter(Segmenter(payload, "training"), val_images, val_masks)
+        in_memory = Bundle(meta=fields, weights=net.state_dict(), source="training")
+        scores = evaluate_segmenter(Segmenter(in_memory, "training"), val_images, val_masks)
         summary["val_dice"] = round(float(np.mean([s["dice"] for s in scores])), 4)
-        fields["val_dice"] = summary["val_dice"]
-    save_checkpoint(out_dir / "model.pt", net, fmt=SEG_CHECKPOINT_FORMAT, model_config=model_config, **fields)
+        fields["metrics"] = {"split": "val (last epoch, not used for selection)",
+                             "values": {"dice_mean": summary["val_dice"]}}
+    save_bundle(out_dir / "model", net, **fields)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     return summary
