@@ -240,7 +240,7 @@ def test_fine_tuning_writes_last_and_resumes(trained_run, tmp_path: Path) -> Non
     assert [int(r["epoch"]) for r in tuned] == [1]
     assert np.isfinite(float(tuned[0]["train_loss"]))
     last = read_resume_state(out / "last.safetensors")
-    assert last["epoch"] == 0 and last["config"] == cfg.model_dump(mode="json")
+    assert last["epoch"] == 0 and last["key"] == cfg.model_dump(mode="json")
 
     # same config: the finished run is resumed (no epoch left), and the saved model is its best state
     summary = train_staging(root, split, out, cfg)

@@ -129,6 +129,7 @@ def train_mre_segmentation(
     from liverfib.models.bundle import save_bundle
     from liverfib.mre.models import SEG_MODELS, create_seg_model, seg_bundle_fields
     from liverfib.report.jsonio import write_json
+    from liverfib.training.trainer import fit
 
     if config.model not in SEG_MODELS:
         from liverfib.errors import unknown_choice
@@ -159,34 +160,41 @@ def train_mre_segmentation(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     gen = torch.Generator().manual_seed(config.seed)
-    log, best, best_state = [], -float("inf"), None
-    t0 = time.time()
-    for epoch in range(1, config.epochs + 1):
-        net.train()
+    log: list[dict[str, Any]] = []
+
+    def batches(epoch: int):
         perm = torch.randperm(len(x), generator=gen)
-        total = 0.0
         for i in range(0, len(x), config.batch_size):
             idx = perm[i : i + config.batch_size]
             xb, yb = x[idx], y[idx]
             if config.hflip and torch.rand(1, generator=gen).item() < 0.5:
                 xb, yb = xb.flip(-1), yb.flip(-1)
-            opt.zero_grad()
-            loss = loss_fn(net(xb), yb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": total / len(x), "seconds": round(time.time() - t0, 1)}
+            yield xb, yb
+
+    def step_loss(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        loss = loss_fn(net(batch[0]), batch[1])
+        return loss, {"loss": float(loss.detach()), "n": len(batch[0])}
+
+    def validate(net: Any, state: Any) -> tuple[float, dict[str, float]]:
+        # the best epoch is picked on the validation exams (on -train loss when there are none)
         if val:
-            row["val_dice"] = float(np.mean([r["dice"] for r in evaluate_exams(net, val, size)]))
-        score = row.get("val_dice", -row["train_loss"])
-        if score > best:
-            best, best_state = score, {k: v.detach().clone() for k, v in net.state_dict().items()}
+            dice = float(np.mean([r["dice"] for r in evaluate_exams(net, val, size)]))
+            return dice, {"val_dice": dice}
+        rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
+        return -sum(r["loss"] * r["n"] for r in rows) / len(x), {}
+
+    def log_epoch(state: Any, logs: dict[str, Any]) -> None:
+        rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "train_loss": sum(r["loss"] * r["n"] for r in rows) / len(x),
+                               "seconds": round(state.seconds, 1), **logs}
+        if state.best_step == state.step:
             row["best"] = True
         log.append(row)
         if progress is not None:
-            progress(epoch, config.epochs)
-    assert best_state is not None
-    net.load_state_dict(best_state)
+            progress(state.epoch + 1, config.epochs)
+
+    t0 = time.time()
+    fit(net, opt, step_loss, batches, epochs=config.epochs, validate=validate, after_epoch=[log_epoch])
     val_rows = evaluate_exams(net, val, size) if val else []
     metrics = {
         "model": config.model,

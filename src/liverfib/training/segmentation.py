@@ -93,6 +93,7 @@ def train_segmentation(
     from liverfib.models.segmentation import build_seg_model, get_seg_spec
     from liverfib.preprocess.augment import build_us_seg_augment
     from liverfib.preprocess.segmentation import SegPreprocess, SegPreprocessConfig, resize_mask
+    from liverfib.training.trainer import fit
 
     if len(images) != len(masks) or not images:
         raise ConfigError(f"need matching images and masks, got {len(images)} and {len(masks)}")
@@ -112,14 +113,13 @@ def train_segmentation(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=cfg.epochs * steps, pct_start=0.1
     )
-    loss_fn = DiceCELoss(sigmoid=True)
+    dice_ce = DiceCELoss(sigmoid=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_rows: list[dict[str, Any]] = []
-    t0 = time.time()
     order = np.array([], int)
-    for epoch in range(1, cfg.epochs + 1):
-        net.train()
-        losses = []
+
+    def batches(epoch: int):
+        nonlocal order
         for _ in range(steps):
             if order.size < cfg.batch_size:
                 order = np.concatenate([order, rng.permutation(len(x_u8))])
@@ -129,19 +129,24 @@ def train_segmentation(
                 img, msk = (x_u8[i], y_u8[i]) if aug is None else aug(x_u8[i], y_u8[i])
                 xs.append(pre.normalise(img))
                 ys.append((msk > 127).astype(np.float32)[None])
-            x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
-            loss = loss_fn(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        row: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
-                               "seconds": round(time.time() - t0, 1)}
+            yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        loss = dice_ce(net(batch[0]), batch[1])
+        return loss, {"loss": loss.item()}
+
+    def log_epoch(state: Any, logs: dict[str, Any]) -> None:
+        losses = [r["loss"] for r in state.rows if r["epoch"] == state.epoch + 1]
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "loss": round(float(np.mean(losses)), 4),
+                               "seconds": round(state.seconds, 1)}
         log_rows.append(row)
         _write_log(log_rows, out_dir / "log.csv")  # live CSV log, one row per epoch
         if progress is not None:
-            progress(epoch, cfg.epochs, row)
+            progress(state.epoch + 1, cfg.epochs, row)
+
+    t0 = time.time()
+    # no validation inside the loop: with a handful of images, selecting on them would tune on them
+    fit(net, opt, loss_fn, batches, epochs=cfg.epochs, scheduler=sched, after_epoch=[log_epoch])
 
     net.eval()
     extra = dict(extra_fields or {})

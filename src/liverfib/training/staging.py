@@ -173,15 +173,6 @@ def _head_probs(X: np.ndarray, w: np.ndarray, b: np.ndarray, head: str) -> np.nd
     return p.numpy().astype(np.float64)
 
 
-def _macro_auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    present = np.unique(y)
-    if len(present) < 2:
-        return float("nan")
-    return float(np.mean([roc_auc_score(y == k, p[:, k]) for k in present]))
-
-
 def train_staging(
     data_dir: Path,
     split_csv: Path,
@@ -196,13 +187,14 @@ def train_staging(
     import yaml
 
     from liverfib import __version__
-    from liverfib.evaluation import evaluate_probabilities, fit_thresholds
     from liverfib.dataset.fingerprint import file_sha256
+    from liverfib.evaluation import evaluate_probabilities, fit_thresholds
     from liverfib.models.bundle import save_bundle
     from liverfib.models.registry import get_spec
     from liverfib.models.staging import StagingNet
     from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
     from liverfib.report.jsonio import write_json
+    from liverfib.training.finetune import macro_auc
 
     if cfg.head == "mlp" and cfg.epochs == 0:
         raise ConfigError(
@@ -252,7 +244,7 @@ def train_staging(
     for C in cfg.C_grid:
         w, b = _fit_linear(Z_tr, y_fit, C, cfg.head, cfg.seed)
         p_va = _head_probs(Z_va, w, b, cfg.head)
-        auc = _macro_auc(y_va, p_va)
+        auc = macro_auc(y_va, p_va)
         acc = float(np.mean(p_va.argmax(1) == y_va))
         log.append(
             {
