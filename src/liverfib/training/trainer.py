@@ -152,6 +152,7 @@ def fit(
             break
     if validate is not None and restore_best and state.best_state is not None:
         net.load_state_dict(state.best_state)
+    net.eval()
     return state
 
 
