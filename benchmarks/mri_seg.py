@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from liverfib.evaluation.segmentation import dice_hd95
+from liverfib.models.bundle import save_bundle
 from liverfib.mri.seg_training import (
     slices_from_ct_folder,
     slices_from_synthetic,
     slices_from_volumes,
     train_segmenter,
 )
-from liverfib.models.bundle import save_bundle
-from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, seg_bundle_fields
+from liverfib.mri.segmentation import SegModel, SegModelConfig, seg_bundle_fields
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 TEST_VOLUMES = ("amos_ct_0013", "dcmqi_ct")

@@ -11,14 +11,12 @@ The tests recompute them from the bundles with today's loaders.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
 
 REFS = Path(__file__).resolve().parent / "data" / "shipped_refs.npz"
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.mri import segmentation as seg_mod
-from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, keep_largest_component
+from liverfib.mri.segmentation import SegModel, SegModelConfig, keep_largest_component
 from liverfib.mri.shape import liver_volume_ml
 from liverfib.pipeline.mri import run_segment_volume
 
@@ -110,3 +111,4 @@ def test_3d_sliding_window_path_keeps_shape() -> None:
     pred = model.segment(vol)
     assert pred.shape == vol.shape and pred[0, 0, 0] == 0
     assert dice_hd95(pred, truth)[0] > 0.98
+

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liverfib.errors import ConfigError, InputError
 
-__all__ = ["SegTrainConfig", "load_labelled_exams", "train_mre_segmentation", "dice_iou"]
+__all__ = ["SegTrainConfig", "load_labelled_exams", "train_mre_segmentation"]
 
 
 class SegTrainConfig(BaseModel):
@@ -44,17 +44,6 @@ class SegTrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     max_exams: int | None = Field(None, ge=1)
-
-
-def dice_iou(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Dice and IoU of two boolean masks (1.0 when both are empty)."""
-    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
-    inter = float((pred & truth).sum())
-    total = float(pred.sum() + truth.sum())
-    union = total - inter
-    if total == 0:
-        return 1.0, 1.0
-    return 2 * inter / total, inter / union
 
 
 def load_labelled_exams(data_dir: Path, max_exams: int | None = None) -> list[dict[str, Any]]:
@@ -110,11 +99,12 @@ def _predict(net: Any, x: np.ndarray, img_size: int) -> np.ndarray:
 
 
 def evaluate_exams(net: Any, exams: list[dict[str, Any]], img_size: int) -> list[dict[str, Any]]:
+    from liverfib.evaluation.segmentation import overlap_scores
+
     rows = []
     for e in exams:
         pred = _predict(net, e["x"], img_size)
-        dice, iou = dice_iou(pred, e["mask"])
-        rows.append({"exam": e["id"], "stage": e["stage"], "dice": dice, "iou": iou})
+        rows.append({"exam": e["id"], "stage": e["stage"], **overlap_scores(pred, e["mask"])})
     return rows
 
 

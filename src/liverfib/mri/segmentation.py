@@ -15,7 +15,6 @@ connected component (``scipy.ndimage.label``).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +27,6 @@ __all__ = [
     "SegModelConfig",
     "SegModel",
     "build_seg_net",
-    "dice_hd95",
     "keep_largest_component",
     "load_seg_model",
     "normalize_intensity",
@@ -166,31 +164,6 @@ def keep_largest_component(mask: np.ndarray) -> np.ndarray:
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return (labels == int(sizes.argmax())).astype(np.uint8)
-
-
-def dice_hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...] | None = None) -> tuple[float | None, float | None]:
-    """Dice and 95th-percentile Hausdorff distance (mm with ``spacing``, else pixels) via monai.metrics.
-
-    Returns ``(None, None)`` when the truth is empty (Dice undefined); HD95 is ``None`` when the
-    prediction is empty.
-    """
-    import torch
-    from monai.metrics import compute_dice, compute_hausdorff_distance
-
-    if pred.shape != truth.shape:
-        raise InputError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
-    if not truth.any():
-        return None, None
-    p = torch.from_numpy((pred > 0).astype(np.float32))[None, None]
-    t = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
-    dice = float(compute_dice(p, t, include_background=True)[0, 0])
-    if not pred.any():
-        return dice, None
-    sp = None if spacing is None else [float(s) for s in spacing]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside get_mask_edges
-        hd = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=sp)[0, 0])
-    return dice, hd
 
 
 def seg_bundle_fields(cfg: SegModelConfig, *, synthetic: bool = False, **info: Any) -> dict[str, Any]:

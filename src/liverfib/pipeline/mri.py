@@ -497,8 +497,8 @@ def _train_liqa(data: Path, out: Path, *, fusion: str, encoder: str, steps: int,
     import numpy as np
 
     from liverfib.evaluation.metrics import evaluate_probabilities
-    from liverfib.mri.layouts import list_liqa_exams
     from liverfib.models.bundle import save_bundle
+    from liverfib.mri.layouts import list_liqa_exams
     from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, staging_bundle_fields
     from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops, train_staging
     from liverfib.pipeline._common import write_rows
@@ -559,6 +559,7 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
     from tqdm import tqdm
 
     from liverfib.evaluation.metrics import evaluate_probabilities
+    from liverfib.models.bundle import save_bundle
     from liverfib.mri.layouts import list_cirrmri_exams
     from liverfib.mri.slice_staging import (
         SliceStagingConfig,
@@ -567,7 +568,6 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
         scan_slices,
         train_slice_staging,
     )
-    from liverfib.models.bundle import save_bundle
     from liverfib.mri.staging import staging_bundle_fields
     from liverfib.pipeline._common import write_rows
     from liverfib.report.jsonio import write_json
@@ -691,6 +691,8 @@ def run_train_seg_mri(
     import yaml
     from pydantic import BaseModel, ConfigDict, ValidationError
 
+    from liverfib.evaluation.segmentation import dice_hd95
+    from liverfib.models.bundle import save_bundle
     from liverfib.mri.seg_training import (
         SliceSample,
         slices_from_ct_folder,
@@ -698,8 +700,7 @@ def run_train_seg_mri(
         slices_from_volumes,
         train_segmenter,
     )
-    from liverfib.models.bundle import save_bundle
-    from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, seg_bundle_fields
+    from liverfib.mri.segmentation import SegModel, SegModelConfig, seg_bundle_fields
     from liverfib.report.jsonio import write_json
 
     class SegTrainConfig(BaseModel):
