@@ -112,3 +112,19 @@ def test_3d_sliding_window_path_keeps_shape() -> None:
     assert pred.shape == vol.shape and pred[0, 0, 0] == 0
     assert dice_hd95(pred, truth)[0] > 0.98
 
+
+def test_3d_model_round_trips_as_an_mri_seg_3d_bundle(tmp_path: Path) -> None:
+    from liverfib.models.bundle import load_bundle, save_bundle
+    from liverfib.models.tasks import build_network, get_task
+
+    torch.manual_seed(0)
+    cfg = SegModelConfig(arch="unet", spatial_dims=3, roi_size=(16, 32, 32), channels=(4, 8, 16), strides=(2, 2))
+    net = seg_mod.build_seg_net(cfg).eval()
+    path = save_bundle(tmp_path / "m3d", net, **seg_mod.seg_bundle_fields(cfg, trained_on="test"))
+    bundle = load_bundle(path)
+    assert bundle.task == "mri-seg-3d" and get_task(bundle.task).kind == "segment3d"
+    bundle.load_into(build_network(bundle.task, bundle.network))  # the registry row builds the same net
+    model = seg_mod.load_seg_model(path)
+    assert model.cfg.spatial_dims == 3 and model.info["trained_on"] == "test"
+    vol = np.random.default_rng(0).random((20, 40, 36)).astype(np.float32)
+    assert model.predict_proba(vol).shape == vol.shape

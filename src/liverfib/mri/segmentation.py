@@ -172,11 +172,11 @@ def seg_bundle_fields(cfg: SegModelConfig, *, synthetic: bool = False, **info: A
     model = cfg.model_dump(mode="json")
     heldout = info.get("heldout")
     return {
-        "task": "mri-seg",
+        "task": "mri-seg" if cfg.spatial_dims == 2 else "mri-seg-3d",
         "network": {"name": cfg.arch, "args": model},
         "classes": ["background", "liver"],
         "preprocessing": {"img_size": cfg.img_size, "threshold": cfg.threshold},
-        "input": {"size": [cfg.img_size, cfg.img_size], "channels": 1},
+        "input": {"size": [cfg.img_size, cfg.img_size] if cfg.spatial_dims == 2 else list(cfg.roi_size), "channels": 1},
         "metrics": {"split": "heldout", "values": heldout} if heldout else {},
         "training_data": {"description": info.get("trained_on")},
         "synthetic": synthetic,
@@ -190,7 +190,7 @@ def load_seg_model(model: str | Path = "default") -> SegModel:
     from liverfib.models.bundle import load_bundle
 
     path = resolve_model(model, "mri-seg")
-    bundle = load_bundle(path, task="mri-seg")
+    bundle = load_bundle(path, task=("mri-seg", "mri-seg-3d"))
     try:
         cfg = SegModelConfig(**bundle.network["args"])
     except Exception as exc:  # pydantic ValidationError: report as a model problem
