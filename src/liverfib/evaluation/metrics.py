@@ -24,7 +24,6 @@ import numpy as np
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
-    cohen_kappa_score,
     confusion_matrix,
     precision_recall_fscore_support,
     recall_score,
@@ -33,6 +32,7 @@ from sklearn.metrics import (
 )
 
 from liverfib.errors import ConfigError, InputError, unknown_choice
+from liverfib.evaluation.agreement import kappa_from_codes
 from liverfib.evaluation.predictions_csv import SUM_TOL, read_predictions_csv
 from liverfib.evaluation.resampling import (
     DEFAULT_THRESHOLD,
@@ -219,13 +219,6 @@ def _auc_or_none(is_pos: np.ndarray, score: np.ndarray) -> float | None:
     return float(roc_auc_score(is_pos, score))
 
 
-def _quadratic_kappa(y: np.ndarray, pred: np.ndarray, k: int) -> float | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined kappa (one shared label) comes back as NaN -> None
-        value = cohen_kappa_score(y, pred, labels=list(range(k)), weights="quadratic")
-    return _float_or_none(float(value))
-
-
 def _macro_auc(y: np.ndarray, probs: np.ndarray, k: int) -> tuple[dict[int, float | None], float | None]:
     per_class = {c: _auc_or_none(y == c, probs[:, c]) for c in range(k)}
     defined = [v for v in per_class.values() if v is not None]
@@ -338,7 +331,7 @@ def evaluate_probabilities(
         "macro_f1": float(f1),
         "macro_auc": macro_auc,
         "auc_per_class": {names[c]: v for c, v in per_class_auc.items()},
-        "kappa_quadratic": _quadratic_kappa(y, pred, k),
+        "kappa_quadratic": kappa_from_codes(y, pred, k, "quadratic"),
     }
     binary: dict[str, dict[str, Any] | None] = {}
     for task in BINARY_TASKS:

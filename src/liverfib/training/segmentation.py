@@ -51,12 +51,12 @@ def _param_groups(net: Any, cfg: SegTrainConfig) -> list[dict[str, Any]]:
 
 
 def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    from liverfib.io.atomic import atomic_write
+
+    with atomic_write(path) as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def evaluate_segmenter(segmenter: Any, arrays: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[dict]:
