@@ -34,9 +34,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from liverfib.evaluation.segmentation import overlap_scores
     from liverfib.io.nifti import read_nifti
     from liverfib.mre.agreement import mask_agreement
-    from liverfib.mre.train import dice_iou
     from liverfib.pipeline import run_agreement, run_mre
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,8 @@ def main() -> None:
         net, info = _model(args.model)
         pred = segment_liver(net, info, prepare_input(exam.magnitude.array, exam.confidence_pct.array))
         true_mask = read_nifti(d / truth["liver_mask_path"]).array > 0
-        dice, iou = dice_iou(pred, true_mask)
+        scores = overlap_scores(pred, true_mask)
+        dice, iou = scores["dice"], scores["iou"]
         np.save(args.out / "masks" / f"{d.name}.npy", pred)
         seg_rows.append({"exam": d.name, "stage": truth["stage"], "dice": dice, "iou": iou})
         rows["auto"].append({"exam": d.name, "mean_stiffness_kpa": auto["mean_stiffness_kpa"], "stage": auto["stage"]})

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from liverfib.evaluation.results import metric, write_result
-from liverfib.pipeline.mri import run_mri_phantom, run_mri_train
+from liverfib.pipeline.mri import run_mri_phantom
+from liverfib.pipeline.mri_train import run_mri_train
 
 
 def main() -> None:

@@ -21,13 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from liverfib.evaluation.segmentation import dice_hd95
+from liverfib.models.bundle import save_bundle
 from liverfib.mri.seg_training import (
     slices_from_ct_folder,
     slices_from_synthetic,
     slices_from_volumes,
     train_segmenter,
 )
-from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, save_seg_model
+from liverfib.mri.segmentation import SegModel, SegModelConfig, seg_bundle_fields
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 TEST_VOLUMES = ("amos_ct_0013", "dcmqi_ct")
@@ -60,7 +62,7 @@ def main() -> None:
     ap.add_argument("--n-synthetic", type=int, default=24)
     ap.add_argument("--mean-teacher", type=float, default=0.0, help="consistency weight (0 = supervised only)")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--ship", action="store_true", help="copy the model to src/liverfib/assets/mri_seg_default.pt")
+    ap.add_argument("--ship", action="store_true", help="also write the bundle to src/liverfib/assets/mri_seg_default/")
     ap.add_argument("--time-limit", type=float, default=480.0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -154,11 +156,11 @@ def main() -> None:
                 k: {kk: results[k][kk] for kk in ("dice_mean", "dice_ci95", "hd95_mean", "n_cases")}
                 for k in ("ct_slices_heldout", "real_volumes_heldout_manual_masks", "synthetic_mr_heldout")},
             "command": "benchmarks/mri_seg.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())}
-    path = save_seg_model(args.out / "model.pt", net, cfg, **info)
+    save_bundle(args.out / "model", net, **seg_bundle_fields(cfg, **info))
     if args.ship:
-        dest = Path(__file__).resolve().parents[1] / "src" / "liverfib" / "assets" / "mri_seg_default.pt"
-        dest.write_bytes(path.read_bytes())
-        print("shipped", dest, dest.stat().st_size / 1e6, "MB")
+        dest = Path(__file__).resolve().parents[1] / "src" / "liverfib" / "assets" / "mri_seg_default"
+        save_bundle(dest, net, **seg_bundle_fields(cfg, **info))
+        print("shipped", dest)
 
 
 if __name__ == "__main__":

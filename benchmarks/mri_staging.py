@@ -22,7 +22,8 @@ import torch
 from liverfib.evaluation.metrics import evaluate_probabilities
 from liverfib.mri.exam import LIQA_PHASES
 from liverfib.mri.layouts import list_liqa_exams
-from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, save_staging_model
+from liverfib.models.bundle import save_bundle
+from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, staging_bundle_fields
 from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops, train_staging
 from liverfib.mri.synthetic import write_liqa_dataset
 
@@ -123,12 +124,14 @@ def main() -> None:
                 xs[i, p] = np.roll(xs[i, p], (int(dy), int(dx)), axis=(-2, -1))
     run("extra_misalignment_5px", pte, xs)
     (args.out / "metrics.json").write_text(json.dumps(results, indent=2, default=str))
-    path = save_staging_model(args.out / "model.pt", net, data="SYNTHETIC only", heldout=results["conditions"]["as_acquired"],
-                              command="benchmarks/mri_staging.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
+    command = "benchmarks/mri_staging.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
+    fields = staging_bundle_fields(net, data="SYNTHETIC only", synthetic=True,
+                                   heldout=results["conditions"]["as_acquired"], command=command)
+    save_bundle(args.out / "model", net, **fields)
     if args.ship:
-        dest = Path(__file__).resolve().parents[1] / "src" / "liverfib" / "assets" / "mri_staging_synthetic.pt"
-        dest.write_bytes(path.read_bytes())
-        print("shipped", dest, dest.stat().st_size / 1e6, "MB")
+        dest = Path(__file__).resolve().parents[1] / "src" / "liverfib" / "assets" / "mri_staging_synthetic"
+        save_bundle(dest, net, **fields)
+        print("shipped", dest)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Staging with liver masks from the shipped segmenter instead of mask_GED4 (SYNTHETIC test set).
 
-  nice -n 10 .venv/bin/python benchmarks/mri_staging_segmasks.py --model runs/mri_staging_ramp0.5/model.pt \
+  nice -n 10 .venv/bin/python benchmarks/mri_staging_segmasks.py --model runs/mri_staging_ramp0.5/model \
       --data runs/mri_synthetic_liqa/test --out runs/mri_staging_segmasks
 """
 
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.mri.exam import read_exam_volumes
 from liverfib.mri.layouts import list_liqa_exams
-from liverfib.mri.segmentation import dice_hd95, load_seg_model
+from liverfib.mri.segmentation import load_seg_model
 from liverfib.mri.staging import load_staging_model
 from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops
 

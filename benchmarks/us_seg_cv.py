@@ -20,7 +20,7 @@ from liverfib.evaluation.segmentation import summarise_overlap
 from liverfib.inference.segmenter import Segmenter
 from liverfib.io import read_image
 from liverfib.io.masks import list_mask_pairs, read_mask
-from liverfib.models.checkpoint import SEG_CHECKPOINT_FORMAT, load_checkpoint
+from liverfib.models.bundle import load_bundle
 from liverfib.training.segmentation import SegTrainConfig, evaluate_segmenter, train_segmentation
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         run = out / f"fold_{held}"
         summary = train_segmentation([images[i] for i in tr], [masks[i] for i in tr], cfg, run,
                                      progress=lambda e, n, r, h=held: print(f"[{h}] {r}", flush=True))
-        seg = Segmenter(load_checkpoint(run / "model.pt", fmt=SEG_CHECKPOINT_FORMAT), str(run))
+        seg = Segmenter(load_bundle(run / "model"), str(run))
         scores = evaluate_segmenter(seg, [images[i] for i in te], [masks[i] for i in te])
         folds[held] = {"n_train": len(tr), **summarise_overlap(scores), "train_seconds": summary["train_seconds"]}
         for i, s in zip(te, scores, strict=True):

@@ -305,7 +305,7 @@ class TrainedRun:
 
     @property
     def checkpoint(self) -> Path:
-        return self.out_dir / "model.pt"
+        return self.out_dir / "model"
 
 
 #: Options of the shared tiny run: 64-pixel inputs, two pooled stages, a two-value C grid.
@@ -387,7 +387,7 @@ class TrainedSeg:
 
     @property
     def checkpoint(self) -> Path:
-        return self.out_dir / "model.pt"
+        return self.out_dir / "model"
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,8 @@ def test_models_lists_the_default_backbone() -> None:
     assert "tf_efficientnet_lite0" in names
     lite0 = next(line for line in proc.stdout.splitlines() if line.startswith("tf_efficientnet_lite0"))
     assert "imagenet" in lite0
+    tasks = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("task ")]
+    assert {"us-staging", "us-liver-seg", "mre-seg", "mri-seg", "mri-staging"} <= set(tasks)
     lite = run("models", "*lite*")
     assert [line.split()[0] for line in lite.stdout.splitlines()] == [
         f"tf_efficientnet_lite{k}" for k in range(3)

@@ -52,7 +52,7 @@ def test_pseudo_masks_then_attention_unet(trained_run, tmp_path: Path) -> None:
     assert manifest[0] == "file,mask,subject,label,source" and len(manifest) == n_distinct + 1
     out, _ = run_train_seg("cam-us", tmp_path / "pm", out_dir=tmp_path / "att",
                            overrides={"img_size": 64, "epochs": 1, "batch_size": 4}, val_fraction=0.3)
-    assert (tmp_path / "att" / "model.pt").is_file()
+    assert (tmp_path / "att" / "model" / "bundle.yaml").is_file()
     assert 0 <= out["validation"]["dice"]["mean"] <= 1
     cfg = (tmp_path / "att" / "config.yaml").read_text()
     assert "arch: attention-unet" in cfg

@@ -227,9 +227,12 @@ def train(
 def models_(
     pattern: Annotated[str, typer.Argument(help="Glob over registered names.")] = "*",
 ) -> None:
-    """List registered staging backbones and where their weights come from."""
+    """List the model tasks (modality, kind, shipped bundle), then the staging backbones and their weights."""
     from liverfib.models.registry import describe_models
+    from liverfib.models.tasks import task_rows
 
+    for row in task_rows(pattern):
+        typer.echo(f"task {row['name']:23s} {row['modality']:4s} {row['kind']:10s} default: {row['default_bundle']}")
     for name, origin in describe_models(pattern):
         typer.echo(f"{name:28s} {origin}")
 
@@ -296,7 +299,7 @@ def segment(
 def train_seg(
     task: Annotated[str, typer.Option("--task", help="Segmentation task; see 'liverfib train-seg --list'.")] = "",
     data: Annotated[Path | None, typer.Option("--data", help="Training data folder for the task.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (model.pt, log.csv, config.yaml).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (model bundle model/, log.csv, config.yaml).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML with training options.")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Network (registry name).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
@@ -312,11 +315,11 @@ def train_seg(
     as_json: JsonFlag = False,
 ) -> None:
     """Train a segmentation network for a task (us-liver, cam-us, mre, ...)."""
-    from liverfib.training.seg_tasks import list_seg_tasks
+    from liverfib.models.tasks import list_tasks as registry_tasks
 
     if list_tasks or not task:
-        for t in list_seg_tasks():
-            typer.echo(f"{t.name:10s} {t.help}")
+        for t in sorted((t for t in registry_tasks() if t.train_seg_name), key=lambda t: t.train_seg_name or ""):
+            typer.echo(f"{t.train_seg_name:10s} {t.help}")
         if not list_tasks:
             _fail(LiverfibError("--task is required (choices listed above)"))
         return
@@ -420,7 +423,7 @@ def predict_mri(
     path: Annotated[Path, typer.Argument(
         help="LiQA case folder or LiQA root (Vendor_*); for a CirrMRI600+ model: a NIfTI volume or a CirrMRI600+ root.")],
     model: Annotated[
-        str, typer.Option("--model", help="'default' (shipped LiQA model, trained on SYNTHETIC data) or a train-mri model.pt.")
+        str, typer.Option("--model", help="'default' (shipped LiQA model, trained on SYNTHETIC data) or a train-mri model bundle (run/model).")
     ] = "default",
     seg_model: Annotated[
         str, typer.Option("--seg-model", help="Liver segmenter for scans without a mask.")
@@ -455,7 +458,7 @@ app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
 @app.command("train-mri")
 def train_mri(
     data: Annotated[Path, typer.Option("--data", help="LiQA root (Vendor_*/NNNN-V-Sk/) or CirrMRI600+ root.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (model.pt, metrics.json, predictions CSVs).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (model bundle model/, metrics.json, predictions CSVs).")],
     layout: Annotated[str, typer.Option("--layout", help="auto (from the folders) | liqa | cirrmri.")] = "auto",
     sequence: Annotated[str | None, typer.Option("--sequence", help="cirrmri: T1 or T2.")] = None,
     labels: Annotated[

@@ -19,7 +19,8 @@ from sklearn.metrics import (
 
 from liverfib.errors import ConfigError, InputError
 from liverfib.evaluation import evaluate_probabilities, fit_thresholds, read_predictions_csv
-from liverfib.evaluation.metrics import _reliability, _resample_metrics, _task_arrays
+from liverfib.evaluation.metrics import _reliability, _task_arrays
+from liverfib.evaluation.resampling import resample_metrics as _resample_metrics
 
 CLASSES = ["F0", "F1", "F2", "F3", "F4"]
 

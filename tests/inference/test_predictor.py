@@ -188,5 +188,5 @@ def test_default_model(monkeypatch: pytest.MonkeyPatch, trained_run, tmp_path: P
 
 
 def test_missing_checkpoint(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="checkpoint not found"):
+    with pytest.raises(ModelError, match="model not found"):
         load_predictor(tmp_path / "none.pt")

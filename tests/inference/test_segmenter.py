@@ -29,11 +29,11 @@ def test_checkpoint_records_config_and_origin(trained_seg) -> None:
     seg = load_segmenter(trained_seg.checkpoint)
     d = seg.describe()
     assert d["arch"] == "unet-lite0" and d["preprocess"]["img_size"] == 64 and d["target"] == "liver"
-    assert seg.payload["weights_origin"].startswith("imagenet:")
+    assert seg.bundle.extra["weights_origin"].startswith("imagenet:")
 
 
 def test_staging_checkpoint_is_refused(trained_run) -> None:
-    with pytest.raises(ModelError, match="liverfib-segmentation/1"):
+    with pytest.raises(ModelError, match="a .us-staging. model, expected a model for .us-liver-seg."):
         load_segmenter(trained_run.checkpoint)
 
 

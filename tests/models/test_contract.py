@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from liverfib.errors import ConfigError
-from liverfib.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from liverfib.models.bundle import load_bundle, save_bundle
 from liverfib.models.registry import list_models
 from liverfib.models.staging import StagingNet, ordinal_to_probs
 
@@ -35,8 +35,9 @@ def _with_fitted_buffers(net: StagingNet) -> StagingNet:
 
 
 def _round_trip(net: StagingNet, tmp_path: Path) -> torch.nn.Module:
-    path = save_checkpoint(tmp_path / "m.pt", net, classes=["F0", "F1", "F2", "F3", "F4"])
-    return build_model(load_checkpoint(path))
+    path = save_bundle(tmp_path / "m", net, task="us-staging", network={"name": "StagingNet", "args": net.config()},
+                       classes=["F0", "F1", "F2", "F3", "F4"])
+    return StagingNet.from_bundle(load_bundle(path))
 
 
 @pytest.mark.parametrize("backbone", list_models())

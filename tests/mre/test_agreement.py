@@ -9,14 +9,8 @@ import pytest
 from scipy import stats
 
 from liverfib.errors import InputError
-from liverfib.mre.agreement import (
-    bland_altman,
-    icc,
-    kappa_from_codes,
-    mask_agreement,
-    pearson_ci,
-    stage_agreement,
-)
+from liverfib.evaluation.agreement import bland_altman, icc, kappa_from_codes, pearson_ci
+from liverfib.mre.agreement import mask_agreement, stage_agreement
 
 RNG = np.random.default_rng(0)
 TRUTH = RNG.uniform(2, 7, 40)

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from liverfib.errors import ConfigError, ModelError
-from liverfib.mre.models import SEG_MODELS, create_seg_model, load_seg_checkpoint, save_seg_checkpoint
+from liverfib.models.bundle import save_bundle
+from liverfib.mre.models import SEG_MODELS, create_seg_model, load_seg_checkpoint, seg_bundle_fields
 
 
 @pytest.mark.parametrize("name", sorted(SEG_MODELS))
@@ -16,7 +17,8 @@ def test_contract(name, tmp_path):
     x = torch.rand(1, 2, 64, 64)
     with torch.inference_mode():
         assert net(x).shape == (1, 1, 64, 64)
-    path = save_seg_checkpoint(tmp_path / "m.pt", net, model=name, in_channels=2, img_size=64)
+    path = save_bundle(tmp_path / "m", net, **seg_bundle_fields(model=name, in_channels=2, img_size=64,
+                                                                train_config={"seed": 0}, metrics={}))
     a, info = load_seg_checkpoint(path)
     b, _ = load_seg_checkpoint(path)
     assert info["model"] == name and info["img_size"] == 64
@@ -30,7 +32,7 @@ def test_errors(tmp_path):
     with pytest.raises(ConfigError, match="Did you mean 'unet_plain'"):
         create_seg_model("unet_plan")
     with pytest.raises(ModelError, match="not found"):
-        load_seg_checkpoint(tmp_path / "none.pt")
-    (tmp_path / "bad.pt").write_bytes(b"not torch")
-    with pytest.raises(ModelError, match="not a readable"):
-        load_seg_checkpoint(tmp_path / "bad.pt")
+        load_seg_checkpoint(tmp_path / "none")
+    (tmp_path / "bad.zip").write_bytes(b"not a bundle")
+    with pytest.raises(ModelError, match="not a model bundle"):
+        load_seg_checkpoint(tmp_path / "bad.zip")

@@ -22,7 +22,8 @@ from liverfib.mri.slice_staging import (
     predict_slice_probs,
     train_slice_staging,
 )
-from liverfib.mri.staging import load_staging_model, save_staging_model
+from liverfib.models.bundle import save_bundle
+from liverfib.mri.staging import load_staging_model, staging_bundle_fields
 from liverfib.mri.synthetic import write_cirrmri_dataset
 
 torch.set_num_threads(1)
@@ -59,8 +60,8 @@ def test_average_by_group_and_slice_net_round_trip(tmp_path: Path) -> None:
     x = np.random.default_rng(0).random((5, 3, 32, 32)).astype(np.float16)
     p = predict_slice_probs(net, x)
     assert p.shape == (5, 3) and np.allclose(p.sum(1), 1)
-    save_staging_model(tmp_path / "m.pt", net, layout="cirrmri")
-    net2, cfg2, info = load_staging_model(tmp_path / "m.pt")
+    save_bundle(tmp_path / "m", net, **staging_bundle_fields(net, layout="cirrmri"))
+    net2, cfg2, info = load_staging_model(tmp_path / "m")
     assert cfg2 == cfg and info["layout"] == "cirrmri"
     np.testing.assert_allclose(predict_slice_probs(net2, x), p, atol=2e-3)  # float16 storage
 
@@ -104,7 +105,7 @@ def test_train_mri_cirrmri_reports_slice_and_patient_accuracy_and_predicts_a_vol
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["metrics_patient"]["n"] == 3 and saved["metrics_patient"]["accuracy"] == res["test_patient_accuracy"]
     assert saved["metrics_slice"]["bootstrap_unit"] == "group" and saved["metrics_slice"]["n_groups"] == 3
-    _, cfg, info = load_staging_model(run / "model.pt")
+    _, cfg, info = load_staging_model(run / "model")
     assert isinstance(cfg, SliceStagingConfig) and cfg.sequence == "T2" and info["classes"] == list(classes)
 
     # predict-mri on one volume + its mask reproduces the training run's patient row
@@ -112,7 +113,7 @@ def test_train_mri_cirrmri_reports_slice_and_patient_accuracy_and_predicts_a_vol
         first = next(csv.DictReader(fh))
     volume = Path(first["path"])
     mask = volume.parent.parent / "test_masks" / volume.name
-    r = runner.invoke(app, ["predict-mri", str(volume), "--model", str(run / "model.pt"), "--mask", str(mask), "--json"])
+    r = runner.invoke(app, ["predict-mri", str(volume), "--model", str(run / "model"), "--mask", str(mask), "--json"])
     assert r.exit_code == 0, r.output
     single = json.loads(r.output)
     assert single["mask_source"] == "annotation" and single["n_slices"] == 4
@@ -121,14 +122,14 @@ def test_train_mri_cirrmri_reports_slice_and_patient_accuracy_and_predicts_a_vol
 
     # a CirrMRI600+ root, per slice, all splits
     out = tmp_path / "all.csv"
-    r = runner.invoke(app, ["predict-mri", str(data), "--model", str(run / "model.pt"), "--labels",
+    r = runner.invoke(app, ["predict-mri", str(data), "--model", str(run / "model"), "--labels",
                             str(data / "labels.csv"), "--split", "all", "--unit", "slice", "--out", str(out)])
     assert r.exit_code == 0, r.output
     _, lab_all, _, _, extra_all = read_predictions_csv(out)
     assert len(lab_all) == 9 * 4 and len(set(extra_all["group"])) == 9 and set(extra_all["source"]) == {"T2"}
 
     # wrong input kinds are one-line errors
-    r = runner.invoke(app, ["predict-mri", str(volume), "--model", str(run / "model.pt"), "--phases", "GED4"])
+    r = runner.invoke(app, ["predict-mri", str(volume), "--model", str(run / "model"), "--phases", "GED4"])
     assert r.exit_code == 2 and "--phases" in r.output
-    r = runner.invoke(app, ["predict-mri", str(data), "--model", str(run / "model.pt"), "--split", "holdout"])
+    r = runner.invoke(app, ["predict-mri", str(data), "--model", str(run / "model"), "--split", "holdout"])
     assert r.exit_code == 2 and "--split" in r.output

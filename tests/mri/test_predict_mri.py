@@ -16,8 +16,8 @@ from liverfib.mri.synthetic import write_liqa_dataset
 
 torch.set_num_threads(1)
 runner = CliRunner()
-ASSET = Path(__file__).resolve().parents[2] / "src" / "liverfib" / "assets" / "mri_staging_synthetic.pt"
-needs_shipped = pytest.mark.skipif(not ASSET.is_file(), reason="shipped staging model not built")
+ASSET = Path(__file__).resolve().parents[2] / "src" / "liverfib" / "assets" / "mri_staging_synthetic"
+needs_shipped = pytest.mark.skipif(not ASSET.is_dir(), reason="shipped staging model not built")
 
 
 def test_issue_names_are_documented_old_names_hidden_but_working() -> None:
@@ -81,7 +81,7 @@ def test_mri_train_alias_trains_liqa_and_writes_validation_predictions(tmp_path:
     assert set(extra["group"]) <= {f"{i:04d}" for i in range(1, 9)}
     from liverfib.mri.staging import StagingConfig, load_staging_model
 
-    _, cfg, info = load_staging_model(run / "model.pt")
+    _, cfg, info = load_staging_model(run / "model")
     assert isinstance(cfg, StagingConfig) and info["layout"] == "liqa" and info["synthetic"] is True
     r = runner.invoke(app, ["train-mri", "--data", str(root), "--out", str(run), "--sequence", "T1"])
     assert r.exit_code == 2 and "--layout cirrmri" in r.output

@@ -11,11 +11,11 @@ import pytest
 from liverfib.mri import segmentation as seg_mod
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mr-ct-liver"
-ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default.pt"
+ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not DATA.is_dir() or not ASSET.is_file(), reason="needs ../shared/data/mr-ct-liver and the shipped model"),
+    pytest.mark.skipif(not DATA.is_dir() or not ASSET.is_dir(), reason="needs ../shared/data/mr-ct-liver and the shipped model"),
 ]
 
 

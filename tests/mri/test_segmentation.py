@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.mri import segmentation as seg_mod
-from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, keep_largest_component
+from liverfib.mri.segmentation import SegModel, SegModelConfig, keep_largest_component
 from liverfib.mri.shape import liver_volume_ml
 from liverfib.pipeline.mri import run_segment_volume
 
-ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default.pt"
+ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default"
 
 
 class _ThresholdNet(torch.nn.Module):
@@ -89,7 +90,7 @@ def test_run_segment_volume_on_png_slice(tmp_path: Path, threshold_model: None) 
     assert summary["results"][0]["kind"] == "slice"
 
 
-@pytest.mark.skipif(not ASSET.is_file(), reason="shipped segmentation model not built")
+@pytest.mark.skipif(not ASSET.is_dir(), reason="shipped segmentation model not built")
 def test_shipped_model_segments_synthetic_mr() -> None:
     from liverfib.mri.synthetic import synthesize_subject
 
@@ -110,3 +111,20 @@ def test_3d_sliding_window_path_keeps_shape() -> None:
     pred = model.segment(vol)
     assert pred.shape == vol.shape and pred[0, 0, 0] == 0
     assert dice_hd95(pred, truth)[0] > 0.98
+
+
+def test_3d_model_round_trips_as_an_mri_seg_3d_bundle(tmp_path: Path) -> None:
+    from liverfib.models.bundle import load_bundle, save_bundle
+    from liverfib.models.tasks import build_network, get_task
+
+    torch.manual_seed(0)
+    cfg = SegModelConfig(arch="unet", spatial_dims=3, roi_size=(16, 32, 32), channels=(4, 8, 16), strides=(2, 2))
+    net = seg_mod.build_seg_net(cfg).eval()
+    path = save_bundle(tmp_path / "m3d", net, **seg_mod.seg_bundle_fields(cfg, trained_on="test"))
+    bundle = load_bundle(path)
+    assert bundle.task == "mri-seg-3d" and get_task(bundle.task).kind == "segment3d"
+    bundle.load_into(build_network(bundle.task, bundle.network))  # the registry row builds the same net
+    model = seg_mod.load_seg_model(path)
+    assert model.cfg.spatial_dims == 3 and model.info["trained_on"] == "test"
+    vol = np.random.default_rng(0).random((20, 40, 36)).astype(np.float32)
+    assert model.predict_proba(vol).shape == vol.shape

@@ -8,7 +8,8 @@ import pytest
 from liverfib.errors import InputError
 from liverfib.image import Image
 from liverfib.radiomics import RadiomicsConfig
-from liverfib.radiomics.robustness import icc_2_1, perturb, robust_features, robustness_icc
+from liverfib.evaluation.agreement import icc_2_1
+from liverfib.radiomics.robustness import perturb, robust_features, robustness_icc
 
 
 def test_icc_matches_shrout_fleiss_example() -> None:

@@ -91,8 +91,8 @@ def test_missing_yaml(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------ train (frozen probe)
 def test_probe_writes_the_run_folder(trained_run) -> None:
     out = trained_run.out_dir
-    assert {"model.pt", "config.yaml", "log.csv", "val_metrics.json"} <= {p.name for p in out.iterdir()}
-    assert not (out / "last.pt").exists()  # no fine-tuning at epochs=0
+    assert {"model", "config.yaml", "log.csv", "val_metrics.json"} <= {p.name for p in out.iterdir()}
+    assert not (out / "last.safetensors").exists()  # no fine-tuning at epochs=0
 
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["selected_C"] in trained_run.config.C_grid
@@ -139,8 +139,10 @@ def test_checkpoint_reloads_with_its_preprocessing(trained_run) -> None:
     predictor = load_predictor(trained_run.checkpoint)
     assert predictor.classes == list(STAGES)
     assert predictor.preprocess.config == PreprocessConfig(img_size=64, fan_mask=False, fan_crop=False)
-    assert predictor.payload["train_config"] == trained_run.config.model_dump(mode="json")
-    assert predictor.payload["n_train"] == 12
+    assert predictor.bundle.extra["train_config"] == trained_run.config.model_dump(mode="json")
+    assert predictor.bundle.meta["training_data"]["n_train"] == 12
+    assert predictor.bundle.meta["training_data"]["fingerprint"].startswith("sha256:")
+    assert predictor.bundle.meta["metrics"]["split"] == "val"
     assert predictor.describe()["weights_origin"].startswith("imagenet:")
 
     val = [r for r in read_split_csv(trained_run.split_csv) if r["split"] == "val"]
@@ -186,7 +188,7 @@ def test_ordinal_probe(trained_run, tmp_path: Path) -> None:
     train_staging(
         trained_run.dataset.root, trained_run.split_csv, tmp_path / "run", _cfg(trained_run, head="ordinal")
     )
-    predictor = load_predictor(tmp_path / "run" / "model.pt")
+    predictor = load_predictor(tmp_path / "run" / "model")
     assert predictor.net.head_kind == "ordinal"
     val = [r for r in read_split_csv(trained_run.split_csv) if r["split"] == "val"]
     probs = predictor.predict_paths([trained_run.dataset.root / r["path"] for r in val]).probs
@@ -213,7 +215,7 @@ def test_augmented_view_probe(trained_run, tmp_path: Path, monkeypatch) -> None:
     n_tr, n_va = summary["n_train"], summary["n_val"]
     assert fitted_rows[:-1] == [4 * n_tr] * len(trained_run.config.C_grid)  # clean + flip + 2 views
     assert fitted_rows[-1] == 4 * (n_tr + n_va)  # the train+val refit gets augmented rows too
-    predictor = load_predictor(tmp_path / "run" / "model.pt")
+    predictor = load_predictor(tmp_path / "run" / "model")
     val = [r for r in read_split_csv(trained_run.split_csv) if r["split"] == "val"]
     probs = predictor.predict_paths([trained_run.dataset.root / r["path"] for r in val]).probs
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
@@ -224,30 +226,32 @@ def test_augmented_view_probe(trained_run, tmp_path: Path, monkeypatch) -> None:
 def test_fine_tuning_writes_last_and_resumes(trained_run, tmp_path: Path) -> None:
     import torch
 
-    from liverfib.models.checkpoint import build_model, load_checkpoint
+    from liverfib.models.bundle import load_bundle
+    from liverfib.models.staging import StagingNet
+    from liverfib.training.resume import read_resume_state
 
     root, split, out = trained_run.dataset.root, trained_run.split_csv, tmp_path / "run"
     cfg = _cfg(trained_run, epochs=1, batch_size=8)
     train_staging(root, split, out, cfg)
-    assert (out / "last.pt").is_file()
+    assert (out / "last.safetensors").is_file()
     with (out / "log.csv").open(newline="") as fh:
         log = list(csv.DictReader(fh))
     tuned = [r for r in log if r["phase"] == "finetune"]
     assert [int(r["epoch"]) for r in tuned] == [1]
     assert np.isfinite(float(tuned[0]["train_loss"]))
-    last = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
-    assert last["epoch"] == 0 and last["config"] == cfg.model_dump(mode="json")
+    last = read_resume_state(out / "last.safetensors")
+    assert last["epoch"] == 0 and last["key"] == cfg.model_dump(mode="json")
 
     # same config: the finished run is resumed (no epoch left), and the saved model is its best state
     summary = train_staging(root, split, out, cfg)
-    assert Path(summary["checkpoint"]).is_file()
+    assert Path(summary["checkpoint"]).is_dir()
     with (out / "log.csv").open(newline="") as fh:
         assert all(r["phase"] == "probe" for r in csv.DictReader(fh))
-    net = build_model(load_checkpoint(out / "model.pt"))
+    net = StagingNet.from_bundle(load_bundle(out / "model"))
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, last["best"][k].to(v.dtype), rtol=1e-2, atol=1e-2)
 
-    # another config: last.pt is not reused, the epoch runs again
+    # another config: last.safetensors is not reused, the epoch runs again
     train_staging(root, split, out, _cfg(trained_run, epochs=1, batch_size=8, lr=2e-4))
     with (out / "log.csv").open(newline="") as fh:
         assert [r["phase"] for r in csv.DictReader(fh)].count("finetune") == 1
@@ -262,6 +266,6 @@ def test_fine_tuning_mlp_head(trained_run, tmp_path: Path) -> None:
         tmp_path / "run",
         _cfg(trained_run, head="mlp", epochs=1),
     )
-    predictor = load_predictor(tmp_path / "run" / "model.pt")
+    predictor = load_predictor(tmp_path / "run" / "model")
     assert predictor.net.head_kind == "mlp"
-    assert (tmp_path / "run" / "last.pt").is_file()
+    assert (tmp_path / "run" / "last.safetensors").is_file()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liverfib.errors import InputError
+from liverfib.io.dicom_dataset import read_dataset
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -248,7 +249,6 @@ def deidentify_path(
     Output files are named ``<new SOPInstanceUID>.dcm`` (input names may hold PHI). Files without
     the DICM marker are skipped and listed; a corrupt DICOM file is listed with its error.
     """
-    import pydicom
 
     from liverfib.clinical.dicom_out import save_dataset
 
@@ -264,7 +264,7 @@ def deidentify_path(
             rows.append({"input": str(f), "status": "skipped", "reason": "not DICOM (no DICM marker)"})
             continue
         try:
-            ds = pydicom.dcmread(f)
+            ds = read_dataset(f)
             res = deidentify_dataset(ds, salt=salt, mask_burned_in=mask_burned_in)
             out = save_dataset(ds, out_dir / f"{ds.SOPInstanceUID}.dcm")
         except InputError as exc:

@@ -25,6 +25,7 @@ import numpy as np
 
 from liverfib import __version__
 from liverfib.errors import InputError
+from liverfib.io.dicom_dataset import read_dataset
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -95,12 +96,11 @@ def save_dataset(ds: Dataset, path: str | Path) -> Path:
 
 def read_dicom_dataset(path: str | Path) -> Dataset:
     """Read a DICOM file fully (pixel data included) or raise :class:`InputError` saying why."""
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path)
+        ds = read_dataset(path)
         ds.pixel_array  # noqa: B018 - decode now so corrupt pixel data fails here, not later
     except InvalidDicomError:
         raise InputError(f"{path.name}: not a DICOM file (no DICM marker)") from None

@@ -22,6 +22,7 @@ from typing import Any
 from liverfib.clinical.jobs import JobStore
 from liverfib.clinical.routing import route_dataset
 from liverfib.errors import ConfigError
+from liverfib.io.dicom_dataset import read_dataset
 
 __all__ = ["DicomListener", "Destination", "parse_destination", "send_files"]
 
@@ -217,11 +218,10 @@ def send_files(
     files: Sequence[str | Path], dest: Destination, *, calling_aet: str = "LIVERFIB", timeout_s: float = 30.0
 ) -> dict[str, Any]:
     """C-STORE ``files`` to ``dest``; returns ``{"ok": bool, "files": {name: status or error}}``."""
-    import pydicom
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
     from pynetdicom import AE
 
-    datasets = [(Path(f), pydicom.dcmread(f)) for f in files]
+    datasets = [(Path(f), read_dataset(f)) for f in files]
     ae = AE(ae_title=calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     for sop_class in sorted({str(ds.SOPClassUID) for _, ds in datasets}):

@@ -38,6 +38,7 @@ from fastapi import (  # module level: FastAPI resolves these annotations by nam
 from pydantic import BaseModel, ConfigDict
 
 from liverfib.clinical.jobs import JobStore
+from liverfib.io.dicom_dataset import read_dataset
 
 __all__ = ["WebConfig", "UploadRejected", "create_app", "safe_extract_zip", "sniff_upload"]
 
@@ -433,7 +434,6 @@ def _queue_upload(
 def _queue_files(
     data: bytes, kind: str, display: str, folder: Path, store: JobStore, cfg: WebConfig, results_root: Path
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    import pydicom
 
     from liverfib.clinical.routing import route_dataset
 
@@ -457,7 +457,7 @@ def _queue_files(
         route, series = "us-staging", name
         if member_kind == "dicom":
             try:
-                ds = pydicom.dcmread(path, stop_before_pixels=True)
+                ds = read_dataset(path, stop_before_pixels=True)
                 route, reason = route_dataset(ds)
             except Exception as exc:  # pydicom raises many types on corrupt headers
                 if kind != "zip":

@@ -8,28 +8,22 @@ S2-S4 vs S1 as substantial fibrosis and S4 vs S1-S3 as cirrhosis), so ``auc_ge_f
 grades are all cirrhosis: no binary task applies, the multi-class metrics do.
 
 Point estimates come from scikit-learn. Confidence intervals come from a percentile bootstrap that
-draws whole *groups* (clusters of near-duplicate images, or patients) with replacement. A resample
-is a vector of per-item counts, so every metric is evaluated as a sample-weighted metric; for speed
-the B resamples are evaluated at once from weighted confusion matrices and weighted rank sums
-(``_resample_metrics``). Calling scikit-learn once per resample costs ~23 ms (~23 s for 1000
-resamples at N=1500); the vectorised form is tested to agree with scikit-learn given
-``sample_weight`` to 1e-12.
+draws whole *groups* (clusters of near-duplicate images, or patients) with replacement, evaluated
+for all resamples at once (:mod:`liverfib.evaluation.resampling`; ~1000x faster than calling
+scikit-learn per resample, and tested to agree with it to 1e-12).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
-    cohen_kappa_score,
     confusion_matrix,
     precision_recall_fscore_support,
     recall_score,
@@ -38,6 +32,15 @@ from sklearn.metrics import (
 )
 
 from liverfib.errors import ConfigError, InputError, unknown_choice
+from liverfib.evaluation.agreement import kappa_from_codes
+from liverfib.evaluation.predictions_csv import SUM_TOL, read_predictions_csv
+from liverfib.evaluation.resampling import (
+    DEFAULT_THRESHOLD,
+    N_CALIBRATION_BINS,
+    TaskArrays,
+    bootstrap,
+    calibration,
+)
 
 __all__ = [
     "BINARY_TASKS",
@@ -54,17 +57,12 @@ BINARY_TASKS: dict[str, tuple[str, bool]] = {
     "ge_f3": ("F3", True),  # advanced fibrosis
     "f4": ("F4", False),  # cirrhosis
 }
-#: Equal-width bins of top-class confidence for ECE and the reliability diagram.
-N_CALIBRATION_BINS = 15
-_SUM_TOL = 1e-3
-_DEFAULT_THRESHOLD = 0.5
 _STAGE_ORDER = ("F0", "F1", "F2", "F3", "F4")
 #: Ordinal class scales whose order is checked: METAVIR, LiQA (MRI), CirrMRI600+ radiological grade.
 _ORDINAL_SCALES = (_STAGE_ORDER, ("S1", "S2", "S3", "S4"), ("mild", "moderate", "severe"))
 #: Binary-task anchor -> the LiQA stage that stands in for it when the classes are S1..S4.
 _LIQA_ANCHORS = {"F2": "S2", "F3": "S3", "F4": "S4"}
 #: task -> (is_positive (N,) bool, score (N,) float)
-_TaskArrays = dict[str, tuple[np.ndarray, np.ndarray]]
 _CI_SCALARS = (
     "accuracy",
     "balanced_accuracy",
@@ -110,10 +108,10 @@ def _check_probs(probs: Any, n: int, k: int, what: str = "probs") -> np.ndarray:
         row = int(np.flatnonzero((arr < 0).any(axis=1))[0])
         raise InputError(f"Expected non-negative {what}, found {arr[row].min():.4g} in row {row}")
     sums = arr.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > _SUM_TOL)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > SUM_TOL)
     if bad.size:
         raise InputError(
-            f"Expected each row of {what} to sum to 1 (+-{_SUM_TOL}), row {int(bad[0])} sums to "
+            f"Expected each row of {what} to sum to 1 (+-{SUM_TOL}), row {int(bad[0])} sums to "
             f"{sums[bad[0]]:.6g} ({bad.size} rows off); pass softmax outputs, not logits"
         )
     return arr
@@ -163,7 +161,7 @@ def _task_definition(task: str, classes: list[str]) -> np.ndarray | None:
     return mask
 
 
-def _task_arrays(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> _TaskArrays:
+def _task_arrays(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> TaskArrays:
     out = {}
     for task in BINARY_TASKS:
         mask = _task_definition(task, classes)
@@ -172,7 +170,7 @@ def _task_arrays(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> _TaskA
     return out
 
 
-def binary_tasks(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> _TaskArrays:
+def binary_tasks(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> TaskArrays:
     """Clinical binary tasks: ``task -> (is_positive (N,) bool, score (N,) float)``.
 
     ``classes`` must be in ascending stage order; ``ge_f2`` scores P(>=F2) as the sum of the
@@ -221,25 +219,10 @@ def _auc_or_none(is_pos: np.ndarray, score: np.ndarray) -> float | None:
     return float(roc_auc_score(is_pos, score))
 
 
-def _quadratic_kappa(y: np.ndarray, pred: np.ndarray, k: int) -> float | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined kappa (one shared label) comes back as NaN -> None
-        value = cohen_kappa_score(y, pred, labels=list(range(k)), weights="quadratic")
-    return _float_or_none(float(value))
-
-
 def _macro_auc(y: np.ndarray, probs: np.ndarray, k: int) -> tuple[dict[int, float | None], float | None]:
     per_class = {c: _auc_or_none(y == c, probs[:, c]) for c in range(k)}
     defined = [v for v in per_class.values() if v is not None]
     return per_class, (float(np.mean(defined)) if defined else None)
-
-
-def _calibration(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-class confidence (N,), correctness (N,) and bin index (N,) with bins (lo, hi]."""
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
-    bins = np.clip(np.ceil(conf * N_CALIBRATION_BINS).astype(np.intp) - 1, 0, N_CALIBRATION_BINS - 1)
-    return conf, correct, bins
 
 
 def _reliability(conf: np.ndarray, correct: np.ndarray, bins: np.ndarray) -> tuple[float, dict[str, dict]]:
@@ -295,125 +278,6 @@ def _per_source(y: np.ndarray, pred: np.ndarray, probs: np.ndarray, sources: lis
     return out
 
 
-# -------------------------------------------------------------------------------- bootstrap engine
-def _weighted_auc(weights: np.ndarray, is_pos: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """ROC AUC for each row of ``weights`` (B, N) as sample weights; NaN where undefined.
-
-    Mann-Whitney form with ties counted one half, which equals scikit-learn's trapezoidal area.
-    """
-    order = np.argsort(score, kind="stable")
-    s, pos = score[order], is_pos[order]
-    w = weights[:, order]
-    new_block = np.r_[True, s[1:] != s[:-1]]
-    block = np.cumsum(new_block) - 1
-    starts = np.flatnonzero(new_block)
-    ends = np.r_[starts[1:], s.size]
-    neg_cum = np.zeros((w.shape[0], s.size + 1))
-    np.cumsum(w * ~pos, axis=1, out=neg_cum[:, 1:])
-    below = neg_cum[:, starts[block]]
-    tied = neg_cum[:, ends[block]] - below
-    w_pos = w[:, pos].sum(axis=1)
-    w_neg = neg_cum[:, -1]
-    num = (w[:, pos] * (below[:, pos] + 0.5 * tied[:, pos])).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((w_pos > 0) & (w_neg > 0), num / (w_pos * w_neg), np.nan)
-
-
-def _resample_metrics(
-    weights: np.ndarray,
-    y: np.ndarray,
-    probs: np.ndarray,
-    tasks: _TaskArrays,
-    thresholds: dict[str, float],
-    present: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Every bootstrapped metric for each row of ``weights`` (B, N); NaN where a resample skips it.
-
-    Class-averaged metrics are averaged over ``present`` (classes with labels in the full data) and
-    skipped in resamples that miss any of them; task metrics are skipped without positives/negatives.
-    """
-    n, k = probs.shape
-    pred = probs.argmax(axis=1)
-    conf, correct, bins = _calibration(probs, y)
-    nb = N_CALIBRATION_BINS
-    cell = y * k + pred
-    bin_onehot = np.zeros((n, nb))
-    bin_onehot[np.arange(n), bins] = 1.0
-    cols = [np.eye(k * k)[cell], bin_onehot, bin_onehot * conf[:, None], bin_onehot * correct[:, None]]
-    for task, (is_pos, score) in tasks.items():
-        called = score >= thresholds.get(task, _DEFAULT_THRESHOLD)
-        cols.append(np.stack([is_pos, ~is_pos, is_pos & called, ~is_pos & ~called], axis=1).astype(float))
-    sums = weights @ np.concatenate(cols, axis=1)
-
-    cm = sums[:, : k * k].reshape(-1, k, k)
-    off = k * k
-    total = cm.sum(axis=(1, 2))
-    row, col, diag = cm.sum(axis=2), cm.sum(axis=1), np.einsum("bii->bi", cm)
-    all_present = (row[:, present] > 0).all(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall = diag / row
-        precision = np.where(col > 0, diag / col, 0.0)
-        f1 = np.where(row + col > 0, 2 * diag / (row + col), 0.0)
-        wq = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2.0
-        observed = (cm * wq).sum(axis=(1, 2)) / total
-        expected = np.einsum("bi,bj,ij->b", row, col, wq) / total**2
-        kappa = np.where(expected > 1e-12, 1.0 - observed / expected, np.nan)
-
-        def keep(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
-            return np.where(ok, values, np.nan)
-
-        out = {
-            "accuracy": diag.sum(axis=1) / total,
-            "balanced_accuracy": keep(recall[:, present].mean(axis=1), all_present),
-            "macro_precision": keep(precision[:, present].mean(axis=1), all_present),
-            "macro_recall": keep(recall[:, present].mean(axis=1), all_present),
-            "macro_f1": keep(f1[:, present].mean(axis=1), all_present),
-            "kappa_quadratic": kappa,
-        }
-        counts = sums[:, off : off + nb]
-        conf_sum = sums[:, off + nb : off + 2 * nb]
-        correct_sum = sums[:, off + 2 * nb : off + 3 * nb]
-        out["ece"] = np.abs(correct_sum - conf_sum).sum(axis=1) / counts.sum(axis=1)
-        off += 3 * nb
-
-        if present.size >= 2:
-            per_class = np.stack([_weighted_auc(weights, y == c, probs[:, c]) for c in present], axis=1)
-            out["macro_auc"] = keep(per_class.mean(axis=1), all_present)
-        else:
-            out["macro_auc"] = np.full(weights.shape[0], np.nan)
-        for task, (is_pos, score) in tasks.items():
-            n_pos, n_neg, tp, tn = sums[:, off : off + 4].T
-            off += 4
-            out[f"auc_{task}"] = _weighted_auc(weights, is_pos, score)
-            out[f"{task}_sensitivity"] = np.where(n_pos > 0, tp / n_pos, np.nan)
-            out[f"{task}_specificity"] = np.where(n_neg > 0, tn / n_neg, np.nan)
-    return out
-
-
-def _bootstrap(
-    y: np.ndarray,
-    probs: np.ndarray,
-    tasks: _TaskArrays,
-    thresholds: dict[str, float],
-    present: np.ndarray,
-    group: np.ndarray,
-    n_groups: int,
-    n_boot: int,
-    seed: int,
-) -> dict[str, np.ndarray]:
-    """Metric values (n_boot,) per metric over group resamples, processed in memory-bounded chunks."""
-    rng = np.random.default_rng(seed)
-    chunk = max(1, 2_000_000 // max(len(y), n_groups))
-    parts: list[dict[str, np.ndarray]] = []
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        draws = rng.integers(0, n_groups, size=(b, n_groups))
-        counts = np.bincount((draws + n_groups * np.arange(b)[:, None]).ravel(), minlength=b * n_groups)
-        weights = counts.reshape(b, n_groups)[:, group].astype(np.float64)
-        parts.append(_resample_metrics(weights, y, probs, tasks, thresholds, present))
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
 # ----------------------------------------------------------------------------------------- public
 def evaluate_probabilities(
     y_true: Sequence[str],
@@ -453,7 +317,7 @@ def evaluate_probabilities(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # predicted classes that never occur in y_true
         bacc = float(balanced_accuracy_score(y, pred))
-    conf, correct, bins = _calibration(p, y)
+    conf, correct, bins = calibration(p, y)
     ece, reliability = _reliability(conf, correct, bins)
     tasks = _task_arrays(y, p, names)
 
@@ -467,7 +331,7 @@ def evaluate_probabilities(
         "macro_f1": float(f1),
         "macro_auc": macro_auc,
         "auc_per_class": {names[c]: v for c, v in per_class_auc.items()},
-        "kappa_quadratic": _quadratic_kappa(y, pred, k),
+        "kappa_quadratic": kappa_from_codes(y, pred, k, "quadratic"),
     }
     binary: dict[str, dict[str, Any] | None] = {}
     for task in BINARY_TASKS:
@@ -476,7 +340,7 @@ def evaluate_probabilities(
             binary[task] = None
             continue
         source = "given" if task in thr else "default_0.5"
-        binary[task] = _binary_entry(*tasks[task], thr.get(task, _DEFAULT_THRESHOLD), source)
+        binary[task] = _binary_entry(*tasks[task], thr.get(task, DEFAULT_THRESHOLD), source)
         binary[task]["positive_classes"] = [names[i] for i in np.flatnonzero(_task_definition(task, names))]
         result[f"auc_{task}"] = binary[task]["auc"]
     result["binary"] = binary
@@ -488,7 +352,7 @@ def evaluate_probabilities(
     group, n_groups = _group_index(group_list, n)
     ci_names = list(_CI_SCALARS) + [f"auc_{t}" for t in BINARY_TASKS]
     ci_names += [f"{t}_{m}" for t in BINARY_TASKS for m in ("sensitivity", "specificity")]
-    draws = _bootstrap(y, p, tasks, thr, present, group, n_groups, n_boot, seed) if n_boot else {}
+    draws = bootstrap(y, p, tasks, thr, present, group, n_groups, n_boot, seed) if n_boot else {}
     ci95: dict[str, list[float] | None] = {}
     effective: dict[str, int] = {}
     for name in ci_names:
@@ -525,71 +389,3 @@ def fit_thresholds(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[s
         j = np.where(finite, tpr - fpr, -np.inf)
         out[task] = float(thr[int(np.argmax(j))])
     return out
-
-
-def read_predictions_csv(
-    path: str | Path,
-) -> tuple[list[str], list[str], np.ndarray, list[str], dict[str, list[str]]]:
-    """Read a predictions CSV with columns ``path,label,prob_<class>...`` (+ optional ``group``, ``source``).
-
-    Classes are taken from the ``prob_`` columns in header order (e.g. ``prob_F0..prob_F4``).
-    Returns ``(paths, labels, probs (N, K), classes, extra)`` where ``extra`` holds the ``group``
-    and ``source`` columns that are present.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: predictions CSV not found")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = [h.strip() for h in next(reader, [])]
-        rows = list(reader)
-    prob_cols = [h for h in header if h.startswith("prob_")]
-    missing = [c for c in ("path", "label") if c not in header]
-    if missing or len(prob_cols) < 2:
-        raise InputError(
-            f"{path}: expected columns path,label,prob_F0..prob_F4[,group,source]; "
-            f"missing {missing + (['prob_<class> (>=2)'] if len(prob_cols) < 2 else [])}, found {header}"
-        )
-    if len(set(header)) != len(header):
-        raise InputError(f"{path}: expected unique column names, found {header}")
-    classes = [h[len("prob_") :] for h in prob_cols]
-    col = {h: i for i, h in enumerate(header)}
-    optional = [c for c in ("group", "source") if c in col]
-    paths: list[str] = []
-    labels: list[str] = []
-    extra: dict[str, list[str]] = {c: [] for c in optional}
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    probs = np.empty((len(rows), len(classes)))
-    for i, row in enumerate(rows):
-        line = i + 2
-        if len(row) != len(header):
-            raise InputError(f"{path}:{line}: expected {len(header)} fields, found {len(row)}")
-        label = row[col["label"]].strip()
-        if label not in classes:
-            raise InputError(f"{path}:{line}: expected a label among {classes}, got {label!r}")
-        for j, name in enumerate(prob_cols):
-            cell = row[col[name]].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                raise InputError(f"{path}:{line}: expected a number in {name}, got {cell!r}") from None
-            if not math.isfinite(value):
-                raise InputError(f"{path}:{line}: expected a finite probability in {name}, got {cell!r}")
-            if value < 0:
-                raise InputError(f"{path}:{line}: expected a probability >= 0 in {name}, got {cell!r}")
-            probs[i, j] = value
-        total = probs[i].sum()
-        if abs(total - 1.0) > _SUM_TOL:
-            raise InputError(
-                f"{path}:{line}: expected probabilities summing to 1 (+-{_SUM_TOL}), got {total:.6g}"
-            )
-        for c in optional:
-            value = row[col[c]].strip()
-            if not value:
-                raise InputError(f"{path}:{line}: empty {c}; fill it or drop the {c} column")
-            extra[c].append(value)
-        paths.append(row[col["path"]].strip())
-        labels.append(label)
-    if not rows:
-        raise InputError(f"{path}: no prediction rows below the header")
-    return paths, labels, probs, classes, extra

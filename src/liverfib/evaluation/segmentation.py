@@ -6,6 +6,7 @@ perfect 1.0 (MONAI's ``ignore_empty=False`` convention).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from liverfib.errors import InputError
 
-__all__ = ["overlap_scores", "bootstrap_mean_ci", "summarise_overlap"]
+__all__ = ["overlap_scores", "dice_hd95", "bootstrap_mean_ci", "summarise_overlap"]
 
 
 def overlap_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -28,6 +29,31 @@ def overlap_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     dice = float(compute_dice(p, t, include_background=True, ignore_empty=False)[0, 0])
     iou = float(compute_iou(p, t, include_background=True, ignore_empty=False)[0, 0])
     return {"dice": dice, "iou": iou}
+
+
+def dice_hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...] | None = None) -> tuple[float | None, float | None]:
+    """Dice and 95th-percentile Hausdorff distance (mm with ``spacing``, else pixels) via monai.metrics.
+
+    Returns ``(None, None)`` when the truth is empty (Dice undefined); HD95 is ``None`` when the
+    prediction is empty.
+    """
+    import torch
+    from monai.metrics import compute_dice, compute_hausdorff_distance
+
+    if pred.shape != truth.shape:
+        raise InputError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    if not truth.any():
+        return None, None
+    p = torch.from_numpy((pred > 0).astype(np.float32))[None, None]
+    t = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
+    dice = float(compute_dice(p, t, include_background=True)[0, 0])
+    if not pred.any():
+        return dice, None
+    sp = None if spacing is None else [float(s) for s in spacing]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside get_mask_edges
+        hd = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=sp)[0, 0])
+    return dice, hd
 
 
 def bootstrap_mean_ci(

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from liverfib.errors import ModelError
+from liverfib.io.atomic import atomic_write_bytes
 
 __all__ = ["ENGINES", "OnnxNet", "cache_dir", "onnxruntime_available", "resolve_engine", "weights_key"]
 
@@ -116,10 +116,7 @@ def build_session(net: Any, img_size: int, threads: int) -> OnnxNet:
     if not path.is_file():
         data = _export(net, img_size)
         try:  # atomic: a crash never leaves a half-written model in the cache
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
-                fh.write(data)
-            os.replace(fh.name, path)
+            atomic_write_bytes(path, data)
         except OSError:
             pass  # read-only home: keep the export in memory
     try:

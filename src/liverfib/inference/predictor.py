@@ -1,6 +1,6 @@
-"""Staging inference: load a checkpoint (or the shipped default) and stage images.
+"""Staging inference: load a model bundle (or the shipped default) and stage images.
 
-Every image goes through exactly the preprocessing saved in the checkpoint. Images that are not
+Every image goes through exactly the preprocessing saved in the bundle. Images that are not
 gray B-mode ultrasound get a warning (colour content, e.g. Doppler) or an error (blank image,
 non-ultrasound DICOM) instead of a confident stage.
 """
@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from liverfib.errors import InputError, LiverfibError, ModelError
 from liverfib.image import Image
+from liverfib.models.assets import ASSETS_DIR, SHIPPED
+
+if TYPE_CHECKING:
+    from liverfib.models.bundle import Bundle
 
 __all__ = ["DEFAULT_MODEL_PATH", "PredictOutput", "Predictor", "check_bmode", "load_predictor"]
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "assets" / "us_staging_default.pt"
+DEFAULT_MODEL_PATH = ASSETS_DIR / SHIPPED["us-staging"]
 
 #: Fraction of clearly coloured pixels above which an image is flagged as colour (Doppler/overlay).
 COLOUR_WARN_FRACTION = 0.01
@@ -72,22 +76,22 @@ class PredictOutput:
 class Predictor:
     """A loaded staging model with its preprocessing."""
 
-    def __init__(self, payload: dict[str, Any], source: str, engine: str = "torch") -> None:
+    def __init__(self, bundle: Bundle, source: str, engine: str = "torch") -> None:
         import torch
 
-        from liverfib.models.checkpoint import build_model
+        from liverfib.models.staging import StagingNet
         from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
 
-        missing = [k for k in ("classes", "preprocess") if k not in payload]
+        missing = [k for k in ("classes", "preprocessing") if not bundle.meta.get(k)]
         if missing:
-            raise ModelError(f"{source}: not a staging checkpoint (lacks {', '.join(missing)})")
-        self.payload = payload
+            raise ModelError(f"{source}: not a staging model (its bundle lacks {', '.join(missing)})")
+        self.bundle = bundle
         self.source = source
         # channels_last: ~2x faster depthwise convolutions on CPU (measured, BENCHMARKS.md)
-        self.net = build_model(payload).to(memory_format=torch.channels_last)
-        self.classes: list[str] = list(payload["classes"])
-        self.thresholds: dict[str, float] | None = payload.get("thresholds")
-        self.preprocess = UltrasoundPreprocess(PreprocessConfig(**payload["preprocess"]))
+        self.net = StagingNet.from_bundle(bundle).to(memory_format=torch.channels_last)
+        self.classes: list[str] = list(bundle.classes or [])
+        self.thresholds: dict[str, float] | None = bundle.extra.get("thresholds")
+        self.preprocess = UltrasoundPreprocess(PreprocessConfig(**bundle.preprocessing))
         self._torch = torch
         #: ONNX Runtime session for the forward pass (``engine="onnx"``); ``self.net`` stays the torch
         #: network for gradients (CAMs) and as the reference.
@@ -106,9 +110,10 @@ class Predictor:
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.source,
-            **self.payload["model"],
-            "preprocess": self.payload["preprocess"],
-            "weights_origin": self.payload.get("weights_origin"),
+            **self.bundle.network["args"],
+            "preprocess": self.bundle.preprocessing,
+            "weights_origin": self.bundle.extra.get("weights_origin"),
+            "synthetic": self.bundle.synthetic,
             "engine": self.engine,
         }
 
@@ -167,7 +172,7 @@ class Predictor:
 
 
 def load_predictor(model: str | Path = "default", engine: str = "torch") -> Predictor:
-    """``"default"`` loads the shipped model; anything else is a checkpoint path.
+    """``"default"`` loads the shipped model; anything else is a model bundle (folder or .zip).
 
     ``engine``: ``torch``, ``onnx`` (ONNX Runtime, ~2-3x faster on CPU) or ``auto`` (onnx when
     onnxruntime is installed). The CLI's ``predict`` uses ``auto``; library callers get torch unless
@@ -176,15 +181,15 @@ def load_predictor(model: str | Path = "default", engine: str = "torch") -> Pred
     import torch
 
     from liverfib.inference.onnx_engine import resolve_engine
-    from liverfib.models.checkpoint import load_checkpoint
+    from liverfib.models.bundle import load_bundle
 
     engine = resolve_engine(engine)
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
     if str(model) == "default":
-        if not DEFAULT_MODEL_PATH.is_file():
+        if not DEFAULT_MODEL_PATH.exists():
             raise LiverfibError(
                 f"the shipped default model is missing ({DEFAULT_MODEL_PATH}); reinstall liverfib"
             )
-        return Predictor(load_checkpoint(DEFAULT_MODEL_PATH), "default", engine)
-    return Predictor(load_checkpoint(model), str(model), engine)
+        return Predictor(load_bundle(DEFAULT_MODEL_PATH, task="us-staging"), "default", engine)
+    return Predictor(load_bundle(model, task="us-staging"), str(model), engine)

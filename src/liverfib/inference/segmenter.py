@@ -1,7 +1,7 @@
-"""2D liver segmentation at inference: a loaded checkpoint with its preprocessing.
+"""2D liver segmentation at inference: a loaded model bundle with its preprocessing.
 
 ``load_segmenter("default")`` loads the shipped ultrasound liver segmenter
-(``assets/us_liver_seg_default.pt``); any other value is a checkpoint from ``liverfib train-seg``.
+(``assets/us_liver_seg_default/``); any other value is a bundle from ``liverfib train-seg``.
 """
 
 from __future__ import annotations
@@ -14,45 +14,50 @@ import numpy as np
 
 from liverfib.errors import ModelError
 from liverfib.image import Image
+from liverfib.models.assets import ASSETS_DIR, SHIPPED
+from liverfib.models.bundle import Bundle
 
-__all__ = ["DEFAULT_SEG_MODEL_PATH", "Segmenter", "load_segmenter", "build_seg_from_payload"]
+__all__ = ["DEFAULT_SEG_MODEL_PATH", "SEG_2D_TASKS", "Segmenter", "load_segmenter", "build_seg_from_bundle"]
 
-DEFAULT_SEG_MODEL_PATH = Path(__file__).resolve().parent.parent / "assets" / "us_liver_seg_default.pt"
+DEFAULT_SEG_MODEL_PATH = ASSETS_DIR / SHIPPED["us-liver-seg"]
+#: bundle tasks this segmenter runs (2D ultrasound liver masks and CAM pseudo-masks)
+SEG_2D_TASKS = ("us-liver-seg", "us-cam-seg")
 
 
-def build_seg_from_payload(payload: dict[str, Any]) -> Any:
-    """Instantiate the network a segmentation checkpoint describes and load its weights (eval mode)."""
-    from liverfib.models.checkpoint import load_state
+def build_seg_from_bundle(bundle: Bundle) -> Any:
+    """Instantiate the network a 2D segmentation bundle describes and load its weights (eval mode)."""
     from liverfib.models.segmentation import build_seg_model
 
-    cfg = payload["model"]
-    net = build_seg_model(cfg["arch"], in_channels=int(cfg.get("in_channels", 3)), pretrained=False)
-    return load_state(net, payload, cfg["arch"])
+    args = bundle.network["args"]
+    net = build_seg_model(args["arch"], in_channels=int(args.get("in_channels", 3)), pretrained=False)
+    return bundle.load_into(net, args["arch"])
 
 
 class Segmenter:
     """Binary segmentation of 2D gray images: ``predict(image) -> bool (H, W)`` at the input's size."""
 
-    def __init__(self, payload: dict[str, Any], source: str) -> None:
+    def __init__(self, bundle: Bundle, source: str) -> None:
         import torch
 
         from liverfib.preprocess.segmentation import SegPreprocess, SegPreprocessConfig
 
-        if "preprocess" not in payload:
-            raise ModelError(f"{source}: not a segmentation checkpoint (lacks preprocess)")
-        self.payload, self.source = payload, source
+        if not bundle.preprocessing:
+            raise ModelError(f"{source}: not a segmentation model (its bundle lacks preprocessing)")
+        self.bundle, self.source = bundle, source
+        extra = bundle.extra
         # channels_last: ~1.5x faster depthwise convolutions on CPU (measured, BENCHMARKS.md)
-        self.net = build_seg_from_payload(payload).to(memory_format=torch.channels_last)
-        self.preprocess = SegPreprocess(SegPreprocessConfig(**payload["preprocess"]))
-        self.threshold = float(payload.get("threshold", 0.5))
-        self.target = str(payload.get("target", "liver"))
+        self.net = build_seg_from_bundle(bundle).to(memory_format=torch.channels_last)
+        self.preprocess = SegPreprocess(SegPreprocessConfig(**bundle.preprocessing))
+        self.threshold = float(extra.get("threshold", 0.5))
+        self.target = str(extra.get("target", "liver"))
         #: average with the horizontally flipped image (the probe of a mirrored scan plane)
-        self.tta = bool(payload.get("tta", False))  # measured: no gain on LOSO fold b (BENCHMARKS)
+        self.tta = bool(extra.get("tta", False))  # measured: no gain on LOSO fold b (BENCHMARKS)
         self._torch = torch
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.source, **self.payload["model"], "target": self.target,
-                "preprocess": self.payload["preprocess"], "threshold": self.threshold, "tta": self.tta}
+        return {"name": self.source, **self.bundle.network["args"], "target": self.target,
+                "preprocess": self.bundle.preprocessing, "threshold": self.threshold, "tta": self.tta,
+                "synthetic": self.bundle.synthetic}
 
     def predict_proba(self, arrays: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
         """Gray ``(H, W)`` arrays -> foreground probability maps at each input's size."""
@@ -90,11 +95,11 @@ class Segmenter:
 
 
 def load_segmenter(model: str | Path = "default") -> Segmenter:
-    """``"default"`` loads the shipped ultrasound liver segmenter; anything else is a checkpoint path."""
-    from liverfib.models.checkpoint import SEG_CHECKPOINT_FORMAT, load_checkpoint
+    """``"default"`` loads the shipped ultrasound liver segmenter; anything else is a model bundle."""
+    from liverfib.models.bundle import load_bundle
 
     if str(model) == "default":
-        if not DEFAULT_SEG_MODEL_PATH.is_file():
+        if not DEFAULT_SEG_MODEL_PATH.exists():
             raise ModelError(f"the shipped liver segmenter is missing ({DEFAULT_SEG_MODEL_PATH}); reinstall liverfib")
-        return Segmenter(load_checkpoint(DEFAULT_SEG_MODEL_PATH, fmt=SEG_CHECKPOINT_FORMAT), "default")
-    return Segmenter(load_checkpoint(model, fmt=SEG_CHECKPOINT_FORMAT), str(model))
+        return Segmenter(load_bundle(DEFAULT_SEG_MODEL_PATH, task=SEG_2D_TASKS), "default")
+    return Segmenter(load_bundle(model, task=SEG_2D_TASKS), str(model))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from liverfib.errors import InputError
+from liverfib.io.atomic import atomic_write_bytes
 
 __all__ = ["MaskPair", "read_mask", "list_mask_pairs", "write_mask_png"]
 
@@ -52,10 +53,7 @@ def write_mask_png(mask: np.ndarray, path: str | Path) -> Path:
     ok, buf = cv2.imencode(".png", np.where(mask, 255, 0).astype(np.uint8))
     if not ok:  # pragma: no cover - OpenCV fails only on absurd inputs
         raise InputError(f"{path}: could not encode mask")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, buf.tobytes())
 
 
 def list_mask_pairs(root: str | Path) -> list[MaskPair]:

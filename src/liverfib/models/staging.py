@@ -9,6 +9,7 @@ intermediate stages (``feature_stages``) before the head. Features are standardi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -109,6 +110,18 @@ class StagingNet(nn.Module):
         if self.head_kind == "ordinal":
             return torch.log(ordinal_to_probs(z))
         return z
+
+    @classmethod
+    def from_config(cls, config: Any) -> StagingNet:
+        """An untrained network from :meth:`config`'s dict (no ImageNet weights are loaded)."""
+        return cls(config["backbone"], n_classes=config["n_classes"], head=config["head"],
+                   feature_stages=config["feature_stages"], pooling=config.get("pooling", "mean"), pretrained=False)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> StagingNet:
+        """The network a ``us-staging`` bundle describes, its weights loaded (eval mode)."""
+        args = bundle.network["args"]
+        return bundle.load_into(cls.from_config(args), args["backbone"])
 
     def config(self) -> dict:
         return {

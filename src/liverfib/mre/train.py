@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liverfib.errors import ConfigError, InputError
 
-__all__ = ["SegTrainConfig", "load_labelled_exams", "train_mre_segmentation", "dice_iou"]
+__all__ = ["SegTrainConfig", "load_labelled_exams", "train_mre_segmentation"]
 
 
 class SegTrainConfig(BaseModel):
@@ -44,17 +44,6 @@ class SegTrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     max_exams: int | None = Field(None, ge=1)
-
-
-def dice_iou(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Dice and IoU of two boolean masks (1.0 when both are empty)."""
-    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
-    inter = float((pred & truth).sum())
-    total = float(pred.sum() + truth.sum())
-    union = total - inter
-    if total == 0:
-        return 1.0, 1.0
-    return 2 * inter / total, inter / union
 
 
 def load_labelled_exams(data_dir: Path, max_exams: int | None = None) -> list[dict[str, Any]]:
@@ -82,7 +71,10 @@ def load_labelled_exams(data_dir: Path, max_exams: int | None = None) -> list[di
         x = prepare_input(mag, exam.confidence_pct.array)
         if mask.shape != x[:, 0].shape:
             raise InputError(f"{d}: liver mask {mask.shape} does not match the exam {x[:, 0].shape}")
-        exams.append({"id": d.name, "dir": d, "x": x, "mask": mask, "stage": truth.get("stage")})
+        # phantoms (liverfib phantom mre) record the stage they were generated for
+        synthetic = bool(truth.get("synthetic", "intended_stage" in truth))
+        exams.append({"id": d.name, "dir": d, "x": x, "mask": mask, "stage": truth.get("stage"),
+                      "synthetic": synthetic})
     return exams
 
 
@@ -107,24 +99,27 @@ def _predict(net: Any, x: np.ndarray, img_size: int) -> np.ndarray:
 
 
 def evaluate_exams(net: Any, exams: list[dict[str, Any]], img_size: int) -> list[dict[str, Any]]:
+    from liverfib.evaluation.segmentation import overlap_scores
+
     rows = []
     for e in exams:
         pred = _predict(net, e["x"], img_size)
-        dice, iou = dice_iou(pred, e["mask"])
-        rows.append({"exam": e["id"], "stage": e["stage"], "dice": dice, "iou": iou})
+        rows.append({"exam": e["id"], "stage": e["stage"], **overlap_scores(pred, e["mask"])})
     return rows
 
 
 def train_mre_segmentation(
     data_dir: Path, out_dir: Path, config: SegTrainConfig, *, progress=None  # type: ignore[no-untyped-def]
 ) -> dict[str, Any]:
-    """Train, keep the best-val-Dice weights, write ``best.pt``, ``config.yaml``, ``log.csv``, ``metrics.json``."""
+    """Train, keep the best-val-Dice weights, write the bundle ``best/``, ``config.yaml``, ``log.csv``, ``metrics.json``."""
     import torch
     import torch.nn.functional as F
     import yaml
 
-    from liverfib.mre.models import SEG_MODELS, create_seg_model, save_seg_checkpoint
+    from liverfib.models.bundle import save_bundle
+    from liverfib.mre.models import SEG_MODELS, create_seg_model, seg_bundle_fields
     from liverfib.report.jsonio import write_json
+    from liverfib.training.trainer import fit
 
     if config.model not in SEG_MODELS:
         from liverfib.errors import unknown_choice
@@ -155,34 +150,41 @@ def train_mre_segmentation(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     gen = torch.Generator().manual_seed(config.seed)
-    log, best, best_state = [], -float("inf"), None
-    t0 = time.time()
-    for epoch in range(1, config.epochs + 1):
-        net.train()
+    log: list[dict[str, Any]] = []
+
+    def batches(epoch: int):
         perm = torch.randperm(len(x), generator=gen)
-        total = 0.0
         for i in range(0, len(x), config.batch_size):
             idx = perm[i : i + config.batch_size]
             xb, yb = x[idx], y[idx]
             if config.hflip and torch.rand(1, generator=gen).item() < 0.5:
                 xb, yb = xb.flip(-1), yb.flip(-1)
-            opt.zero_grad()
-            loss = loss_fn(net(xb), yb)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": total / len(x), "seconds": round(time.time() - t0, 1)}
+            yield xb, yb
+
+    def step_loss(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        loss = loss_fn(net(batch[0]), batch[1])
+        return loss, {"loss": float(loss.detach()), "n": len(batch[0])}
+
+    def validate(net: Any, state: Any) -> tuple[float, dict[str, float]]:
+        # the best epoch is picked on the validation exams (on -train loss when there are none)
         if val:
-            row["val_dice"] = float(np.mean([r["dice"] for r in evaluate_exams(net, val, size)]))
-        score = row.get("val_dice", -row["train_loss"])
-        if score > best:
-            best, best_state = score, {k: v.detach().clone() for k, v in net.state_dict().items()}
+            dice = float(np.mean([r["dice"] for r in evaluate_exams(net, val, size)]))
+            return dice, {"val_dice": dice}
+        rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
+        return -sum(r["loss"] * r["n"] for r in rows) / len(x), {}
+
+    def log_epoch(state: Any, logs: dict[str, Any]) -> None:
+        rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "train_loss": sum(r["loss"] * r["n"] for r in rows) / len(x),
+                               "seconds": round(state.seconds, 1), **logs}
+        if state.best_step == state.step:
             row["best"] = True
         log.append(row)
         if progress is not None:
-            progress(epoch, config.epochs)
-    assert best_state is not None
-    net.load_state_dict(best_state)
+            progress(state.epoch + 1, config.epochs)
+
+    t0 = time.time()
+    fit(net, opt, step_loss, batches, epochs=config.epochs, validate=validate, after_epoch=[log_epoch])
     val_rows = evaluate_exams(net, val, size) if val else []
     metrics = {
         "model": config.model,
@@ -195,9 +197,10 @@ def train_mre_segmentation(
         "device": "cpu",
         "init": "random (no pretrained weights)",
     }
-    save_seg_checkpoint(out_dir / "best.pt", net, model=config.model, in_channels=int(x.shape[1]),
-                        img_size=size, train_config=config.model_dump(), metrics={
-                            "val_dice_mean": metrics["val_dice_mean"], "n_train_exams": len(train)})
+    save_bundle(out_dir / "best", net, **seg_bundle_fields(
+        model=config.model, in_channels=int(x.shape[1]), img_size=size, train_config=config.model_dump(),
+        metrics={"val_dice_mean": metrics["val_dice_mean"], "n_train_exams": len(train)},
+        synthetic=any(e["synthetic"] for e in exams)))
     with (out_dir / "log.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "best"])
         w.writeheader()

@@ -10,7 +10,6 @@ masks, manifest.csv) and SYNTHETIC LiQA-like MR volumes from :mod:`liverfib.mri.
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +153,8 @@ def train_segmenter(
     import torch
     from monai.losses import DiceLoss
 
+    from liverfib.training.trainer import fit
+
     if cfg.spatial_dims != 2:
         raise InputError("train_segmenter trains the 2D slice model; set spatial_dims=2")
     labelled = [s for s in train if s.mask is not None]
@@ -176,43 +177,46 @@ def train_segmenter(
         teacher = copy.deepcopy(net).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-    rows: list[dict[str, float]] = []
-    t0 = time.time()
-    net.train()
-    for step in range(steps):
-        idx = rng.choice(len(labelled), size=batch_size, p=w)
-        pairs = [augment(labelled[i].image, labelled[i].mask) for i in idx]  # type: ignore[arg-type]
-        x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None].astype(np.float32))
-        y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None].astype(np.float32))
+    def batches(epoch: int):
+        for _ in range(steps):
+            idx = rng.choice(len(labelled), size=batch_size, p=w)
+            pairs = [augment(labelled[i].image, labelled[i].mask) for i in idx]  # type: ignore[arg-type]
+            x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None].astype(np.float32))
+            y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None].astype(np.float32))
+            yield x, y
+
+    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        x, y = batch
         logits = net(x)
         loss_sup = dice_loss(logits, y) + bce(logits, y)
-        loss = loss_sup
-        cons = torch.zeros(())
-        if teacher is not None:
+        loss, cons = loss_sup, torch.zeros(())
+        if teacher is not None:  # mean-teacher consistency on unlabelled slices, ramped up
             uidx = rng.choice(len(unlabelled), size=batch_size // 2)
             u = torch.from_numpy(np.stack([unlabelled[i].image for i in uidx])[:, None].astype(np.float32))
             with torch.no_grad():
                 target = torch.sigmoid(teacher((u + 0.03 * torch.randn_like(u)).clamp(0, 1)))
             cons = torch.mean((torch.sigmoid(net((u + 0.03 * torch.randn_like(u)).clamp(0, 1))) - target) ** 2)
-            ramp = float(np.exp(-5 * (1 - min(1.0, step / (0.4 * steps))) ** 2))
+            ramp = float(np.exp(-5 * (1 - min(1.0, state.step / (0.4 * steps))) ** 2))
             loss = loss + mean_teacher_weight * ramp * cons
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        return loss, {"loss": loss_sup.item(), "consistency": cons.item()}
+
+    def update_teacher(state: Any) -> None:
         if teacher is not None:
             with torch.no_grad():
                 for pt, ps in zip(teacher.parameters(), net.parameters(), strict=True):
                     pt.mul_(ema_decay).add_(ps.detach(), alpha=1 - ema_decay)
                 for bt, bs in zip(teacher.buffers(), net.buffers(), strict=True):
                     bt.copy_(bs)
-        row = {"step": step + 1, "loss": loss_sup.item(), "consistency": cons.item(), "seconds": time.time() - t0}
-        rows.append(row)
-        if log is not None and (step + 1) % 25 == 0:
-            log(f"step {step + 1}/{steps} loss {np.mean([r['loss'] for r in rows[-25:]]):.3f} ({row['seconds']:.0f} s)")
-        if time_limit_s is not None and time.time() - t0 > time_limit_s:
-            if log is not None:
-                log(f"time limit {time_limit_s:.0f} s reached at step {step + 1}")
-            break
+
+    def report(state: Any) -> None:
+        if log is not None and state.step % 25 == 0:
+            log(f"step {state.step}/{steps} loss {np.mean([r['loss'] for r in state.rows[-25:]]):.3f} "
+                f"({state.seconds:.0f} s)")
+        if log is not None and time_limit_s is not None and state.seconds > time_limit_s:
+            log(f"time limit {time_limit_s:.0f} s reached at step {state.step}")
+
+    state = fit(net, opt, loss_fn, batches, scheduler=sched, time_limit_s=time_limit_s,
+                after_step=[update_teacher, report])
+    rows = [{k: r[k] for k in ("step", "loss", "consistency", "seconds")} for r in state.rows]
     final = teacher if teacher is not None else net
     return final.eval(), rows

@@ -15,7 +15,6 @@ connected component (``scipy.ndimage.label``).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,18 +24,15 @@ from pydantic import BaseModel, ConfigDict
 from liverfib.errors import ConfigError, InputError, ModelError
 
 __all__ = [
-    "SEG_FORMAT",
     "SegModelConfig",
     "SegModel",
     "build_seg_net",
-    "dice_hd95",
     "keep_largest_component",
     "load_seg_model",
     "normalize_intensity",
-    "save_seg_model",
+    "seg_bundle_fields",
 ]
 
-SEG_FORMAT = "liverfib-mri-segmentation/1"
 
 
 class SegModelConfig(BaseModel):
@@ -170,53 +166,34 @@ def keep_largest_component(mask: np.ndarray) -> np.ndarray:
     return (labels == int(sizes.argmax())).astype(np.uint8)
 
 
-def dice_hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...] | None = None) -> tuple[float | None, float | None]:
-    """Dice and 95th-percentile Hausdorff distance (mm with ``spacing``, else pixels) via monai.metrics.
-
-    Returns ``(None, None)`` when the truth is empty (Dice undefined); HD95 is ``None`` when the
-    prediction is empty.
-    """
-    import torch
-    from monai.metrics import compute_dice, compute_hausdorff_distance
-
-    if pred.shape != truth.shape:
-        raise InputError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
-    if not truth.any():
-        return None, None
-    p = torch.from_numpy((pred > 0).astype(np.float32))[None, None]
-    t = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
-    dice = float(compute_dice(p, t, include_background=True)[0, 0])
-    if not pred.any():
-        return dice, None
-    sp = None if spacing is None else [float(s) for s in spacing]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # MONAI 1.6 deprecation inside get_mask_edges
-        hd = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95, spacing=sp)[0, 0])
-    return dice, hd
-
-
-def save_seg_model(path: Path, net: Any, cfg: SegModelConfig, **info: Any) -> Path:
-    """Save weights (float16) + config + info atomically."""
-    from liverfib.models.checkpoint import save_checkpoint
-
-    return save_checkpoint(Path(path), net, fmt=SEG_FORMAT, model_config=cfg.model_dump(mode="json"), info=info)
+def seg_bundle_fields(cfg: SegModelConfig, *, synthetic: bool = False, **info: Any) -> dict[str, Any]:
+    """``save_bundle`` keyword arguments of an ``mri-seg`` model; ``info`` (``trained_on``, ``heldout``,
+    ``command``, ...) is kept under ``extra.info`` and returned by :func:`load_seg_model`."""
+    model = cfg.model_dump(mode="json")
+    heldout = info.get("heldout")
+    return {
+        "task": "mri-seg" if cfg.spatial_dims == 2 else "mri-seg-3d",
+        "network": {"name": cfg.arch, "args": model},
+        "classes": ["background", "liver"],
+        "preprocessing": {"img_size": cfg.img_size, "threshold": cfg.threshold},
+        "input": {"size": [cfg.img_size, cfg.img_size] if cfg.spatial_dims == 2 else list(cfg.roi_size), "channels": 1},
+        "metrics": {"split": "heldout", "values": heldout} if heldout else {},
+        "training_data": {"description": info.get("trained_on")},
+        "synthetic": synthetic,
+        "extra": {"info": info},
+    }
 
 
 def load_seg_model(model: str | Path = "default") -> SegModel:
-    """Load ``'default'`` (the shipped ``assets/mri_seg_default.pt``) or a checkpoint path."""
-    from liverfib.models.checkpoint import load_checkpoint, load_state
+    """Load ``'default'`` (the shipped ``assets/mri_seg_default/``) or a model bundle path."""
+    from liverfib.models.assets import resolve_model
+    from liverfib.models.bundle import load_bundle
 
-    if str(model) == "default":
-        path = Path(__file__).resolve().parent.parent / "assets" / "mri_seg_default.pt"
-        if not path.is_file():
-            raise ModelError(f"{path}: shipped MR/CT liver segmentation model is missing; reinstall liverfib "
-                             "or pass --model PATH from 'liverfib mri-train-seg'")
-    else:
-        path = Path(model)
-    payload = load_checkpoint(path, fmt=SEG_FORMAT)
+    path = resolve_model(model, "mri-seg")
+    bundle = load_bundle(path, task=("mri-seg", "mri-seg-3d"))
     try:
-        cfg = SegModelConfig(**payload["model"])
+        cfg = SegModelConfig(**bundle.network["args"])
     except Exception as exc:  # pydantic ValidationError: report as a model problem
-        raise ModelError(f"{path}: checkpoint model config is invalid ({str(exc).splitlines()[0]})") from None
-    net = load_state(build_seg_net(cfg), payload, f"{cfg.arch} ({path})")
-    return SegModel(net, cfg, payload.get("info", {}))
+        raise ModelError(f"{path}: bundle network config is invalid ({str(exc).splitlines()[0]})") from None
+    net = bundle.load_into(build_seg_net(cfg), f"{cfg.arch} ({path})")
+    return SegModel(net, cfg, bundle.extra.get("info", {}))

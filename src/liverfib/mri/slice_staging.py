@@ -10,8 +10,6 @@ probabilities; CirrMRI600+ has one scan per patient and sequence, so scan level 
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -153,6 +151,8 @@ def train_slice_staging(
     import torch
     import torch.nn.functional as F
 
+    from liverfib.training.trainer import fit
+
     if len(x) == 0 or len(x_val) == 0:
         raise InputError(f"need training and validation slices, got {len(x)} and {len(x_val)}")
     torch.manual_seed(seed)
@@ -163,44 +163,36 @@ def train_slice_staging(
     counts = np.bincount(y, minlength=len(cfg.classes)).astype(float)
     weight = 1.0 / np.maximum(counts[y], 1)
     weight /= weight.sum()
-    rows: list[dict[str, float]] = []
-    best: dict[str, float] = {"val_accuracy": -1.0, "val_log_loss": float("inf"), "step": 0}
-    best_state = None
-    t0 = time.time()
 
-    def validate(step: int) -> None:
-        nonlocal best_state
+    def batches(epoch: int):
+        for _ in range(steps):
+            idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False, p=weight)
+            xb = x[idx].astype(np.float32)
+            for i in range(len(idx)):
+                dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
+                xb[i] = np.roll(xb[i], (int(dy), int(dx)), axis=(-2, -1))
+            xb *= rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32)
+            yield torch.from_numpy(xb), torch.from_numpy(y[idx].astype(np.int64))
+
+    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        loss = F.cross_entropy(net(batch[0])["logits"], batch[1], label_smoothing=0.05)
+        return loss, {"loss": loss.item()}
+
+    def validate(net: Any, state: Any) -> tuple[tuple[float, float], dict[str, float]]:
+        """Validation slice accuracy (ties: lower log-loss) selects the step."""
         p = predict_slice_probs(net, x_val)
         acc = float((p.argmax(1) == y_val).mean())
         nll = float(-np.log(np.clip(p[np.arange(len(y_val)), y_val], 1e-7, 1)).mean())
-        rows[-1].update(val_accuracy=acc, val_log_loss=nll)
-        if acc > best["val_accuracy"] or (acc == best["val_accuracy"] and nll < best["val_log_loss"]):
-            best.update(val_accuracy=acc, val_log_loss=nll, step=step)
-            best_state = copy.deepcopy(net.state_dict())
-        if progress is not None:
-            progress(step, f"loss {np.mean([r['loss'] for r in rows[-eval_every:]]):.3f} "
-                           f"val acc {acc:.3f} log-loss {nll:.3f}")
-        net.train()
+        return (acc, -nll), {"val_accuracy": acc, "val_log_loss": nll}
 
-    net.train()
-    for step in range(1, steps + 1):
-        idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False, p=weight)
-        xb = x[idx].astype(np.float32)
-        for i in range(len(idx)):
-            dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
-            xb[i] = np.roll(xb[i], (int(dy), int(dx)), axis=(-2, -1))
-        xb *= rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32)
-        out = net(torch.from_numpy(xb))
-        loss = F.cross_entropy(out["logits"], torch.from_numpy(y[idx].astype(np.int64)), label_smoothing=0.05)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        rows.append({"step": step, "loss": loss.item(), "seconds": time.time() - t0})
-        stop = time_limit_s is not None and time.time() - t0 > time_limit_s
-        if step % eval_every == 0 or step == steps or stop:
-            validate(step)
-        if stop:
-            break
-    net.load_state_dict(best_state)
+    def report(state: Any, logs: dict[str, float]) -> None:
+        if progress is not None:
+            progress(state.step, f"loss {np.mean([r['loss'] for r in state.rows[-eval_every:]]):.3f} "
+                                 f"val acc {logs['val_accuracy']:.3f} log-loss {logs['val_log_loss']:.3f}")
+
+    state = fit(net, opt, loss_fn, batches, scheduler=sched, validate=validate, validate_every=eval_every,
+                time_limit_s=time_limit_s, after_validation=[report])
+    rows = [{k: r[k] for k in ("step", "loss", "seconds", "val_accuracy", "val_log_loss") if k in r} for r in state.rows]
+    acc, neg_nll = state.best_score
+    best = {"val_accuracy": acc, "val_log_loss": -neg_nll, "step": state.best_step}
     return net.eval(), rows, best

@@ -17,7 +17,7 @@ outputs) should lie inside the liver; the penalty is the fraction of CAM mass ou
 (downsampled) liver mask. (The absolute value matters: with ``relu(w . F)`` the net can zero the
 penalty by flipping the head's sign, which switches staging off; seen in a first run.)
 
-Checkpoints (format ``liverfib-mri-staging/1``) also hold the per-slice CirrMRI600+ network of
+Bundles of task ``mri-staging`` also hold the per-slice CirrMRI600+ network of
 :mod:`liverfib.mri.slice_staging`; :func:`load_staging_model` returns whichever the file holds.
 """
 
@@ -34,10 +34,9 @@ from liverfib.mri.encoders import EncoderName, build_encoder
 from liverfib.mri.exam import LIQA_PHASES
 from liverfib.mri.slice_staging import SliceStagingConfig, build_slice_net
 
-__all__ = ["STAGING_FORMAT", "StagingConfig", "cam_outside_penalty", "build_staging_net", "cumulative_to_stage_probs",
-           "load_staging_model", "save_staging_model"]
+__all__ = ["StagingConfig", "cam_outside_penalty", "build_staging_net", "cumulative_to_stage_probs",
+           "load_staging_model", "staging_bundle_fields"]
 
-STAGING_FORMAT = "liverfib-mri-staging/1"
 
 
 class StagingConfig(BaseModel):
@@ -125,39 +124,48 @@ def cumulative_to_stage_probs(cum: np.ndarray) -> np.ndarray:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def save_staging_model(path: Path, net: Any, **info: Any) -> Path:
-    from liverfib.models.checkpoint import save_checkpoint
-
-    return save_checkpoint(Path(path), net, fmt=STAGING_FORMAT, info=info)
+def staging_bundle_fields(net: Any, **info: Any) -> dict[str, Any]:
+    """``save_bundle`` keyword arguments of an ``mri-staging`` network (its ``config()`` is saved);
+    ``info`` (``data``, ``heldout``, ``synthetic``, ``layout``, ``classes``, ...) is kept under
+    ``extra.info`` and returned by :func:`load_staging_model`."""
+    model = net.config()
+    heldout = info.get("heldout")
+    return {
+        "task": "mri-staging",
+        "network": {"name": model.get("encoder", "small_cnn"), "args": model},
+        "classes": list(info["classes"]) if info.get("classes") else None,
+        "preprocessing": {k: model[k] for k in ("crop_size", "mask_input", "register_phases") if k in model},
+        "metrics": {"split": "heldout", "values": heldout} if heldout else {},
+        "training_data": {"description": info.get("data")},
+        "synthetic": bool(info.get("synthetic", False)),
+        "extra": {"info": info},
+    }
 
 
 def load_staging_model(
     model: str | Path = "default",
 ) -> tuple[Any, StagingConfig | SliceStagingConfig, dict[str, Any]]:
-    """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a checkpoint -> (net, cfg, info).
+    """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a bundle -> (net, cfg, info).
 
-    One checkpoint format holds either network; the saved config's ``layout`` says which:
+    One task holds either network; the saved config's ``layout`` says which:
     ``liqa`` (or absent, older files) -> the multi-phase fusion net with a :class:`StagingConfig`;
     ``cirrmri`` -> the per-slice net with a :class:`~liverfib.mri.slice_staging.SliceStagingConfig`
     (sequence, classes).
     """
-    from liverfib.models.checkpoint import load_checkpoint, load_state
+    from liverfib.models.assets import resolve_model
+    from liverfib.models.bundle import load_bundle
 
-    if str(model) == "default":
-        path = Path(__file__).resolve().parent.parent / "assets" / "mri_staging_synthetic.pt"
-        if not path.is_file():
-            raise ModelError(f"{path}: shipped MRI staging model is missing; pass --model PATH from 'liverfib train-mri'")
-    else:
-        path = Path(model)
-    payload = load_checkpoint(path, fmt=STAGING_FORMAT)
-    layout = payload["model"].get("layout", "liqa") if isinstance(payload["model"], dict) else None
+    path = resolve_model(model, "mri-staging")
+    bundle = load_bundle(path, task="mri-staging")
+    args = bundle.network["args"]
+    layout = args.get("layout", "liqa")
     cfg: StagingConfig | SliceStagingConfig
     try:
-        cfg = SliceStagingConfig(**payload["model"]) if layout == "cirrmri" else StagingConfig(**payload["model"])
+        cfg = SliceStagingConfig(**args) if layout == "cirrmri" else StagingConfig(**args)
     except Exception as exc:  # pydantic ValidationError
-        raise ModelError(f"{path}: checkpoint config is invalid ({str(exc).splitlines()[0]})") from None
+        raise ModelError(f"{path}: bundle network config is invalid ({str(exc).splitlines()[0]})") from None
     if isinstance(cfg, SliceStagingConfig):
-        net = load_state(build_slice_net(cfg), payload, f"the {cfg.encoder} per-slice staging net ({path})")
+        net = bundle.load_into(build_slice_net(cfg), f"the {cfg.encoder} per-slice staging net ({path})")
     else:
-        net = load_state(build_staging_net(cfg), payload, f"the {cfg.encoder} staging net ({path})")
-    return net, cfg, payload.get("info", {})
+        net = bundle.load_into(build_staging_net(cfg), f"the {cfg.encoder} staging net ({path})")
+    return net, cfg, bundle.extra.get("info", {})

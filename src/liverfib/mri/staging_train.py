@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -81,53 +80,54 @@ def train_staging(
     import torch
     import torch.nn.functional as F
 
+    from liverfib.training.trainer import fit
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_staging_net(cfg, pretrained=pretrained and cfg.encoder != "small_cnn")
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     targets = _ordinal_targets(np.asarray(stages))
-    rows: list[dict[str, float]] = []
-    t0 = time.time()
-    net.train()
-    for step in range(steps):
-        idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
-        xb = x[idx].astype(np.float32)
-        pb = present[idx].copy()
-        for i in range(len(idx)):
-            on = np.flatnonzero(pb[i])
-            drop = on[rng.random(on.size) < phase_dropout]
-            if drop.size == on.size:
-                drop = drop[1:]
-            pb[i, drop] = False
-            xb[i, ~pb[i]] = 0
-            for p in np.flatnonzero(pb[i]):
-                dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
-                xb[i, p] = np.roll(xb[i, p], (int(dy), int(dx)), axis=(-2, -1))
-        xb_t = torch.from_numpy(xb * rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1, 1, 1)).astype(np.float32))
-        pb_t = torch.from_numpy(pb)
-        yb = torch.from_numpy(targets[idx])
+    def batches(epoch: int):
+        for _ in range(steps):
+            idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
+            xb = x[idx].astype(np.float32)
+            pb = present[idx].copy()
+            for i in range(len(idx)):
+                on = np.flatnonzero(pb[i])
+                drop = on[rng.random(on.size) < phase_dropout]
+                if drop.size == on.size:
+                    drop = drop[1:]
+                pb[i, drop] = False
+                xb[i, ~pb[i]] = 0
+                for p in np.flatnonzero(pb[i]):
+                    dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
+                    xb[i, p] = np.roll(xb[i, p], (int(dy), int(dx)), axis=(-2, -1))
+            xb_t = torch.from_numpy(xb * rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1, 1, 1)).astype(np.float32))
+            yield xb_t, torch.from_numpy(pb), torch.from_numpy(targets[idx]), torch.from_numpy(liver[idx].astype(np.float32))
+
+    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        """Ordinal BCE + per-phase BCE + the CAM-in-liver regulariser (ramped in)."""
+        xb_t, pb_t, yb, liver_b = batch
         out = net(xb_t, pb_t)
         loss_main = F.binary_cross_entropy_with_logits(out["logits"], yb)
         per = F.binary_cross_entropy_with_logits(out["phase_logits"], yb[:, None].expand_as(out["phase_logits"]), reduction="none").mean(-1)
         loss_aux = (per * pb_t).sum() / pb_t.sum().clamp(min=1)
-        loss_cam = cam_outside_penalty(out["cam"], torch.from_numpy(liver[idx].astype(np.float32)), pb_t)
-        cam_ramp = float(np.clip((step - 0.3 * steps) / (0.3 * steps), 0.0, 1.0))  # staging first, then CAM
+        loss_cam = cam_outside_penalty(out["cam"], liver_b, pb_t)
+        cam_ramp = float(np.clip((state.step - 0.3 * steps) / (0.3 * steps), 0.0, 1.0))  # staging first, then CAM
         loss = loss_main + aux_weight * loss_aux + cam_weight * cam_ramp * loss_cam
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        rows.append({"step": step + 1, "loss": loss_main.item(), "aux": loss_aux.item(), "cam_outside": loss_cam.item(),
-                     "seconds": time.time() - t0})
-        if log is not None and (step + 1) % 25 == 0:
-            r = rows[-25:]
-            log(f"step {step + 1}/{steps} loss {np.mean([q['loss'] for q in r]):.3f} "
-                f"cam_outside {np.mean([q['cam_outside'] for q in r]):.3f} ({rows[-1]['seconds']:.0f} s)")
-        if time_limit_s is not None and time.time() - t0 > time_limit_s:
-            if log is not None:
-                log(f"time limit reached at step {step + 1}")
-            break
+        return loss, {"loss": loss_main.item(), "aux": loss_aux.item(), "cam_outside": loss_cam.item()}
+
+    def report(state: Any) -> None:
+        if log is not None and state.step % 25 == 0:
+            r = state.rows[-25:]
+            log(f"step {state.step}/{steps} loss {np.mean([q['loss'] for q in r]):.3f} "
+                f"cam_outside {np.mean([q['cam_outside'] for q in r]):.3f} ({state.seconds:.0f} s)")
+        if log is not None and time_limit_s is not None and state.seconds > time_limit_s:
+            log(f"time limit reached at step {state.step}")
+
+    state = fit(net, opt, loss_fn, batches, scheduler=sched, time_limit_s=time_limit_s, after_step=[report])
+    rows = [{k: r[k] for k in ("step", "loss", "aux", "cam_outside", "seconds")} for r in state.rows]
     return net.eval(), rows
 
 

@@ -191,7 +191,8 @@ def run_agreement(
     seed: int = 0,
 ) -> tuple[dict[str, Any], str]:
     """Agreement of A (e.g. automatic) with B (e.g. manual or truth) over the exams both list."""
-    from liverfib.mre.agreement import bland_altman, icc, mask_agreement, pearson_ci, stage_agreement
+    from liverfib.evaluation.agreement import bland_altman, icc, pearson_ci
+    from liverfib.mre.agreement import mask_agreement, stage_agreement
     from liverfib.mre.stages import load_cutoffs, stage_from_kpa
 
     table = load_cutoffs(cutoffs)
@@ -218,7 +219,7 @@ def run_agreement(
     }
     has_masks = all(ra[e].get("mask") and rb[e].get("mask") for e in common)
     if has_masks:
-        from liverfib.mre.train import dice_iou
+        from liverfib.evaluation.segmentation import overlap_scores
 
         rows = []
         for e, st in zip(common, sb, strict=True):
@@ -226,8 +227,7 @@ def run_agreement(
             mb = _load_any_mask(Path(b_csv).parent / rb[e]["mask"])
             if ma.shape != mb.shape:
                 raise InputError(f"exam '{e}': masks differ in shape {ma.shape} vs {mb.shape}")
-            dice, iou = dice_iou(ma, mb)
-            rows.append({"exam": e, "stage": st, "dice": dice, "iou": iou})
+            rows.append({"exam": e, "stage": st, **overlap_scores(ma, mb)})
         summary["masks"] = mask_agreement(rows, n_boot=n_boot, seed=seed)
     if out_dir is not None:
         from liverfib.mre.plots import write_agreement_plot
@@ -318,5 +318,5 @@ def train_seg_mre(
     metrics = train_mre_segmentation(Path(data_dir), Path(out_dir), cfg, progress=progress_bar("train-seg"))
     text = (f"Trained {cfg.model} ({metrics['n_train_exams']} train / {metrics['n_val_exams']} val exams, "
             f"{cfg.epochs} epochs, {cfg.img_size}px, CPU, random init) in {metrics['train_seconds']} s; "
-            f"val Dice {metrics['val_dice_mean']}. Checkpoint: {Path(out_dir) / 'best.pt'}")
+            f"val Dice {metrics['val_dice_mean']}. Model bundle: {Path(out_dir) / 'best'}")
     return metrics, text

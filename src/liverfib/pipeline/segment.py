@@ -3,7 +3,7 @@ and 2D segmenter training on image/mask pairs (real ultrasound liver masks, CAM 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,7 @@ def run_train_seg_2d(
     from liverfib.inference.segmenter import Segmenter
     from liverfib.io import read_image
     from liverfib.io.masks import list_mask_pairs, read_mask
-    from liverfib.models.checkpoint import SEG_CHECKPOINT_FORMAT, load_checkpoint
+    from liverfib.models.bundle import load_bundle
     from liverfib.report.jsonio import write_json
     from liverfib.training.segmentation import SegTrainConfig, evaluate_segmenter, train_segmentation
 
@@ -130,15 +130,15 @@ def run_train_seg_2d(
     bar = progress_bar("train-seg")
     result = train_segmentation(x, y, cfg, out_dir, progress=lambda e, n, r: bar(e, n),
                                 extra_fields={"train_data": str(data_dir)})
-    summary: dict[str, Any] = {"out": str(out_dir / "model.pt"), "n_train": len(train_pairs), **result}
+    summary: dict[str, Any] = {"out": str(out_dir / "model"), "n_train": len(train_pairs), **result}
     if val_pairs:
         vx, vy = load(val_pairs)
-        seg = Segmenter(load_checkpoint(out_dir / "model.pt", fmt=SEG_CHECKPOINT_FORMAT), str(out_dir))
+        seg = Segmenter(load_bundle(out_dir / "model"), str(out_dir))
         scores = evaluate_segmenter(seg, vx, vy)
         summary["validation"] = {"split": f"{len(val_groups)} held-out groups ({len(val_pairs)} images)",
                                  **summarise_overlap(scores, [p.group for p in val_pairs])}
     write_json(summary, out_dir / "train_summary.json")
-    text = f"trained {cfg.arch} on {len(train_pairs)} images in {result['train_seconds']:.0f} s -> {out_dir / 'model.pt'}"
+    text = f"trained {cfg.arch} on {len(train_pairs)} images in {result['train_seconds']:.0f} s -> {out_dir / 'model'}"
     if "validation" in summary:
         v = summary["validation"]
         text += (f"\nheld-out {v['split']}: Dice {v['dice']['mean']:.3f} [{v['dice']['ci95'][0]:.3f}, "
@@ -157,8 +157,30 @@ def run_train_cam_us(data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str
     return run_train_seg_2d(data_dir, target="cam", overrides=overrides, **kwargs)
 
 
-def run_train_seg(task: str, data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
-    """Dispatch ``train-seg --task`` through the task registry."""
-    from liverfib.training.seg_tasks import seg_task_runner
+def _train_seg_mre(data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
+    from liverfib.pipeline.mre import train_seg_mre
 
-    return seg_task_runner(task)(data_dir, **kwargs)
+    return train_seg_mre(data_dir, **kwargs)
+
+
+def _train_seg_mri(data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
+    from liverfib.pipeline.mri_train import run_train_seg_mri
+
+    return run_train_seg_mri(data_dir, **kwargs)
+
+
+#: registry task -> its training function, each called as
+#: ``fn(data_dir, out_dir=..., config=..., overrides={...}, val_fraction=..., threads=...)``
+SEG_TRAINERS: dict[str, Callable[..., tuple[dict[str, Any], str]]] = {
+    "us-liver-seg": run_train_us_liver,
+    "us-cam-seg": run_train_cam_us,
+    "mre-seg": _train_seg_mre,
+    "mri-seg": _train_seg_mri,
+}
+
+
+def run_train_seg(task: str, data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
+    """``train-seg --task NAME``: the registry task behind NAME, trained by its function above."""
+    from liverfib.models.tasks import task_for_train_name
+
+    return SEG_TRAINERS[task_for_train_name(task).name](data_dir, **kwargs)

@@ -19,36 +19,10 @@ from liverfib.errors import ConfigError, InputError
 from liverfib.image import Image
 from liverfib.radiomics.config import RadiomicsConfig
 
-__all__ = ["PERTURBATIONS", "icc_2_1", "perturb", "robustness_icc", "robust_features"]
+__all__ = ["PERTURBATIONS", "perturb", "robustness_icc", "robust_features"]
 
 #: Perturbations applied to every image (the "raters").
 PERTURBATIONS = ("original", "erode", "dilate", "noise")
-
-
-def icc_2_1(values: np.ndarray) -> np.ndarray:
-    """ICC(2,1) of ``values`` shaped ``(n_subjects, k_raters)`` or ``(n, k, F)`` -> scalar or ``(F,)``.
-
-    A feature constant over all subjects and raters has no between-subject variance: its ICC is 0
-    (useless for telling images apart), not NaN.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    squeeze = x.ndim == 2
-    if squeeze:
-        x = x[:, :, None]
-    if x.ndim != 3 or x.shape[0] < 2 or x.shape[1] < 2:
-        raise InputError(f"ICC needs (n_subjects >= 2, k_raters >= 2[, F]) values, got shape {x.shape}")
-    n, k, _ = x.shape
-    grand = x.mean(axis=(0, 1))
-    row = x.mean(axis=1)
-    col = x.mean(axis=0)
-    msr = k * ((row - grand) ** 2).sum(axis=0) / (n - 1)
-    msc = n * ((col - grand) ** 2).sum(axis=0) / (k - 1)
-    resid = x - row[:, None, :] - col[None, :, :] + grand
-    mse = (resid**2).sum(axis=(0, 1)) / ((n - 1) * (k - 1))
-    denom = msr + (k - 1) * mse + k * (msc - mse) / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        icc = np.where(denom > 0, (msr - mse) / denom, 0.0)
-    return float(icc[0]) if squeeze else icc
 
 
 def perturb(
@@ -103,6 +77,8 @@ def robustness_icc(
             raters.append([feats[n] for n in names])
         cube.append(raters)
     assert names is not None  # len(pairs) >= 2
+    from liverfib.evaluation.agreement import icc_2_1
+
     icc = icc_2_1(np.asarray(cube))
     return {n: float(v) for n, v in zip(names, icc, strict=True)}
 

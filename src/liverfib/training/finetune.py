@@ -8,7 +8,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["finetune"]
+__all__ = ["finetune", "macro_auc"]
+
+
+def macro_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean one-vs-rest ROC AUC over the classes present in ``y`` (``p``: ``(N, K)``); NaN if < 2."""
+    from sklearn.metrics import roc_auc_score
+
+    present = np.unique(y)
+    if len(present) < 2:
+        return float("nan")
+    return float(np.mean([roc_auc_score(y == k, p[:, k]) for k in present]))
 
 
 def finetune(
@@ -29,7 +39,7 @@ def finetune(
     """Fine-tune all weights from the linear-probe head; early stopping on val macro-AUC.
 
     BatchNorm layers stay in eval mode (ImageNet statistics), which keeps small-batch CPU training
-    stable. ``out_dir/last.pt`` is written every epoch and resumed from when present. The probe
+    stable. ``out_dir/last.safetensors`` is written every epoch and resumed from when present. The probe
     network (validation macro-AUC ``init_auc``) is kept unless an epoch beats it.
     """
     import torch
@@ -37,7 +47,7 @@ def finetune(
     from tqdm import tqdm
 
     from liverfib.preprocess.augment import build_us_augment
-    from liverfib.training.staging import _macro_auc
+    from liverfib.training.trainer import fit
 
     torch.manual_seed(cfg.seed)
     dev = torch.device(device)
@@ -48,103 +58,54 @@ def finetune(
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    use_amp = dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    last = out_dir / "last.pt"
-    start_epoch, best_auc, stale = 0, init_auc, 0
-    best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     out_dir.mkdir(parents=True, exist_ok=True)
-    if last.is_file():
-        state = torch.load(last, map_location=dev, weights_only=False)
-        if state.get("config") == cfg.model_dump(mode="json"):
-            net.load_state_dict(state["net"])
-            opt.load_state_dict(state["opt"])
-            sched.load_state_dict(state["sched"])
-            gen.set_state(state["gen"])
-            start_epoch, best_auc, best_state, stale = (
-                state["epoch"] + 1,
-                state["best_auc"],
-                state["best"],
-                state["stale"],
-            )
 
-    def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.nll_loss(out, y) if cfg.head == "ordinal" else F.cross_entropy(out, y)
+    def loss_fn(net: Any, batch: tuple[torch.Tensor, np.ndarray], state: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        x, sel = batch
+        y = torch.from_numpy(y_tr[sel]).to(dev)
+        out = net(x)
+        loss = F.nll_loss(out, y) if cfg.head == "ordinal" else F.cross_entropy(out, y)
+        return loss, {"loss": float(loss.detach()), "n": len(sel)}
 
-    def batches(images: np.ndarray, idx: np.ndarray, train: bool):
+    def stack(images: np.ndarray, idx: np.ndarray, train: bool):
         for s in range(0, len(idx), cfg.batch_size):
             sel = idx[s : s + cfg.batch_size]
             ims = [aug(images[i]) if train else images[i] for i in sel]
             yield torch.from_numpy(np.stack([pre.normalise(im) for im in ims])).to(dev), sel
 
-    for epoch in range(start_epoch, cfg.epochs):
+    def batches(epoch: int):
+        order = torch.multinomial(weights, len(y_tr), replacement=True, generator=gen).numpy()
+        bar = tqdm(stack(img_tr, order, True), total=int(np.ceil(len(order) / cfg.batch_size)),
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        yield from bar
+
+    def train_mode(net: Any) -> None:
+        """BatchNorm layers stay in eval mode (ImageNet statistics): stable small-batch CPU training."""
         net.train()
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.eval()
-        order = torch.multinomial(weights, len(y_tr), replacement=True, generator=gen).numpy()
-        total, n = 0.0, 0
-        bar = tqdm(
-            batches(img_tr, order, True),
-            total=int(np.ceil(len(order) / cfg.batch_size)),
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            leave=False,
-        )
-        for x, sel in bar:
-            y = torch.from_numpy(y_tr[sel]).to(dev)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, enabled=use_amp):
-                loss = loss_fn(net(x), y)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            total += float(loss.detach()) * len(sel)
-            n += len(sel)
-            bar.set_postfix(loss=f"{total / n:.3f}")
-        sched.step()
+
+    def validate(net: Any, state: Any) -> tuple[float, dict[str, float]]:
         net.eval()
-        probs = []
         with torch.inference_mode():
-            for x, _ in batches(img_va, np.arange(len(y_va)), False):
-                probs.append(torch.softmax(net(x).float(), 1).cpu().numpy())
-        p_va = np.concatenate(probs)
-        auc = _macro_auc(y_va, p_va)
-        acc = float(np.mean(p_va.argmax(1) == y_va))
-        log.append(
-            {
-                "phase": "finetune",
-                "epoch": epoch + 1,
-                "train_loss": total / max(n, 1),
-                "val_macro_auc": auc,
-                "val_accuracy": acc,
-                "seconds": round(time.time() - t0, 1),
-            }
-        )
-        print(
-            f"epoch {epoch + 1}: loss {total / max(n, 1):.4f} val macro-AUC {auc:.4f} acc {acc:.4f}",
-            flush=True,
-        )
-        if auc > best_auc:
-            best_auc, stale = auc, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        else:
-            stale += 1
-        torch.save(
-            {
-                "net": net.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "gen": gen.get_state(),
-                "epoch": epoch,
-                "best_auc": best_auc,
-                "best": best_state,
-                "stale": stale,
-                "config": cfg.model_dump(mode="json"),
-            },
-            last,
-        )
-        if stale >= cfg.patience:
-            break
-    if best_state is not None:
-        net.load_state_dict(best_state)
+            p_va = np.concatenate([torch.softmax(net(x).float(), 1).cpu().numpy()
+                                   for x, _ in stack(img_va, np.arange(len(y_va)), False)])
+        auc = macro_auc(y_va, p_va)
+        return auc, {"val_macro_auc": auc, "val_accuracy": float(np.mean(p_va.argmax(1) == y_va))}
+
+    def log_epoch(state: Any, logs: dict[str, Any]) -> None:
+        rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
+        n = sum(r["n"] for r in rows)
+        loss = sum(r["loss"] * r["n"] for r in rows) / max(n, 1)
+        log.append({"phase": "finetune", "epoch": state.epoch + 1, "train_loss": loss,
+                    "val_macro_auc": logs["val_macro_auc"], "val_accuracy": logs["val_accuracy"],
+                    "seconds": round(time.time() - t0, 1)})
+        print(f"epoch {state.epoch + 1}: loss {loss:.4f} val macro-AUC {logs['val_macro_auc']:.4f} "
+              f"acc {logs['val_accuracy']:.4f}", flush=True)
+
+    fit(net, opt, loss_fn, batches, epochs=cfg.epochs, scheduler=sched, scheduler_per="epoch",
+        validate=validate, initial_score=init_auc, patience=cfg.patience, amp=True, device=device,
+        train_mode=train_mode, after_epoch=[log_epoch], resume=out_dir / "last.safetensors",
+        resume_key=cfg.model_dump(mode="json"), generators=[gen])
     return net

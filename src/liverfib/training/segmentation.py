@@ -51,12 +51,12 @@ def _param_groups(net: Any, cfg: SegTrainConfig) -> list[dict[str, Any]]:
 
 
 def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    from liverfib.io.atomic import atomic_write
+
+    with atomic_write(path) as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def evaluate_segmenter(segmenter: Any, arrays: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[dict]:
@@ -78,7 +78,7 @@ def train_segmentation(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     extra_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train on gray ``(H, W)`` images with bool masks; write ``model.pt``, ``log.csv``, ``config.yaml``.
+    """Train on gray ``(H, W)`` images with bool masks; write the bundle ``model/``, ``log.csv``, ``config.yaml``.
 
     Returns a summary with the final training loss and, when validation pairs are given, their
     mean Dice at the last epoch (no checkpoint selection on them: with a handful of images,
@@ -89,10 +89,11 @@ def train_segmentation(
     from monai.losses import DiceCELoss
 
     from liverfib.inference.segmenter import Segmenter
-    from liverfib.models.checkpoint import SEG_CHECKPOINT_FORMAT, save_checkpoint
+    from liverfib.models.bundle import Bundle, save_bundle
     from liverfib.models.segmentation import build_seg_model, get_seg_spec
     from liverfib.preprocess.augment import build_us_seg_augment
     from liverfib.preprocess.segmentation import SegPreprocess, SegPreprocessConfig, resize_mask
+    from liverfib.training.trainer import fit
 
     if len(images) != len(masks) or not images:
         raise ConfigError(f"need matching images and masks, got {len(images)} and {len(masks)}")
@@ -112,14 +113,13 @@ def train_segmentation(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=cfg.epochs * steps, pct_start=0.1
     )
-    loss_fn = DiceCELoss(sigmoid=True)
+    dice_ce = DiceCELoss(sigmoid=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_rows: list[dict[str, Any]] = []
-    t0 = time.time()
     order = np.array([], int)
-    for epoch in range(1, cfg.epochs + 1):
-        net.train()
-        losses = []
+
+    def batches(epoch: int):
+        nonlocal order
         for _ in range(steps):
             if order.size < cfg.batch_size:
                 order = np.concatenate([order, rng.permutation(len(x_u8))])
@@ -129,37 +129,47 @@ def train_segmentation(
                 img, msk = (x_u8[i], y_u8[i]) if aug is None else aug(x_u8[i], y_u8[i])
                 xs.append(pre.normalise(img))
                 ys.append((msk > 127).astype(np.float32)[None])
-            x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
-            loss = loss_fn(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-        row: dict[str, Any] = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4),
-                               "seconds": round(time.time() - t0, 1)}
+            yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        loss = dice_ce(net(batch[0]), batch[1])
+        return loss, {"loss": loss.item()}
+
+    def log_epoch(state: Any, logs: dict[str, Any]) -> None:
+        losses = [r["loss"] for r in state.rows if r["epoch"] == state.epoch + 1]
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "loss": round(float(np.mean(losses)), 4),
+                               "seconds": round(state.seconds, 1)}
         log_rows.append(row)
         _write_log(log_rows, out_dir / "log.csv")  # live CSV log, one row per epoch
         if progress is not None:
-            progress(epoch, cfg.epochs, row)
+            progress(state.epoch + 1, cfg.epochs, row)
+
+    t0 = time.time()
+    # no validation inside the loop: with a handful of images, selecting on them would tune on them
+    fit(net, opt, loss_fn, batches, epochs=cfg.epochs, scheduler=sched, after_epoch=[log_epoch])
 
     net.eval()
-    fields = {
-        "preprocess": SegPreprocessConfig(img_size=cfg.img_size).to_dict(),
-        "threshold": cfg.threshold,
-        "target": cfg.target,
-        "config": cfg.model_dump(mode="json"),
-        "weights_origin": spec.weights if cfg.pretrained else "random",
-        **(extra_fields or {}),
+    extra = dict(extra_fields or {})
+    fields: dict[str, Any] = {
+        "task": "us-liver-seg" if cfg.target == "liver" else "us-cam-seg",
+        "network": {"name": cfg.arch, "args": {"arch": cfg.arch, "in_channels": 3}},
+        "classes": ["background", cfg.target],
+        "preprocessing": SegPreprocessConfig(img_size=cfg.img_size).to_dict(),
+        "input": {"size": [cfg.img_size, cfg.img_size], "channels": 3},
+        "training_data": {"description": extra.pop("train_data", None), "n_train": len(x_u8)},
+        "seed": cfg.seed,
+        "synthetic": bool(extra.pop("synthetic", False)),
+        "extra": {"threshold": cfg.threshold, "target": cfg.target, "config": cfg.model_dump(mode="json"),
+                  "weights_origin": spec.weights if cfg.pretrained else "random", **extra},
     }
-    model_config = {"arch": cfg.arch, "in_channels": 3}
     summary: dict[str, Any] = {"epochs": cfg.epochs, "final_loss": log_rows[-1]["loss"],
                                "train_seconds": round(time.time() - t0, 1), "n_train": len(x_u8)}
     if len(val_images):
-        payload = {"model": model_config, "state_dict": net.state_dict(), **fields}
-        scores = evaluate_segmenter(Segmenter(payload, "training"), val_images, val_masks)
+        in_memory = Bundle(meta=fields, weights=net.state_dict(), source="training")
+        scores = evaluate_segmenter(Segmenter(in_memory, "training"), val_images, val_masks)
         summary["val_dice"] = round(float(np.mean([s["dice"] for s in scores])), 4)
-        fields["val_dice"] = summary["val_dice"]
-    save_checkpoint(out_dir / "model.pt", net, fmt=SEG_CHECKPOINT_FORMAT, model_config=model_config, **fields)
+        fields["metrics"] = {"split": "val (last epoch, not used for selection)",
+                             "values": {"dice_mean": summary["val_dice"]}}
+    save_bundle(out_dir / "model", net, **fields)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     return summary

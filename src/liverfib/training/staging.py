@@ -16,7 +16,7 @@ Two regimes, one module (:class:`~liverfib.models.staging.StagingNet`):
 * ``epochs > 0``: the linear probe above initialises the head, then the whole network is fine-tuned
   (LP-FT, which forgets less than fine-tuning from a random head) with Adam, albumentations
   ultrasound augmentation, an inverse-frequency sampler, early stopping on validation macro-AUC,
-  a CSV log and a resumable ``last.pt``.
+  a CSV log and a resumable ``last.safetensors``.
 
 Exact copies are collapsed before training (copies are oversampling, not data) unless
 ``dedup=False``.
@@ -173,15 +173,6 @@ def _head_probs(X: np.ndarray, w: np.ndarray, b: np.ndarray, head: str) -> np.nd
     return p.numpy().astype(np.float64)
 
 
-def _macro_auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    present = np.unique(y)
-    if len(present) < 2:
-        return float("nan")
-    return float(np.mean([roc_auc_score(y == k, p[:, k]) for k in present]))
-
-
 def train_staging(
     data_dir: Path,
     split_csv: Path,
@@ -191,17 +182,19 @@ def train_staging(
     device: str = "cpu",
     val_subset: str = "val",
 ) -> dict[str, Any]:
-    """Train per ``cfg``; write ``model.pt``, ``config.yaml``, ``log.csv``, ``val_metrics.json`` in ``out_dir``."""
+    """Train per ``cfg``; write the bundle ``model/``, ``config.yaml``, ``log.csv``, ``val_metrics.json`` in ``out_dir``."""
     import torch
     import yaml
 
     from liverfib import __version__
+    from liverfib.dataset.fingerprint import file_sha256
     from liverfib.evaluation import evaluate_probabilities, fit_thresholds
-    from liverfib.models.checkpoint import save_checkpoint
+    from liverfib.models.bundle import save_bundle
     from liverfib.models.registry import get_spec
     from liverfib.models.staging import StagingNet
     from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
     from liverfib.report.jsonio import write_json
+    from liverfib.training.finetune import macro_auc
 
     if cfg.head == "mlp" and cfg.epochs == 0:
         raise ConfigError(
@@ -251,7 +244,7 @@ def train_staging(
     for C in cfg.C_grid:
         w, b = _fit_linear(Z_tr, y_fit, C, cfg.head, cfg.seed)
         p_va = _head_probs(Z_va, w, b, cfg.head)
-        auc = _macro_auc(y_va, p_va)
+        auc = macro_auc(y_va, p_va)
         acc = float(np.mean(p_va.argmax(1) == y_va))
         log.append(
             {
@@ -314,21 +307,28 @@ def train_staging(
         _set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_seconds = round(time.time() - t0, 1)
-    ckpt = save_checkpoint(
-        out_dir / "model.pt",
+    ckpt = save_bundle(
+        out_dir / "model",
         net,
-        preprocess=pre_cfg.to_dict(),
+        task="us-staging",
+        network={"name": "StagingNet", "args": net.config()},
         classes=list(STAGES),
-        thresholds=thresholds,
-        val_metrics={
+        preprocessing=pre_cfg.to_dict(),
+        input={"size": [pre_cfg.img_size, pre_cfg.img_size], "channels": 3},
+        metrics={"split": val_subset, "values": {
             k: val_metrics[k] for k in ("n", "accuracy", "macro_auc", "auc_ge_f2", "kappa_quadratic", "ci95")
+        }},
+        training_data={"description": str(data_dir), "split_csv": str(split_csv), "n_train": len(train_rows),
+                       "fingerprint": f"sha256:{file_sha256(Path(split_csv))} (split CSV)"},
+        seed=cfg.seed,
+        code_version=f"liverfib {__version__}",
+        extra={
+            "thresholds": thresholds,
+            "train_config": cfg.model_dump(mode="json"),
+            "selected_C": best_C,
+            "weights_origin": spec.weights,
+            "train_seconds": train_seconds,
         },
-        train_config=cfg.model_dump(mode="json"),
-        selected_C=best_C,
-        weights_origin=spec.weights,
-        n_train=len(train_rows),
-        train_seconds=train_seconds,
-        liverfib_version=__version__,
     )
     (out_dir / "config.yaml").write_text(
         yaml.safe_dump(

@@ -1,0 +1,135 @@
+"""The task registry: every model liverfib trains or ships, as one table of plain data.
+
+A task names what a model does (``us-staging``: F0-F4 from a B-mode image; ``mri-seg``: liver mask
+of an MR/CT slice). Each row says the modality, the kind of output, how to build its network from
+a bundle's ``network`` entry, its shipped bundle (if any) and the preprocessing inference applies.
+Bundles (:mod:`liverfib.models.bundle`) record their task; loaders check it. Training entry points
+are wired in ``liverfib.pipeline`` (a floor above), keyed by these names; the CLI takes its task
+choices from :func:`list_tasks` (TotalSegmentator's task table, timm's ``create_model``).
+
+To add a task: one :class:`Task` row in :data:`TASKS` (plus its training function in
+``pipeline/`` when it is trainable with ``train-seg``). See ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from liverfib.errors import unknown_choice
+from liverfib.models.assets import SHIPPED
+
+__all__ = ["Task", "TASKS", "get_task", "list_tasks", "task_rows", "build_network", "task_for_train_name"]
+
+Kind = Literal["classify", "segment2d", "segment3d", "regress"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One registry row. ``network`` builds an untrained ``nn.Module`` from a bundle's ``network``
+    entry (``{"name": ..., "args": {...}}``)."""
+
+    name: str
+    modality: str  # us, mre, mri (MR and CT)
+    kind: Kind
+    network: Callable[[Mapping[str, Any]], Any]
+    preprocessing: str  # what inference does to an input before the network (one line)
+    help: str
+    train_seg_name: str | None = None  # the `liverfib train-seg --task` name, when trainable there
+
+    @property
+    def default_bundle(self) -> str | None:
+        """The shipped bundle (folder under ``liverfib/assets``), or None."""
+        return SHIPPED.get(self.name)
+
+
+# -- network factories: a bundle's network entry -> nn.Module (untrained; the bundle's weights go in after)
+def _us_staging_net(network: Mapping[str, Any]) -> Any:
+    from liverfib.models.staging import StagingNet
+
+    return StagingNet.from_config(network["args"])
+
+
+def _seg2d_net(network: Mapping[str, Any]) -> Any:
+    from liverfib.models.segmentation import build_seg_model
+
+    args = network["args"]
+    return build_seg_model(args["arch"], in_channels=int(args.get("in_channels", 3)), pretrained=False)
+
+
+def _mre_seg_net(network: Mapping[str, Any]) -> Any:
+    from liverfib.mre.models import create_seg_model
+
+    return create_seg_model(network["name"], int(network["args"].get("in_channels", 2)))
+
+
+def _mri_seg_net(network: Mapping[str, Any]) -> Any:
+    from liverfib.mri.segmentation import SegModelConfig, build_seg_net
+
+    return build_seg_net(SegModelConfig(**network["args"]))
+
+
+def _mri_staging_net(network: Mapping[str, Any]) -> Any:
+    from liverfib.mri.slice_staging import SliceStagingConfig, build_slice_net
+    from liverfib.mri.staging import StagingConfig, build_staging_net
+
+    args = network["args"]
+    if args.get("layout") == "cirrmri":
+        return build_slice_net(SliceStagingConfig(**args))
+    return build_staging_net(StagingConfig(**args))
+
+
+TASKS: dict[str, Task] = {t.name: t for t in (
+    Task("us-staging", "us", "classify", _us_staging_net,
+         "gray B-mode -> optional fan mask/crop -> resize -> ImageNet normalise (3 channels)",
+         "fibrosis stage F0-F4 from a B-mode image (liverfib train / predict)"),
+    Task("us-liver-seg", "us", "segment2d", _seg2d_net,
+         "whole frame resized to img_size, ImageNet normalised; threshold, largest component",
+         "ultrasound liver masks (image/mask pairs)", train_seg_name="us-liver"),
+    Task("us-cam-seg", "us", "segment2d", _seg2d_net,
+         "whole frame resized to img_size, ImageNet normalised; threshold",
+         "ultrasound CAM pseudo-masks (image/mask pairs)", train_seg_name="cam-us"),
+    Task("mre-seg", "mre", "segment2d", _mre_seg_net,
+         "magnitude / exam p99 (clip 1.5) + confidence >= 95 % mask, resized to img_size",
+         "MRE liver on magnitude + confidence (exam folders with truth.json)", train_seg_name="mre"),
+    Task("mri-seg", "mri", "segment2d", _mri_seg_net,
+         "percentile-normalised slice, padded square, resized to img_size (3D nets: sliding window)",
+         "MR/CT liver, 2D slice-wise (manifest.csv slices/volumes or LiQA root)", train_seg_name="mri"),
+    Task("mri-seg-3d", "mri", "segment3d", _mri_seg_net,
+         "percentile-normalised volume, MONAI sliding window over roi_size (D, H, W)",
+         "MR/CT liver, 3D (MONAI UNet / SegResNet, sliding-window inference)"),
+    Task("mri-staging", "mri", "classify", _mri_staging_net,
+         "liver-masked crops of 3-slice stacks per phase (LiQA) or per slice (CirrMRI600+)",
+         "liver fibrosis stage from multi-phase MRI (liverfib train-mri / predict-mri)"),
+)}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise unknown_choice("task", name, TASKS)
+    return TASKS[name]
+
+
+def list_tasks(pattern: str = "*") -> list[Task]:
+    return [TASKS[n] for n in sorted(TASKS) if fnmatch.fnmatch(n, pattern)]
+
+
+def task_for_train_name(train_seg_name: str) -> Task:
+    """The task behind ``liverfib train-seg --task NAME``."""
+    by_name = {t.train_seg_name: t for t in TASKS.values() if t.train_seg_name}
+    if train_seg_name not in by_name:
+        raise unknown_choice("segmentation task", train_seg_name, by_name)
+    return by_name[train_seg_name]
+
+
+def task_rows(pattern: str = "*") -> list[dict[str, str]]:
+    """One dict per task (name, modality, kind, default bundle, train-seg name, help) for listings."""
+    return [{"name": t.name, "modality": t.modality, "kind": t.kind, "default_bundle": t.default_bundle or "-",
+             "train_seg": t.train_seg_name or "-", "help": t.help} for t in list_tasks(pattern)]
+
+
+def build_network(task: str, network: Mapping[str, Any]) -> Any:
+    """An untrained network for ``task`` from a bundle's ``network`` entry (``{"name", "args"}``)."""
+    return get_task(task).network({"name": network.get("name"), "args": dict(network.get("args") or {})})

@@ -1,0 +1,97 @@
+"""Helpers shared by the MRI workflows (:mod:`liverfib.pipeline.mri`, :mod:`liverfib.pipeline.mri_train`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from liverfib.errors import ConfigError, InputError
+
+__all__ = ["CIRRMRI_SPLITS", "LIQA_CLASSES", "LazySegmenter", "check_out_csv", "prediction_columns", "prob_cells",
+           "case_progress", "cirrmri_slices", "liqa_slices"]
+
+LIQA_CLASSES = ("S1", "S2", "S3", "S4")
+CIRRMRI_SPLITS = ("train", "valid", "test")
+
+
+def check_out_csv(out_csv: Path | None) -> Path | None:
+    """``--out`` must name a .csv file; its folder is created. Checked before any work starts."""
+    if out_csv is None:
+        return None
+    out_csv = Path(out_csv)
+    if out_csv.suffix.lower() != ".csv" or out_csv.is_dir():
+        raise ConfigError(f"--out must name a .csv file (e.g. preds.csv), got {out_csv}")
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    return out_csv
+
+
+def prediction_columns(classes: tuple[str, ...] | list[str], extra: list[str]) -> list[str]:
+    """The ``liverfib evaluate --predictions`` columns, then ``extra`` (ignored by evaluate)."""
+    return ["path", "label", *[f"prob_{c}" for c in classes], "group", "source", *extra]
+
+
+def prob_cells(classes: Any, probs: Any) -> dict[str, str]:
+    """``prob_<class>`` cells of one predictions-CSV row."""
+    return {f"prob_{c}": f"{float(v):.6f}" for c, v in zip(classes, probs, strict=True)}
+
+
+class LazySegmenter:
+    """The liver segmenter, loaded the first time a scan without a mask needs it."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self._model = name, None
+
+    def __call__(self) -> Any:
+        if self._model is None:
+            from liverfib.mri.segmentation import load_seg_model
+
+            self._model = load_seg_model(self.name)
+        return self._model
+
+
+def case_progress(items: list[Any], desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="case", leave=False, mininterval=0.5, disable=None)
+
+
+def cirrmri_slices(root: Path, size: int) -> list[Any]:
+    """Slices with masks from a CirrMRI600+ root (``train``/``valid`` scans that have a mask)."""
+    from liverfib.mri.exam import read_exam_volumes
+    from liverfib.mri.layouts import list_cirrmri_exams
+    from liverfib.mri.seg_training import SliceSample, _to_square
+    from liverfib.mri.segmentation import normalize_intensity
+
+    out = []
+    for exam in list_cirrmri_exams(root):
+        if exam.mask_path is None or exam.split == "test":
+            continue
+        images, mask = read_exam_volumes(exam)
+        vol = normalize_intensity(images[exam.phases[0]].array)
+        for k in range(vol.shape[0]):
+            x, m = _to_square(vol[k], mask.array[k], size)  # type: ignore[union-attr]
+            out.append(SliceSample(x.astype("float16"), m, str(exam.meta["subject"]), f"cirrmri-{exam.phases[0]}"))
+    if not out:
+        raise InputError(f"{root}: no CirrMRI600+ train/valid scans with masks found")
+    return out
+
+
+def liqa_slices(root: Path, size: int) -> list[Any]:
+    """GED4 slices with their mask_GED4 from a LiQA root (annotated cases only)."""
+    from liverfib.mri.exam import read_exam_volumes
+    from liverfib.mri.layouts import list_liqa_exams
+    from liverfib.mri.seg_training import SliceSample, _to_square
+    from liverfib.mri.segmentation import normalize_intensity
+
+    out = []
+    for exam in list_liqa_exams(root):
+        if exam.mask_path is None or "GED4" not in exam.phase_paths:
+            continue
+        images, mask = read_exam_volumes(exam)
+        vol = normalize_intensity(images["GED4"].array)
+        for k in range(vol.shape[0]):
+            x, m = _to_square(vol[k], mask.array[k], size)  # type: ignore[union-attr]
+            out.append(SliceSample(x.astype("float16"), m, exam.case_id.split("-")[0], "liqa"))
+    if not out:
+        raise InputError(f"{root}: no manifest.csv and no annotated LiQA cases (GED4 + mask_GED4) found")
+    return out
