@@ -43,6 +43,7 @@ __all__ = [
     "list_dicom_series",
     "read_dicom",
     "read_dicom_series",
+    "read_series_headers",
     "to_source_frames",
 ]
 
@@ -242,6 +243,19 @@ def to_source_frames(array: np.ndarray, image: Image) -> np.ndarray:
     if transform is None:  # never reoriented: already in slice order
         return np.ascontiguousarray(array)
     return apply_ornt_zyx(array, _invert_ornt(np.asarray(transform, dtype=float)))
+
+
+def read_series_headers(image: Image) -> list[Dataset]:
+    """The headers (no pixel data) of the slices of a volume from :func:`read_dicom_series`, in the
+    order of ``image.meta["files"]`` (the order of :func:`to_source_frames`).
+
+    Raises:
+        InputError: ``image`` is not a DICOM series volume, or a file is gone or unreadable.
+    """
+    files = image.meta.get("files")
+    if image.path is None or not image.path.is_dir() or not files or image.meta.get("format") != "DICOM":
+        raise InputError(f"{image.name}: not a volume read from a DICOM series folder")
+    return [_read_header(image.path / f) for f in files]
 
 
 @dataclass(frozen=True)
