@@ -116,7 +116,9 @@ def run_segment_volume(
             entry["volume_ml"] = volume_ml
             base = target.parent / _stem(target)
             qc = write_mask_montage(image.array, mask, base.with_name(base.name + "_qc.png"),
-                                    spacing_mm=image.spacing_mm, volume_ml=volume_ml, title=path.name)
+                                    spacing_mm=image.spacing_mm, volume_ml=volume_ml,
+                                    title=f"{path.name} ({image.modality}), liverfib MR/CT liver segmenter",
+                                    window=(-160.0, 240.0) if image.modality == "CT" else None)
             entry["qc_png"] = str(qc)
             if dicom_seg:
                 entry["dicom_seg"] = str(_write_volume_seg(image, mask, base.with_name(base.name + "_seg.dcm")))

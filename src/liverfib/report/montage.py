@@ -51,6 +51,7 @@ def write_mask_montage(
     label: str = "liver",
     synthetic: bool = False,
     n_per_axis: int = 3,
+    window: tuple[float, float] | None = None,
 ) -> Path:
     """Write a PNG of ``n_per_axis`` slices per view (axial, coronal, sagittal) with the mask outline.
 
@@ -63,6 +64,8 @@ def write_mask_montage(
         title: first title line (e.g. the input file name).
         label: what the mask shows (legend text).
         synthetic: add a visible SYNTHETIC label.
+        window: display range (e.g. a CT soft-tissue window ``(-160, 240)`` HU); default: the
+            volume's 1st-99th percentiles.
 
     Returns:
         ``path``.
@@ -74,11 +77,15 @@ def write_mask_montage(
     if volume.ndim != 3 or mask.shape != volume.shape:
         raise ValueError(f"need a 3D volume and a mask of its shape, got {volume.shape} and {mask.shape}")
     sz, sy, sx = spacing_mm if spacing_mm is not None else (1.0, 1.0, 1.0)
-    lo, hi = np.percentile(volume, [1, 99])
+    lo, hi = window if window is not None else np.percentile(volume, [1, 99])
     picks = montage_slices(mask, n_per_axis)
-    fig = Figure(figsize=(3.0 * n_per_axis, 3.0 * len(_AXES) + 0.9), dpi=100, layout="constrained")
+    nz, ny, nx = volume.shape
+    # row heights follow the panels' physical aspect (axial y/x, coronal z/x, sagittal z/y)
+    ratios = [max(r, 0.25) for r in ((ny * sy) / (nx * sx), (nz * sz) / (nx * sx), (nz * sz) / (ny * sy))]
+    panel_in = 3.0
+    fig = Figure(figsize=(panel_in * n_per_axis, panel_in * sum(ratios) + 1.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.subplots(len(_AXES), n_per_axis, squeeze=False)
+    grid = fig.subplots(len(_AXES), n_per_axis, squeeze=False, gridspec_kw={"height_ratios": ratios})
     for row, view in enumerate(_AXES):
         for col in range(n_per_axis):
             ax = grid[row][col]
