@@ -77,9 +77,51 @@ def test_evaluate_reports_cam_shortcut_per_source(trained_run) -> None:
     shortcut = metrics["cam_shortcut"]
     assert set(shortcut) == set(metrics["per_source"])
     for d in shortcut.values():
-        assert 0 <= d["mass_outside_fan"]["mean"] <= 1 and 0 < d["area_outside_fan"] < 1
-        assert isinstance(d["alarm"], bool)
+        lo, hi = d["mass_outside_fan"]["ci95"]
+        assert 0 <= lo <= d["mass_outside_fan"]["mean"] <= hi <= 1 and 0 < d["area_outside_fan"] < 1
+        assert d["alarm"] == (lo > d["area_outside_fan"])  # the rule the report states
+        assert ("SHORTCUT ALARM" in text) >= d["alarm"]
     assert "CAM mass outside the fan" in text
+
+
+@pytest.mark.parametrize("where", ["outside", "inside"])
+def test_shortcut_alarm_fires_only_when_the_cam_looks_outside_the_fan(
+    where: str, tmp_path: Path, make_us_image, us_frame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CAMs put on the frame outside the fan (a model reading burned-in text or the device frame)
+    must raise the alarm; CAMs on the tissue inside the fan must not. The CAM computation is replaced
+    by these known maps; the fan is found by liverfib's own detector on the images."""
+    from types import SimpleNamespace
+
+    from liverfib.explain import cam as cam_mod
+    from liverfib.inference import predictor as predictor_mod
+    from liverfib.pipeline.staging import _cam_shortcut
+
+    rng = np.random.default_rng(3)
+    paths, sources = [], []
+    for i in range(12):
+        kind = "AB"[i % 2]
+        path = tmp_path / f"{kind}{i}.png"
+        cv2.imwrite(str(path), make_us_image(rng, kind))
+        paths.append(path)
+        sources.append(kind)
+
+    def known_cams(_predictor, arrays, method="gradcam"):  # type: ignore[no-untyped-def]
+        out = []
+        for a in arrays:
+            kind = "A" if a.shape == us_frame.sector_mask("A").shape else "B"
+            fan = us_frame.sector_mask(kind)
+            out.append(SimpleNamespace(heatmap=((~fan) if where == "outside" else fan).astype(np.float32)))
+        return out
+
+    monkeypatch.setattr(cam_mod, "compute_cams", known_cams)
+    monkeypatch.setattr(predictor_mod, "load_predictor", lambda model: None)
+    result = _cam_shortcut("any", paths, sources, "gradcam")
+    assert set(result) == {"A", "B"}
+    for d in result.values():
+        assert d["alarm"] is (where == "outside"), d
+        mass = d["mass_outside_fan"]["mean"]
+        assert mass > 0.7 if where == "outside" else mass < 0.2  # liverfib's fan detector vs the true sector
 
 
 # ------------------------------------------------------------------------- MR/CT volumes, modality
