@@ -179,7 +179,7 @@ def test_volume_mask_qc_and_dicom_seg_lie_on_the_source_grid(tmp_path: Path, bri
     import nibabel as nib
     import pydicom
 
-    stack = _ct_study(tmp_path)
+    _ct_study(tmp_path)
     summary, text = run_segment([tmp_path / "study"], modality="ct", out=tmp_path / "out" / "mask.nii.gz",
                                 dicom_seg=True)
     r = summary["results"][0]
