@@ -70,6 +70,8 @@ def run_segment_volume(
     out_is_file = out.name.endswith((*_VOLUME_SUFFIXES, ".png"))
     if out_is_file and len(paths) > 1:
         raise ConfigError(f"--out {out} names one file but {len(paths)} inputs were given; pass a folder")
+    if series_uid is not None and not any(p.is_dir() for p in paths):
+        raise ConfigError(f"--series {series_uid} picks a DICOM series inside a folder; no folder was given")
     if dicom_seg:
         not_series = [str(p) for p in paths if not p.is_dir()]
         if not_series:
