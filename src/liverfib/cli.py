@@ -287,12 +287,22 @@ def pseudo_masks(
 def segment(
     paths: Annotated[list[Path], typer.Argument(help="Images (us) or volumes/slices (mr, ct).")],
     out: Annotated[Path, typer.Option("--out", help="us: folder for masks/overlays; mr/ct: mask.nii.gz or folder.")],
-    modality: Annotated[str, typer.Option("--modality", help="us | mr | ct.")] = "us",
+    modality: Annotated[str, typer.Option("--modality", help="us | mr | ct; must match the DICOM Modality.")] = "us",
     model: ModelOpt = "default",
+    series: Annotated[str | None, typer.Option("--series", help="mr/ct: SeriesInstanceUID to read when a folder "
+                                               "holds several series (the error lists them).")] = None,
+    dicom_seg: Annotated[bool, typer.Option("--dicom-seg", help="mr/ct: also write <mask>_seg.dcm, a DICOM SEG "
+                                            "referencing the source series (DICOM input only).")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Liver segmentation: <stem>_mask.png (0/255, input size) + <stem>_overlay.png; area px / mm²."""
-    _run(as_json, "run_segment", paths, modality=modality, out=out, model=model)
+    """Liver segmentation. us: <stem>_mask.png + <stem>_overlay.png, area px / mm². mr/ct: mask.nii.gz on the
+    input grid + <mask>_qc.png montage (volume ml), optional DICOM SEG.
+
+    Examples: liverfib segment demo/us --modality us --out runs/seg;
+    liverfib segment --modality ct study/ --out runs/ct --series 1.2.3 --dicom-seg
+    """
+    _run(as_json, "run_segment", paths, modality=modality, out=out, model=model, series_uid=series,
+         dicom_seg=dicom_seg)
 
 
 @app.command("train-seg")

@@ -23,13 +23,73 @@ def images(make_us_image):
     return [make_us_image(rng, "A"), make_us_image(rng, "B")]
 
 
+class _RegionNet:
+    """Builds a staging-net stand-in whose class 0 looks only at the left third of the input and class 1
+    only at the right third (the other classes at nothing): its final layer ``encoder.bn2`` outputs one
+    channel per class, the input masked to that class's region; logit k = mean of channel k."""
+
+    @staticmethod
+    def build(size: int, n_classes: int):  # type: ignore[no-untyped-def]
+        import torch
+
+        masks = torch.zeros(n_classes, size, size)
+        masks[0, :, : size // 3] = 1.0
+        masks[1, :, size - size // 3 :] = 1.0
+
+        class Masked(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.gain = torch.nn.Parameter(torch.ones(1))  # so the activations carry gradients
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.gain * masks[None] * (torch.sigmoid(x.mean(dim=1, keepdim=True)) + 0.5)
+
+        class Net(torch.nn.Module):
+            feature_stages = ()
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.encoder = torch.nn.Module()
+                self.encoder.bn2 = Masked()
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return 10.0 * self.encoder.bn2(x).mean(dim=(2, 3))
+
+        return Net().eval()
+
+
+@pytest.fixture
+def region_predictor(trained_run):  # type: ignore[no-untyped-def]
+    predictor = load_predictor(trained_run.checkpoint)
+    size = predictor.preprocess(np.zeros((120, 160), np.uint8)).shape[-1]
+    predictor.net = _RegionNet.build(size, len(predictor.classes))
+    return predictor
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "layercam"])
+def test_cam_mass_lies_where_the_decision_is_made(region_predictor, images, method) -> None:
+    """The decision for F0 depends only on the left third of the input, for F1 only on the right
+    third: the CAM for each target must put its mass there (and follow it back to the file's pixels)."""
+    for target, side in (("F0", "left"), ("F1", "right")):
+        cams = compute_cams(region_predictor, images, method=method, target=target, layers="final")
+        for a, c in zip(images, cams, strict=True):
+            assert c.heatmap.shape == a.shape and c.target == target
+            assert c.heatmap.min() >= 0 and c.heatmap.max() <= 1 and c.heatmap.max() > 0.5
+            s = c.input_heatmap.shape[-1]
+            region = slice(None, s // 3) if side == "left" else slice(s - s // 3, None)
+            assert c.input_heatmap[:, region].sum() / c.input_heatmap.sum() > 0.95, (method, target)
+            half = slice(None, a.shape[1] // 2) if side == "left" else slice(a.shape[1] // 2, None)
+            assert c.heatmap[:, half].sum() / c.heatmap.sum() > 0.9, (method, target)
+            assert c.probability == pytest.approx(c.probabilities[target])
+
+
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "layercam"])
 def test_cams_live_in_input_coordinates(predictor, images, method) -> None:
     cams = compute_cams(predictor, images, method=method)
     for a, c in zip(images, cams, strict=True):
         assert c.heatmap.shape == a.shape
         assert c.heatmap.min() >= 0 and c.heatmap.max() <= 1 and c.heatmap.max() > 0.5
-        assert c.target in predictor.classes
+        assert c.target == max(c.probabilities, key=c.probabilities.get)  # the predicted stage
         assert c.probability == pytest.approx(max(c.probabilities.values()))
 
 

@@ -473,10 +473,135 @@ def test_several_series_in_one_folder(mr_series: Path, make: SimpleNamespace) ->
     with pytest.raises(InputError) as err:
         read_dicom_series(mr_series)
     msg = str(err.value)
-    assert "holds 2 DICOM series" in msg
-    assert "9.9.9 'T2': 1 files (e.g. other.dcm)" in msg
-    assert "1.2.826.0.1.3680043.8.498.2: 5 files" in msg
-    assert msg.endswith("put each series in its own folder")
+    assert "holds 2 DICOM image series, pass --series UID to pick one" in msg
+    assert "9.9.9 'T2' (MR, 1 slice, in .)" in msg
+    assert "1.2.826.0.1.3680043.8.498.2 (MR, 5 slices, in .)" in msg
+    picked = read_dicom_series(mr_series, series_uid="9.9.9")
+    assert picked.shape == (1, 16, 12)
+    assert read_dicom_series(mr_series, series_uid="1.2.826.0.1.3680043.8.498.2").shape == (5, 16, 12)
+    with pytest.raises(InputError, match=r"no series with UID 1\.2\.3; found 2: .*9\.9\.9 'T2'"):
+        read_dicom_series(mr_series, series_uid="1.2.3")
+
+
+def test_one_series_below_a_study_folder_is_found(mr_series: Path, tmp_path: Path) -> None:
+    study = tmp_path / "study"
+    (study / "DICOM" / "S0001").mkdir(parents=True)
+    mr_series.rename(study / "DICOM" / "S0001" / "SER1")
+    (study / "README.txt").write_text("export")
+    (study / ".hidden").mkdir()
+    (study / ".hidden" / "junk.dcm").write_bytes(b"x")
+    image = read_dicom_series(study)
+    assert image.shape == (5, 16, 12)
+    np.testing.assert_array_equal(image.array[:, 0, 0], [0, 1, 2, 3, 4])
+    assert image.meta["skipped"] == [("README.txt", "not DICOM")]
+    assert image.meta["files"][0] == "DICOM/S0001/SER1/IM0001"
+    assert read_image(study).shape == (5, 16, 12)
+
+
+def test_series_in_two_subfolders_are_listed(mr_series: Path, tmp_path: Path, make: SimpleNamespace) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    mr_series.rename(study / "t1")
+    (study / "t2").mkdir()
+    for z in range(3):
+        make.slice(study / "t2" / f"{z}.dcm", np.zeros((16, 12), np.uint16), position=(0, 0, z),
+                   series_uid="9.9.9", SeriesDescription="T2 haste")
+    with pytest.raises(InputError, match=r"holds 2 DICOM image series.*\(MR, 5 slices, in t1\); "
+                       r"9\.9\.9 'T2 haste' \(MR, 3 slices, in t2\)"):
+        read_dicom_series(study)
+    assert read_dicom_series(study, series_uid="9.9.9").shape == (3, 16, 12)
+
+
+def test_seg_object_beside_the_series_is_skipped(mr_series: Path, tmp_path: Path) -> None:
+    from pydicom import uid
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = uid.SegmentationStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = uid.generate_uid()
+    ds.SeriesInstanceUID = uid.generate_uid()
+    ds.Modality = "SEG"
+    ds.Rows, ds.Columns = 16, 12
+    (mr_series / "seg").mkdir()
+    ds.save_as(mr_series / "seg" / "liver.dcm", enforce_file_format=True)
+    image = read_dicom_series(mr_series)
+    assert image.shape == (5, 16, 12)
+    assert ("seg/liver.dcm", "SEG, not an image") in image.meta["skipped"]
+
+
+# A CT exported like the AMOS case: columns point anterior, the slice normal inferior, the files are
+# named in the reverse of the slice order and InstanceNumber is shuffled.
+_AMOS_IOP = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+
+
+def _flipped_ct(folder: Path, make: SimpleNamespace) -> np.ndarray:
+    """5 slices (16 rows x 12 cols) 5 mm apart, written as above; returns the stack in file order."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 1000, size=(5, 16, 12)).astype(np.int16)
+    for k in range(5):
+        make.slice(folder / f"slice{50 + k:04d}.dcm", stack[k], modality="CT", position=(-5.0, 6.0, 100.0 + 5 * k),
+                   orientation=_AMOS_IOP, pixel_spacing=(0.8, 0.6), InstanceNumber=int([3, 1, 5, 2, 4][k]))
+    return stack
+
+
+def test_series_volume_follows_dicom_geometry(tmp_path: Path, make: SimpleNamespace) -> None:
+    stack = _flipped_ct(tmp_path / "ct", make)
+    image = read_dicom_series(tmp_path / "ct")
+    assert image.meta["axcodes"] == ("L", "P", "S")
+    assert image.spacing_mm == pytest.approx((5.0, 0.8, 0.6))
+    # superior is up the z axis (file order here), posterior down the rows: rows flipped, slices not
+    np.testing.assert_array_equal(image.array, stack[:, ::-1, :])
+    # every voxel sits where the DICOM geometry puts it: LPS = IPP + col * 0.6 * row_dir + row * 0.8 * col_dir
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
+    for k, j, i in [(0, 0, 0), (4, 15, 11), (2, 3, 7)]:
+        src_row = 15 - j
+        lps = np.array([-5.0 + 0.6 * i, 6.0 - 0.8 * src_row, 100.0 + 5 * k, 1.0])
+        np.testing.assert_allclose(image.meta["affine"] @ [i, j, k, 1], lps_to_ras @ lps, atol=1e-6)
+
+
+def test_series_matches_simpleitk(tmp_path: Path, make: SimpleNamespace) -> None:
+    """Independent reference: SimpleITK's ImageSeriesReader (GDCM ordering, LPS physical points)."""
+    sitk = pytest.importorskip("SimpleITK")
+    _flipped_ct(tmp_path / "ct", make)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(tmp_path / "ct")))
+    ref = reader.Execute()
+    ref_array = sitk.GetArrayFromImage(ref)  # (z, y, x) in SimpleITK's own index order
+    image = read_dicom_series(tmp_path / "ct")
+    assert image.array.size == ref_array.size
+    for k, j, i in np.ndindex(*image.shape):
+        ras = image.meta["affine"] @ [i, j, k, 1]
+        x, y, z = ref.TransformPhysicalPointToIndex((-ras[0], -ras[1], ras[2]))  # RAS -> LPS
+        assert image.array[k, j, i] == ref_array[z, y, x]
+
+
+def test_dicom_and_nifti_of_one_scan_read_alike(tmp_path: Path, make: SimpleNamespace) -> None:
+    """The NIfTI a converter would write for the series (LAI voxel axes) reads to the same volume."""
+    import nibabel as nib
+
+    stack = _flipped_ct(tmp_path / "ct", make)
+    # file-order stack -> NIfTI (x = col, y = row, z = file index); columns go L, rows A, files S
+    affine = np.array([[-0.6, 0, 0, 5.0], [0, 0.8, 0, -6.0], [0, 0, 5.0, 100.0], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(stack.transpose(2, 1, 0).copy(), affine), tmp_path / "ct.nii.gz")
+    from_nifti = read_nifti(tmp_path / "ct.nii.gz")
+    from_dicom = read_dicom_series(tmp_path / "ct")
+    np.testing.assert_array_equal(from_dicom.array, from_nifti.array)
+    np.testing.assert_allclose(from_dicom.meta["affine"], from_nifti.meta["affine"], atol=1e-5)
+
+
+def test_to_source_frames_undoes_the_reorientation(tmp_path: Path, make: SimpleNamespace) -> None:
+    from liverfib.io.dicom import to_source_frames
+
+    stack = _flipped_ct(tmp_path / "ct", make)
+    image = read_dicom_series(tmp_path / "ct")
+    frames = to_source_frames(image.array, image)
+    order = [int(f[5:9]) - 50 for f in image.meta["files"]]
+    np.testing.assert_array_equal(frames, stack[order])
+    with pytest.raises(InputError, match="differs from the volume shape"):
+        to_source_frames(image.array[:2], image)
 
 
 def test_inconsistent_sizes(mr_series: Path, make: SimpleNamespace) -> None:

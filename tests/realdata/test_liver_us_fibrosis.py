@@ -8,11 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "liver-us-fibrosis"
-DEMO = Path(__file__).resolve().parents[2] / "demo" / "us"
 
 pytestmark = [
     pytest.mark.slow,
@@ -61,17 +59,3 @@ def test_grouped_split_keeps_clusters_apart(audit) -> None:
         assert side.setdefault(r["cluster"], r["split"]) == r["split"]
     shares = {p: sum(r["split"] == p for r in rows) / len(rows) for p in ("train", "val", "test")}
     assert 0.1 < shares["test"] < 0.2 and 0.1 < shares["val"] < 0.2
-
-
-def test_default_model_stages_the_demo_images() -> None:
-    from liverfib.inference.predictor import DEFAULT_MODEL_PATH, load_predictor
-    from liverfib.io import list_images
-
-    assert sum(p.stat().st_size for p in DEFAULT_MODEL_PATH.iterdir()) < 20 * 1024 * 1024
-    predictor = load_predictor("default")
-    out = predictor.predict_paths(list_images(DEMO))
-    assert not out.errors
-    assert out.probs.shape == (len(list_images(DEMO)), 5)
-    np.testing.assert_allclose(out.probs.sum(1), 1.0, atol=1e-4)
-    again = predictor.predict_paths(list_images(DEMO))
-    np.testing.assert_allclose(out.probs, again.probs, atol=1e-6)

@@ -41,6 +41,7 @@ __all__ = [
     "save_dataset",
     "write_sc",
     "write_seg",
+    "write_seg_series",
     "write_sr",
 ]
 
@@ -392,6 +393,63 @@ def write_sc(
     sc.SourceImageSequence = [ref]
     save_dataset(sc, path)
     return sc
+
+
+def write_seg_series(
+    sources: Sequence[Dataset],
+    frames: np.ndarray,
+    path: str | Path,
+    *,
+    label: str = "Liver",
+    kind: str = "liver",
+    series_number: int = 901,
+    algorithm: str = "liverfib",
+) -> Dataset:
+    """Write a binary DICOM SEG of one segment over a series of single-frame source slices.
+
+    Args:
+        sources: the source slices (pixel data not needed), one per frame.
+        frames: ``(N, Rows, Columns)`` mask, frame ``i`` on ``sources[i]``.
+
+    Raises:
+        InputError: frame count or size differs from the sources, unknown kind.
+    """
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+
+    if kind not in SEGMENT_KINDS:
+        raise InputError(f"unknown segment kind {kind!r}; valid: {', '.join(SEGMENT_KINDS)}")
+    if not sources or frames.shape != (len(sources), int(sources[0].Rows), int(sources[0].Columns)):
+        raise InputError(f"write_seg_series: mask {frames.shape} does not match {len(sources)} source slices")
+    category, prop = SEGMENT_KINDS[kind]
+    description = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label=label,
+        segmented_property_category=hd.sr.CodedConcept(*category),
+        segmented_property_type=hd.sr.CodedConcept(*prop),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name=algorithm, version=__version__, family=hd.sr.CodedConcept("123109", "DCM", "Artificial Intelligence")
+        ),
+    )
+    seg_ds = hd.seg.Segmentation(
+        source_images=[_complete_source(s) for s in sources],
+        pixel_array=frames.astype(bool),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[description],
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name="liverfib",
+        software_versions=__version__,
+        device_serial_number="0",
+        omit_empty_frames=False,
+        series_description="liverfib segmentation (research use)",
+    )
+    save_dataset(seg_ds, path)
+    return seg_ds
 
 
 # ------------------------------------------------------------------------------------ read back

@@ -11,10 +11,11 @@ Conventions:
     * Colour (RGB, YBR, palette) is reduced to gray with the rule of :mod:`liverfib.io.raster`.
     * MONOCHROME1 is inverted within the stored bit range (so that high values are bright), then
       RescaleSlope/Intercept are applied; a rescaled image is ``float32``.
-    * A series folder gives ``(D, H, W)`` sorted along the slice normal, with
-      ``spacing_mm = (slice, row, col)`` and ``meta["affine"]``: the 4x4 NIfTI-style (RAS+) affine
-      that maps the voxel index ``(x, y, z) = (col, row, slice)`` to millimetres, the same
-      convention as :func:`liverfib.io.nifti.read_nifti`.
+    * A series folder gives ``(D, H, W)``: slices sorted along the slice normal, then the voxel
+      axes flipped/swapped towards patient L, P, S exactly as :func:`liverfib.io.nifti.read_nifti`
+      does (:mod:`liverfib.io.orientation`), with ``spacing_mm = (z, y, x)`` and ``meta["affine"]``,
+      the 4x4 NIfTI (RAS+) affine of that grid. The same scan therefore gives the same array and
+      affine from DICOM and from NIfTI.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import struct
 import warnings
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +31,24 @@ import numpy as np
 
 from liverfib.errors import InputError
 from liverfib.image import MODALITIES, Image
+from liverfib.io.orientation import apply_ornt_zyx, reorient_to_lps
 from liverfib.io.raster import MIN_SIDE
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["has_dicom_marker", "read_dicom", "read_dicom_series"]
+__all__ = [
+    "SeriesInfo",
+    "has_dicom_marker",
+    "list_dicom_series",
+    "read_dicom",
+    "read_dicom_series",
+    "read_series_headers",
+    "to_source_frames",
+]
+
+#: Modalities of DICOM objects that are not images to analyse (skipped when looking for a series).
+_NON_IMAGE_MODALITIES = frozenset({"SEG", "SR", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "PR", "KO", "REG", "DOC"})
 
 #: Tags copied into ``Image.meta`` when present (no patient-identifying tags).
 META_TAGS = (
@@ -120,48 +134,59 @@ def read_dicom(path: str | Path, *, frame: int | None = None) -> Image:
     return _decode(ds, path, frame=frame)
 
 
-def read_dicom_series(folder: str | Path) -> Image:
-    """Read a folder holding one DICOM series into a ``(D, H, W)`` volume.
+def read_dicom_series(folder: str | Path, *, series_uid: str | None = None) -> Image:
+    """Read the one DICOM image series found anywhere below ``folder`` into a ``(D, H, W)`` volume.
+
+    The folder is searched recursively (a study export with the series in a sub-folder works).
+    Exactly one image series must be found, or ``series_uid`` must name one of them; SEG, SR,
+    RTSTRUCT and other non-image objects are skipped and listed in ``meta["skipped"]`` with the
+    files that are not DICOM.
 
     Slices are sorted by their position along the slice normal (ImagePositionPatient projected on
-    the cross product of the ImageOrientationPatient vectors), else by InstanceNumber. Files that
-    are not DICOM, or DICOM without pixel data (DICOMDIR, reports), are skipped and listed in
-    ``meta["skipped"]``. A folder holding a single multi-frame file is read as that file.
+    the cross product of the ImageOrientationPatient row and column vectors), never by file name or
+    InstanceNumber while positions are known. The volume is then reoriented (flips and axis swaps,
+    no resampling) to the convention of :func:`liverfib.io.nifti.read_nifti`: axes towards L, P, S
+    in ``(z, y, x)`` order, so one scan gives the same array from DICOM and from NIfTI. A folder
+    holding a single multi-frame file is read as that file.
 
     Returns:
-        ``(D, H, W)`` image with ``spacing_mm = (slice, row, col)`` (``None`` if the files do not
-        give it) and ``meta["affine"]`` when positions are known.
+        ``(D, H, W)`` image with ``spacing_mm = (z, y, x)`` (``None`` if the files do not give it);
+        where positions are known ``meta["affine"]`` (RAS+, voxel ``(x, y, z)`` -> mm),
+        ``meta["native_affine"]`` (the same for the stack in slice order: x = column, y = row,
+        z = slice) and ``meta["files"]``/``meta["sop_instance_uids"]`` in slice order;
+        :func:`to_source_frames` maps an array on the volume grid back onto those slices.
 
     Raises:
-        InputError: empty folder, several series, inconsistent slice grids, duplicate slice
-            positions, or any unreadable DICOM file (named).
+        InputError: empty folder, no image series, several series without ``series_uid`` (each is
+            listed with UID, description, modality and number of slices), unknown ``series_uid``,
+            inconsistent slice grids, duplicate slice positions, or any unreadable DICOM file (named).
     """
     folder = Path(folder)
     if not folder.exists():
         raise InputError(f"{folder}: folder not found")
     if not folder.is_dir():
         raise InputError(f"{folder}: expected a folder holding one DICOM series, got a file")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
+    series, skipped, n_files = list_dicom_series(folder)
+    if n_files == 0:
         raise InputError(f"{folder}: empty folder, expected the DICOM files of one series")
+    if not series:
+        what = ", ".join(f"{name} ({why})" for name, why in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        raise InputError(f"{folder}: no DICOM images in folder ({n_files} files: {what}{more})")
+    chosen = _choose_series(folder, series, series_uid)
+    if len(series) > 1:
+        skipped = [*skipped, *((_rel(f, folder), f"series {s.uid}") for s in series if s is not chosen for f in s.files)]
 
-    skipped: list[tuple[str, str]] = []
     datasets: list[tuple[Path, Dataset]] = []
-    for f in files:
-        if not has_dicom_marker(f):
-            skipped.append((f.name, "not DICOM"))
-            continue
+    for f in chosen.files:
         ds = _read_dataset(f)
         if not _has_pixel_data(ds):
-            skipped.append((f.name, "no pixel data"))
+            skipped.append((_rel(f, folder), "no pixel data"))
             continue
         datasets.append((f, ds))
     if not datasets:
-        what = ", ".join(f"{name} ({why})" for name, why in skipped[:5])
-        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-        raise InputError(f"{folder}: no DICOM images in folder ({len(files)} files: {what}{more})")
+        raise InputError(f"{folder}: series {chosen.uid} holds no image with pixel data")
 
-    _check_one_series(folder, datasets)
     multi = [f for f, ds in datasets if _n_frames(ds) > 1]
     if multi:
         if len(datasets) == 1:
@@ -183,18 +208,113 @@ def read_dicom_series(folder: str | Path) -> Image:
     meta: dict[str, Any] = {
         **first.meta,
         "n_slices": len(slices),
-        "files": [f.name for f, _ in ordered],
+        "files": [_rel(f, folder) for f, _ in ordered],
+        "sop_instance_uids": [str(ds.get("SOPInstanceUID", "")) for _, ds in ordered],
         "sorted_by": sorted_by,
         "skipped": skipped,
         "is_sequence": False,
+        "n_series_found": len(series),
     }
     meta["colour"] = any(s.meta.get("colour", False) for s in slices)
     slice_mm = _slice_spacing(folder, positions, ordered[0][1], meta)
     pixel_mm = first.meta.get("pixel_spacing_mm")
     spacing = (slice_mm, *pixel_mm) if slice_mm is not None and pixel_mm is not None else None
     if positions is not None and spacing is not None:
-        meta["affine"] = _series_affine(ordered, positions, spacing)
+        native_affine = _series_affine(ordered, positions, spacing)
+        zooms_xyz = [float(spacing[2]), float(spacing[1]), float(spacing[0])]
+        volume, affine, spacing, transform = reorient_to_lps(volume.T, native_affine, zooms_xyz)
+        meta["affine"] = affine
+        meta["native_affine"] = native_affine
+        meta["native_ornt"] = transform.tolist()
+        meta["axcodes"] = _axcodes(affine)
     return Image(array=volume, spacing_mm=spacing, modality=first.modality, path=folder, meta=meta)
+
+
+def to_source_frames(array: np.ndarray, image: Image) -> np.ndarray:
+    """Map ``array`` (on the grid of ``image``, a volume from :func:`read_dicom_series`) back onto
+    the source slices: ``(n_slices, Rows, Columns)`` in the order of ``image.meta["files"]``.
+
+    Raises:
+        InputError: shapes differ.
+    """
+    if array.shape != image.shape:
+        raise InputError(f"array shape {array.shape} differs from the volume shape {image.shape}")
+    transform = image.meta.get("native_ornt")
+    if transform is None:  # never reoriented: already in slice order
+        return np.ascontiguousarray(array)
+    return apply_ornt_zyx(array, _invert_ornt(np.asarray(transform, dtype=float)))
+
+
+def read_series_headers(image: Image) -> list[Dataset]:
+    """The headers (no pixel data) of the slices of a volume from :func:`read_dicom_series`, in the
+    order of ``image.meta["files"]`` (the order of :func:`to_source_frames`).
+
+    Raises:
+        InputError: ``image`` is not a DICOM series volume, or a file is gone or unreadable.
+    """
+    files = image.meta.get("files")
+    if image.path is None or not image.path.is_dir() or not files or image.meta.get("format") != "DICOM":
+        raise InputError(f"{image.name}: not a volume read from a DICOM series folder")
+    return [_read_header(image.path / f) for f in files]
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One image series found below a folder: its UID, description, modality and files."""
+
+    uid: str
+    description: str
+    modality: str
+    files: tuple[Path, ...]
+
+    def describe(self, root: Path) -> str:
+        """``UID 'description' (CT, 11 slices, in sub/folder)``."""
+        parents = sorted({_rel(f.parent, root) for f in self.files})
+        where = parents[0] if len(parents) == 1 else f"{len(parents)} folders"
+        desc = f" {self.description!r}" if self.description else ""
+        n = len(self.files)
+        return f"{self.uid}{desc} ({self.modality or '?'}, {n} slice{'s' if n != 1 else ''}, in {where})"
+
+
+def list_dicom_series(folder: str | Path) -> tuple[list[SeriesInfo], list[tuple[str, str]], int]:
+    """Image series anywhere below ``folder`` (headers only; pixel data is not read).
+
+    Returns:
+        ``(series, skipped, n_files)``: series sorted by SeriesNumber then UID; ``skipped`` lists
+        ``(relative path, reason)`` for files that are not DICOM or not images (SEG, SR, ...);
+        ``n_files`` counts every non-hidden file seen.
+
+    Raises:
+        InputError: a DICOM file whose header cannot be parsed (named).
+    """
+    folder = Path(folder)
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    groups: dict[str, list[Path]] = defaultdict(list)
+    info: dict[str, tuple[str, str, int]] = {}
+    skipped: list[tuple[str, str]] = []
+    for f in files:
+        if not has_dicom_marker(f):
+            skipped.append((_rel(f, folder), "not DICOM"))
+            continue
+        ds = _read_header(f)
+        modality = str(ds.get("Modality", "") or "").strip().upper()
+        if modality in _NON_IMAGE_MODALITIES or ds.get("Rows") is None:
+            kind = modality if modality in _NON_IMAGE_MODALITIES else "no pixel data"
+            skipped.append((_rel(f, folder), kind if kind == "no pixel data" else f"{kind}, not an image"))
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "") or "<no SeriesInstanceUID>")
+        groups[uid].append(f)
+        if uid not in info:
+            try:
+                number = int(ds.get("SeriesNumber", 0) or 0)
+            except (TypeError, ValueError):
+                number = 0
+            info[uid] = (str(ds.get("SeriesDescription", "") or ""), modality, number)
+    series = [SeriesInfo(uid, info[uid][0], info[uid][1], tuple(fs)) for uid, fs in groups.items()]
+    series.sort(key=lambda s: (info[s.uid][2], s.uid))
+    return series, skipped, len(files)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -510,22 +630,54 @@ def _names(paths: list[Path], limit: int = 3) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_one_series(folder: Path, datasets: list[tuple[Path, Dataset]]) -> None:
-    groups: dict[str, list[Path]] = defaultdict(list)
-    descriptions: dict[str, str] = {}
-    for f, ds in datasets:
-        uid = str(ds.get("SeriesInstanceUID", "") or "<no SeriesInstanceUID>")
-        groups[uid].append(f)
-        descriptions.setdefault(uid, str(ds.get("SeriesDescription", "") or ""))
-    if len(groups) > 1:
-        listed = "; ".join(
-            f"{uid}{f' {descriptions[uid]!r}' if descriptions[uid] else ''}: {len(fs)} files "
-            f"(e.g. {fs[0].name})"
-            for uid, fs in groups.items()
-        )
+def _choose_series(folder: Path, series: list[SeriesInfo], series_uid: str | None) -> SeriesInfo:
+    """The series named by ``series_uid``, else the only one; several without a UID is an error."""
+    listed = "; ".join(s.describe(folder) for s in series)
+    if series_uid is not None:
+        for s in series:
+            if s.uid == series_uid:
+                return s
+        raise InputError(f"{folder}: no series with UID {series_uid}; found {len(series)}: {listed}")
+    if len(series) > 1:
         raise InputError(
-            f"{folder}: holds {len(groups)} DICOM series ({listed}); put each series in its own folder"
+            f"{folder}: holds {len(series)} DICOM image series, pass --series UID to pick one: {listed}"
         )
+    return series[0]
+
+
+def _read_header(path: Path) -> Dataset:
+    """The header of a DICOM file (no pixel data), or :class:`InputError` naming the file."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        raise InputError(f"{path}: not a DICOM file (no 'DICM' marker at byte 128)") from None
+    except _PARSE_ERRORS as exc:
+        raise InputError(f"{path}: corrupt or truncated DICOM ({_one_line(exc)})") from None
+
+
+def _rel(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as text ('.' for the root itself)."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _invert_ornt(transform: np.ndarray) -> np.ndarray:
+    """The nibabel orientation transform that undoes ``transform``."""
+    inverse = np.zeros_like(transform)
+    for old_axis, (new_axis, flip) in enumerate(transform):
+        inverse[int(new_axis)] = (old_axis, flip)
+    return inverse
+
+
+def _axcodes(affine: np.ndarray) -> tuple[str, ...]:
+    from nibabel.orientations import aff2axcodes
+
+    return tuple(str(c) for c in aff2axcodes(affine))
 
 
 def _grid_key(ds: Dataset) -> tuple[Any, ...]:

@@ -29,6 +29,7 @@ import numpy as np
 
 from liverfib.errors import InputError, unknown_choice
 from liverfib.image import MODALITIES, Image
+from liverfib.io.orientation import reorient_to_lps
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -112,7 +113,7 @@ def read_nifti(path: str | Path, *, modality: str = "OT") -> Image:
 
     affine = np.asarray(img.affine, dtype=np.float64)
     zooms = [float(z) for z in img.header.get_zooms()[: data.ndim]]
-    array, new_affine, spacing = _reorient(data, affine, zooms)
+    array, new_affine, spacing, _ = reorient_to_lps(data, affine, zooms)
     meta: dict[str, Any] = {
         "format": f"NIfTI-{_version(img)}",
         "affine": new_affine,
@@ -193,35 +194,6 @@ def _load(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
         img = klass.from_file_map(klass.make_file_map({"image": fh}))
         data = np.asanyarray(img.dataobj)
     return img, data
-
-
-def _reorient(
-    data: np.ndarray, affine: np.ndarray, zooms: list[float]
-) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
-    """Flip/swap voxel axes to LPS and return ``(z, y, x)`` array, new affine and spacing."""
-    from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
-
-    flat = data.ndim == 2
-    vol = data[..., None] if flat else data
-    zooms3 = [*zooms, 1.0] if flat else list(zooms)
-    start = io_orientation(affine)
-    n_free = 2 if flat else 3  # a 2D image is only reoriented within its plane
-    end = start.copy()
-    world_axes = sorted(int(a) for a in start[:n_free, 0])
-    for voxel_axis, world_axis in enumerate(world_axes):
-        end[voxel_axis] = (world_axis, 1.0 if world_axis == 2 else -1.0)  # L, P, S in RAS+ terms
-    transform = ornt_transform(start, end)
-    vol = apply_orientation(vol, transform)
-    new_affine = affine @ inv_ornt_aff(transform, data.shape if not flat else (*data.shape, 1))
-    new_zooms = [0.0] * 3
-    for old_axis, (new_axis, _) in enumerate(transform):
-        new_zooms[int(new_axis)] = zooms3[old_axis]
-    if flat:
-        vol = vol[..., 0]
-        new_zooms = new_zooms[:2]
-    array = np.ascontiguousarray(vol.T)  # (x, y, z) -> (z, y, x)
-    spacing = tuple(float(z) for z in reversed(new_zooms))
-    return array, new_affine, spacing
 
 
 def _affine_for(image: Image) -> np.ndarray:
