@@ -143,7 +143,10 @@ def serve_app(app, port: int):  # type: ignore[no-untyped-def]
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    # keep-alive longer than any pause between a client's requests: a server closing an idle
+    # connection just as the client reuses it resets that request (a race of HTTP/1.1, not of the app)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_keep_alive=60)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

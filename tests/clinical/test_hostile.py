@@ -373,3 +373,16 @@ def test_api_returns_no_paths_or_phi(tmp_path: Path, web_cfg: dict, us_dicom, cl
         assert str(tmp_path) not in text and "/uploads/" not in text, text
         assert "Doe" not in text and src.PatientID not in text and "20240305" not in text, text
     assert client.get(f"/api/jobs/{jid}", headers=AUTH).json()["result"]["study"] == {"Modality": "US"}
+
+
+# ----------------------------------------------------------------------------------------- CI
+def test_missing_integration_program_fails_under_ci(clin, monkeypatch) -> None:
+    """CI must run what it claims to test: a missing program is a failure under CI=true, a skip
+    with the install hint elsewhere."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="install-system-deps"):
+        clin.require_tool("no-such-program-liverfib")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="install-system-deps"):
+        clin.require_tool("no-such-program-liverfib")
+    assert clin.require_tool("no-such-program-liverfib", "sh").endswith("/sh")
