@@ -10,21 +10,20 @@ set -euo pipefail
 
 PACKAGES=(orthanc orthanc-dicomweb dicom3tools dcmtk chromium chromium-driver)
 
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-system-deps: no apt-get on this machine; install by hand: ${PACKAGES[*]}" >&2
-    exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-system-deps: not root; run: sudo $0   (installs: ${PACKAGES[*]})" >&2
-    exit 0
-fi
-
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "install-system-deps: all present (${PACKAGES[*]})"
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-system-deps: no apt-get on this machine; install by hand: ${missing[*]}" >&2
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-system-deps: not root; run: sudo $0   (missing: ${missing[*]})" >&2
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -36,6 +35,6 @@ created_policy=0
 if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
 fi
-trap '[ "$created_policy" -eq 1 ] && rm -f "$policy"' EXIT
+trap 'if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi' EXIT
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 echo "install-system-deps: installed ${missing[*]}"

@@ -15,8 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from liverfib.clinical.jobs import JobStore, JobWorker
 from liverfib.clinical.web import WebConfig, create_app
 from liverfib.pipeline.clinical import make_processor

@@ -19,7 +19,6 @@ from liverfib.clinical.pacs import Destination, DicomListener
 from liverfib.pipeline.clinical import make_processor
 
 
-
 @pytest.fixture
 def orthanc(tmp_path: Path, clin):  # type: ignore[no-untyped-def]
     import httpx
