@@ -387,3 +387,40 @@ def test_missing_integration_program_fails_under_ci(clin, monkeypatch) -> None:
     with pytest.raises(pytest.skip.Exception, match="install-system-deps"):
         clin.require_tool("no-such-program-liverfib")
     assert clin.require_tool("no-such-program-liverfib", "sh").endswith("/sh")
+
+
+def test_api_strips_server_paths_from_reasons(tmp_path: Path, web_cfg: dict) -> None:
+    """A failure reason that names a server file shows only the file name through the API."""
+    client, store = _client(tmp_path, **web_cfg)
+    job = store.add(origin="web", kind="us-staging", input_path=tmp_path / "in.png", out_dir=tmp_path)
+    store.finish(job.id, "failed", error=f"FileNotFoundError: '{tmp_path}/data/uploads/ab12/input.png' is gone")
+    body = client.get(f"/api/jobs/{job.id}", headers=AUTH).json()
+    assert body["error"] == "FileNotFoundError: 'input.png' is gone" and "input_path" not in body
+
+
+def test_jpeg_baseline_colour_us_accepted(listener, clin) -> None:
+    """What ultrasound PACS send most: JPEG baseline, YBR colour. Accepted, decoded, de-identified,
+    and the burned-in text outside the fan blanked."""
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+    from pynetdicom.sop_class import UltrasoundImageStorage
+
+    lst, _store, data = listener
+    gray = np.zeros((200, 240), np.uint8)
+    gray[40:180, 40:200] = np.random.default_rng(0).integers(30, 200, (140, 160))
+    gray[5:15, 5:60] = 255  # "burned-in text" above the image
+    ds = clin.us_dataset(gray)
+    buf = io.BytesIO()
+    Image.fromarray(np.stack([gray] * 3, -1)).save(buf, format="JPEG", quality=95)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "YBR_FULL_422", 0
+    ds.PixelData = encapsulate([buf.getvalue()])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    assoc = _associate(lst.port, contexts=[(UltrasoundImageStorage, [JPEGBaseline8Bit])])
+    assert int(assoc.send_c_store(ds).Status) == 0
+    assoc.release()
+    stored = pydicom.dcmread(next((data / "spool").rglob("*.dcm")))
+    assert stored.PatientID.startswith("ANON-") and stored.BurnedInAnnotation == "NO"
+    pixels = stored.pixel_array
+    assert pixels[5:15, 5:60].max() == 0 and pixels[60:160, 60:180].max() > 100

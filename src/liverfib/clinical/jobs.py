@@ -10,6 +10,7 @@ Status: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``unsupported``.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -48,6 +49,12 @@ CREATE TABLE IF NOT EXISTS pseudonyms (  -- only with --keep-identifiers: new va
 """
 #: Result keys that may carry identifiers or server paths; the public view leaves them out.
 _PRIVATE_STUDY_KEYS = ("PatientName", "PatientID", "StudyDate")
+#: The folders of an absolute path (``/srv/data/uploads/ab12/``); the public view keeps the file name.
+_FOLDERS = re.compile(r"(?<![\w.])/(?:[^/\s'\"]+/)+")
+
+
+def _without_paths(text: str | None) -> str | None:
+    return _FOLDERS.sub("", text) if text else text
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,10 @@ class Job:
         """What the web API shows: no server paths, no patient name / ID / dates (even pseudonyms
         stay server-side), no forwarding host."""
         d = {k: v for k, v in self.as_dict().items() if k not in ("input_path", "out_dir")}
+        d["error"] = _without_paths(self.error)
         if self.result is not None:
             result = dict(self.result)
+            result["notes"] = [_without_paths(str(n)) for n in result.get("notes") or []]
             study = result.get("study")
             if isinstance(study, dict):
                 result["study"] = {k: v for k, v in study.items() if k not in _PRIVATE_STUDY_KEYS}

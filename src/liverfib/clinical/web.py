@@ -508,7 +508,7 @@ def create_app(store: JobStore, cfg: WebConfig, *, on_job: Callable[[str], None]
     def index() -> HTMLResponse:
         jobs = store.list(limit=200)
         busy = any(j.status in ("queued", "running") for j in jobs)
-        return page(_INDEX, refresh=3 if busy else None, jobs=jobs, logout=True)
+        return page(_INDEX, refresh=3 if busy else None, jobs=[j.public_dict() for j in jobs], logout=True)
 
     @app.get("/api/jobs", dependencies=auth)
     def api_jobs(limit: int = 200, status: str | None = None) -> JSONResponse:
@@ -551,7 +551,8 @@ def create_app(store: JobStore, cfg: WebConfig, *, on_job: Callable[[str], None]
         r = job.result if job.status == "done" else None
         downloads = [f for f in DOWNLOADS if f not in ("overlay_layer.png", "mre_map.png", "mre.json")]
         refresh = 2 if job.status in ("queued", "running") else None
-        return page(_JOB, refresh=refresh, j=job, r=r, downloads=downloads, logout=True)
+        public = job.public_dict()
+        return page(_JOB, refresh=refresh, j=public, r=public["result"] if r else None, downloads=downloads, logout=True)
 
     @app.get("/jobs/{job_id}/files/{name}", dependencies=auth)
     def job_file(job_id: str, name: str) -> FileResponse:
