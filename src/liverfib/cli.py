@@ -650,7 +650,9 @@ def deidentify(
 def serve_dicom(
     ae_title: Annotated[str, typer.Option("--ae-title", help="Our AE title.")] = "LIVERFIB",
     port: Annotated[int, typer.Option("--port", help="DICOM port to listen on.")] = 11112,
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "0.0.0.0",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (default loopback; 0.0.0.0 to accept other machines).")
+    ] = "127.0.0.1",
     allow: Annotated[
         str, typer.Option("--allow", help="Comma-separated calling AE titles that may send ('*' = any).")
     ] = "",
@@ -659,9 +661,16 @@ def serve_dicom(
     ] = None,
     data: DataFolder = Path("liverfib-data"),
     cam: Annotated[bool, typer.Option("--cam/--no-cam", help="Grad-CAM overlay and pseudo-mask.")] = True,
+    keep_identifiers: Annotated[
+        bool,
+        typer.Option(
+            "--keep-identifiers",
+            help="Keep a pseudonym map (original patient IDs/UIDs) so forwarded results carry them.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """DICOM storage SCP: US -> staging, MRE -> MRE, MR -> MRI; jobs kept in SQLite."""
+    """DICOM storage SCP: US -> staging, MRE -> MRE, MR -> MRI; received data is de-identified."""
     _run(
         as_json,
         "run_serve_dicom",
@@ -672,6 +681,7 @@ def serve_dicom(
         allow=[a.strip() for a in allow.split(",") if a.strip()],
         forward=forward,
         cam=cam,
+        keep_identifiers=keep_identifiers,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,37 @@ PHI = {
     "StudyDescription": "Liver for Johnathan Doe",
     "PatientTelephoneNumbers": "555-0199",
 }
+
+
+#: Integration programs -> the Debian package that brings them (scripts/install-system-deps.sh).
+TOOLS = {
+    "Orthanc": "orthanc",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
+    "dciodvfy": "dicom3tools",
+}
+
+
+def in_ci() -> bool:
+    """True under CI (``CI=true``): there a missing integration program fails the test."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(*names: str) -> str:
+    """Path of the first program of ``names`` on PATH. Missing: the test fails under ``CI=true``
+    (CI must run what it claims to test) and is skipped elsewhere, with the install hint."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    package = TOOLS.get(names[0], names[0])
+    why = (
+        f"{' / '.join(names)} not found: install Debian's '{package}' package "
+        "(sudo scripts/install-system-deps.sh)"
+    )
+    if in_ci():
+        pytest.fail(f"CI=true but {why}", pytrace=False)
+    pytest.skip(why)
 
 
 def free_port() -> int:
@@ -110,7 +143,10 @@ def serve_app(app, port: int):  # type: ignore[no-untyped-def]
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    # keep-alive longer than any pause between a client's requests: a server closing an idle
+    # connection just as the client reuses it resets that request (a race of HTTP/1.1, not of the app)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_keep_alive=60)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -125,7 +161,9 @@ def clin():
     """Helpers as a namespace: ``us_dataset``, ``free_port``, ``serve_app``, ``PHI``."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(us_dataset=us_dataset, free_port=free_port, serve_app=serve_app, PHI=PHI)
+    return SimpleNamespace(
+        us_dataset=us_dataset, free_port=free_port, serve_app=serve_app, PHI=PHI, require_tool=require_tool
+    )
 
 
 @pytest.fixture(scope="session")

@@ -105,18 +105,21 @@ def test_scp_survives_mutated_dicom(tmp_path: Path, us_dicom, clin, fast_models)
                 if assoc.is_established:
                     assoc.release()
         ok = us_dicom(seed=9)
+        from liverfib.clinical.deidentify import _new_uid
+
         ok_sop = __import__("pydicom").dcmread(ok).SOPInstanceUID
+        ok_name = f"US {_new_uid(listener.salt, ok_sop)[-12:]}"  # named by its de-identified UID
         assoc = ae.associate("127.0.0.1", port, ae_title="LIVERFIB")
         assert assoc.is_established and int(assoc.send_c_store(ok).Status) == 0  # server still serves
         assoc.release()
         import time
 
         deadline = time.monotonic() + 60
-        while not any(j.name == f"{ok_sop}.dcm" for j in store.list()) and time.monotonic() < deadline:
+        while not any(j.name == ok_name for j in store.list()) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert worker.wait_idle(120)
         jobs = store.list(limit=100)
-        assert any(j.name == f"{ok_sop}.dcm" and j.status == "done" for j in jobs)
+        assert any(j.name == ok_name and j.status == "done" for j in jobs)
         for j in jobs:
             assert j.status in FINAL_STATES and (j.status == "done" or j.error), (j.name, j.status)
         refused = sum(isinstance(s, int) and s != 0 for s in statuses)

@@ -92,7 +92,11 @@ def test_us_in_seg_sr_sc_out(node, us_dicom) -> None:
     source = pydicom.dcmread(src)
     got = {ds.Modality: ds for ds in pacs.received}
     assert set(got) == {"SEG", "SR", "OT"}
-    assert all(ds.StudyInstanceUID == source.StudyInstanceUID for ds in pacs.received)
+    # de-identified on intake (no --keep-identifiers): results are filed under the pseudonymous study
+    assert len({ds.StudyInstanceUID for ds in pacs.received}) == 1
+    assert all(ds.StudyInstanceUID != source.StudyInstanceUID for ds in pacs.received)
+    assert all(ds.PatientID.startswith("ANON-") and "Doe" not in str(ds.PatientName) for ds in pacs.received)
+    assert "Doe" not in str(jobs[0].result)
     assert got["SR"].ContentTemplateSequence[0].TemplateIdentifier == "1500"
     assert jobs[0].result["stage"] in ("F0", "F1", "F2", "F3", "F4")
 
@@ -107,8 +111,8 @@ def test_corrupt_inputs_do_not_crash(node, us_dicom, clin) -> None:
     """Bad pixel data and missing UIDs give a failed job or a failure status; the server lives on."""
     store, worker, _listener, _pacs, port = node
     ds = pydicom.dcmread(us_dicom())
-    ds.PixelData = ds.PixelData[:100]  # truncated pixel data
-    assert _send(ds, port, "MODALITY") == 0x0000  # stored as received ...
+    ds.PixelData = ds.PixelData[:100]  # truncated pixel data: cannot be de-identified (masked)
+    assert _send(ds, port, "MODALITY") == 0xC210
     blank = clin.us_dataset(__import__("numpy").zeros((64, 64), "uint8"))
     assert _send(blank, port, "MODALITY") == 0x0000
     no_uid = pydicom.dcmread(us_dicom())
@@ -153,7 +157,9 @@ def test_mr_routes_recorded(node, clin) -> None:
         assert j.status in ("unsupported", "failed", "done"), j.status
         assert j.error or j.result  # a reason, always
     mre = next(j for j in jobs if j.kind == "mre")
-    assert Path(mre.input_path).name == mre_study  # the whole study folder
+    from liverfib.clinical.deidentify import _new_uid
+
+    assert Path(mre.input_path).name == _new_uid(_l.salt, mre_study)  # the whole (de-identified) study folder
     assert mre.status != "done"  # 32x32 flat images are no MRE exam: a clear reason instead
     assert len(mre.error) > 20
 

@@ -34,7 +34,15 @@ from liverfib.io.dicom_dataset import read_dataset
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["PROFILE", "DeidResult", "deidentify_dataset", "deidentify_path", "mask_outside_fan"]
+__all__ = [
+    "PROFILE",
+    "DeidResult",
+    "deidentify_dataset",
+    "deidentify_on_intake",
+    "deidentify_path",
+    "load_or_create_salt",
+    "mask_outside_fan",
+]
 
 _X = (
     "AccessionNumber AcquisitionComments AcquisitionDeviceProcessingDescription AdditionalPatientHistory "
@@ -289,3 +297,55 @@ def deidentify_path(
     if not rows:
         raise InputError(f"{src}: no files found")
     return rows
+
+
+#: Tags whose original values the intake pseudonym map keeps (new value -> original).
+_MAPPED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+
+
+def load_or_create_salt(path: str | Path) -> str:
+    """The de-identification secret: ``$LIVERFIB_DEID_SALT``, else the one kept in ``path``
+    (created on first use with 256 random bits, mode 0600)."""
+    import os
+    import secrets
+
+    from liverfib.io.atomic import atomic_write_text
+
+    env = os.environ.get("LIVERFIB_DEID_SALT", "")
+    if env:
+        return env
+    path = Path(path)
+    if path.is_file():
+        salt = path.read_text().strip()
+        if salt:
+            return salt
+    salt = secrets.token_hex(32)
+    atomic_write_text(path, salt + "\n")
+    os.chmod(path, 0o600)
+    return salt
+
+
+def deidentify_on_intake(ds: Dataset, *, salt: str) -> dict[str, tuple[str, str]]:
+    """De-identify a received dataset in place before it is stored; returns the pseudonym map
+    ``{new value: (attribute, original value)}`` (kept only if the operator asks for it).
+
+    Burned-in text outside the ultrasound fan is blanked. The SeriesDescription of MR series is
+    kept: MR elastography series are told apart by it (magnitude, wave, stiffness).
+
+    Raises:
+        InputError: the pixel data cannot be decoded for masking.
+    """
+    original = {k: str(ds.get(k, "") or "") for k in ("PatientID", "PatientName", *_MAPPED_UIDS)}
+    keep_desc = str(ds.get("Modality", "")).upper() == "MR" and "SeriesDescription" in ds
+    description = ds.SeriesDescription if keep_desc else None
+    deidentify_dataset(ds, salt=salt, mask_burned_in=True)
+    if keep_desc:
+        ds.SeriesDescription = description
+    mapping: dict[str, tuple[str, str]] = {}
+    for key, old in original.items():
+        new = str(ds.get(key, "") or "")
+        if old and new and new != old:
+            mapping.setdefault(new, (key, old))
+    if original["PatientName"]:
+        mapping[str(ds.PatientID) + "|PatientName"] = ("PatientName", original["PatientName"])
+    return mapping

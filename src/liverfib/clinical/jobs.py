@@ -10,6 +10,7 @@ Status: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``unsupported``.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -40,7 +41,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     forwarded TEXT                 -- JSON: C-STORE results per file
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created);
+CREATE TABLE IF NOT EXISTS pseudonyms (  -- only with --keep-identifiers: new value -> original
+    new TEXT PRIMARY KEY,
+    attribute TEXT NOT NULL,
+    original TEXT NOT NULL
+);
 """
+#: Result keys that may carry identifiers or server paths; the public view leaves them out.
+_PRIVATE_STUDY_KEYS = ("PatientName", "PatientID", "StudyDate")
+#: The folders of an absolute path (``/srv/data/uploads/ab12/``); the public view keeps the file name.
+_FOLDERS = re.compile(r"(?<![\w.])/(?:[^/\s'\"]+/)+")
+
+
+def _without_paths(text: str | None) -> str | None:
+    return _FOLDERS.sub("", text) if text else text
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,23 @@ class Job:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def public_dict(self) -> dict[str, Any]:
+        """What the web API shows: no server paths, no patient name / ID / dates (even pseudonyms
+        stay server-side), no forwarding host."""
+        d = {k: v for k, v in self.as_dict().items() if k not in ("input_path", "out_dir")}
+        d["error"] = _without_paths(self.error)
+        if self.result is not None:
+            result = dict(self.result)
+            result["notes"] = [_without_paths(str(n)) for n in result.get("notes") or []]
+            study = result.get("study")
+            if isinstance(study, dict):
+                result["study"] = {k: v for k, v in study.items() if k not in _PRIVATE_STUDY_KEYS}
+            result.pop("forwarded", None)
+            d["result"] = result
+        if self.forwarded is not None:
+            d["forwarded"] = {"ok": bool(self.forwarded.get("ok"))}
+        return d
 
 
 class JobStore:
@@ -170,6 +201,29 @@ class JobStore:
                 "UPDATE jobs SET forwarded = ?, updated = ? WHERE id = ?",
                 (json.dumps(forwarded), time.time(), job_id),
             )
+
+    def add_pseudonyms(self, mapping: dict[str, tuple[str, str]]) -> None:
+        """Keep ``{new value: (attribute, original value)}`` (the operator asked to keep identifiers)."""
+        with self._connect() as con:
+            con.executemany(
+                "INSERT OR IGNORE INTO pseudonyms (new, attribute, original) VALUES (?, ?, ?)",
+                [(new, attr, old) for new, (attr, old) in mapping.items()],
+            )
+
+    def pseudonyms(self, values: list[str]) -> dict[str, tuple[str, str]]:
+        """The originals of ``values`` that have a pseudonym entry."""
+        if not values:
+            return {}
+        with self._connect() as con:
+            rows = con.execute(
+                f"SELECT new, attribute, original FROM pseudonyms WHERE new IN ({','.join('?' * len(values))})",
+                values,
+            ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def count_queued(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
 
     def requeue_interrupted(self) -> int:
         """Put jobs left ``running`` by a crash back in the queue; returns how many."""

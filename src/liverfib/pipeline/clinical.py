@@ -300,7 +300,7 @@ def make_processor(
     models = models or ModelCache(cfg)
 
     def process(job: Any) -> tuple[str, dict[str, Any] | None, str | None]:
-        from liverfib.clinical.pacs import send_files
+        from liverfib.clinical.pacs import reidentify, send_files
 
         out_dir = Path(job.out_dir) / job.id
         if job.kind in ("mre", "mri"):
@@ -317,7 +317,9 @@ def make_processor(
         if forward is not None and job.origin == "dicom":
             files = [out_dir / f for f in ("seg.dcm", "sr.dcm", "sc.dcm") if (out_dir / f).is_file()]
             try:
-                sent = send_files(files, forward, calling_aet=calling_aet)
+                # identifiers come back only where the operator kept the pseudonym map
+                transform = (lambda ds: reidentify(ds, store.pseudonyms)) if store is not None else None
+                sent = send_files(files, forward, calling_aet=calling_aet, transform=transform)
             except (OSError, RuntimeError, ValueError) as exc:
                 sent = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             if store is not None:
@@ -379,19 +381,27 @@ def run_serve_dicom(
     *,
     data_dir: Path,
     ae_title: str = "LIVERFIB",
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 11112,
     allow: list[str] | None = None,
     forward: str | None = None,
     cam: bool = True,
     model: str = "default",
+    keep_identifiers: bool = False,
     until: Callable[[], bool] | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Run the DICOM listener and the job worker until Ctrl-C (or ``until()`` returns True)."""
-    from liverfib.clinical.jobs import JobStore, JobWorker
-    from liverfib.clinical.pacs import DicomListener, parse_destination
+    """Run the DICOM listener and the job worker until Ctrl-C (or ``until()`` returns True).
 
+    Received instances are de-identified before they are stored; ``keep_identifiers`` keeps the
+    original identifiers in the job database so that results forwarded to the PACS carry them.
+    """
+    from liverfib.clinical.jobs import JobStore, JobWorker
+    from liverfib.clinical.pacs import DicomListener, check_port, parse_destination
+
+    check_port(port)
     dest = parse_destination(forward) if forward else None
+    if not allow:
+        raise ConfigError("no calling AE title is allowed; pass --allow AE1,AE2 (or --allow '*' to accept any sender)")
     store = JobStore(data_dir / "jobs.sqlite")
     process = make_processor(
         ClinicalConfig(model=model, with_cam=cam), store=store, forward=dest, calling_aet=ae_title
@@ -401,10 +411,16 @@ def run_serve_dicom(
         store,
         data_dir / "spool",
         ae_title=ae_title,
-        allowed_aets=allow or [],
+        allowed_aets=allow,
         on_job=lambda _id: worker.notify(),
         results_dir=data_dir / "results",
-    ).start(host, port)
+        keep_identifiers=keep_identifiers,
+    )
+    try:
+        listener.start(host, port)
+    except OSError as exc:
+        worker.stop()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or --host") from None
     print(f"liverfib DICOM listener {ae_title} on {host}:{listener.port}; jobs in {store.path}", flush=True)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():  # Ctrl-C and `kill` (docker, systemd)
@@ -435,8 +451,12 @@ def run_serve(
     import uvicorn
 
     from liverfib.clinical.jobs import JobStore, JobWorker
+    from liverfib.clinical.pacs import check_port
     from liverfib.clinical.web import WebConfig, create_app
 
+    check_port(port)
+    if not max_upload_mb > 0:
+        raise ConfigError(f"--max-upload-mb must be above 0, got {max_upload_mb}")
     token = os.environ.get("LIVERFIB_TOKEN", "")
     if len(token) < 16:
         raise ConfigError(
@@ -451,7 +471,8 @@ def run_serve(
         on_job=lambda _id: worker.notify(),
     )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # limit_concurrency: beyond 64 open requests uvicorn answers 503 instead of queueing more
+        uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=64, timeout_keep_alive=5)
     finally:
         worker.stop()
     counts = store.counts()
