@@ -104,26 +104,62 @@ def cached(key: str, build):  # type: ignore[no-untyped-def]
     return value
 
 
-def score_slices(model: SegModel, subset: str, split: dict[str, str]) -> dict[str, dict]:
-    """Per case (mean over its slices with a non-empty truth): Dice and HD95 (px of the 512² slice)."""
+def _val_inputs(subset: str, split: dict[str, str]) -> list[tuple[str, str, np.ndarray, np.ndarray, tuple | None]]:
+    """``(case, source, image, truth, spacing)`` of every slice (PNG) and volume (NIfTI) of a subset."""
     from liverfib.io import read_image
+    from liverfib.io.nifti import read_nifti
 
-    by_case: dict[str, list[tuple[float | None, float | None]]] = {}
+    out = []
     with (SHARED / "ct-liver-slices" / "manifest.csv").open() as fh:
         for row in csv.DictReader(fh):
             g = f"{row['source']}/{row['case_id']}"
-            if split.get(g) != subset:
-                continue
-            img = read_image(SHARED / "ct-liver-slices" / row["file"]).array
-            truth = read_image(SHARED / "ct-liver-slices" / row["mask"]).array > 127
-            by_case.setdefault(g, []).append(dice_hd95(model.segment(img), truth))
-    out = {}
-    for g, vals in sorted(by_case.items()):
-        d = [v[0] for v in vals if v[0] is not None]
-        h = [v[1] for v in vals if v[1] is not None]
-        out[g] = {"dice": float(np.mean(d)) if d else None, "hd95": float(np.mean(h)) if h else None,
-                  "n_slices": len(vals), "source": g.split("/")[0]}
+            if split.get(g) == subset:
+                img = read_image(SHARED / "ct-liver-slices" / row["file"]).array
+                truth = read_image(SHARED / "ct-liver-slices" / row["mask"]).array > 127
+                out.append((g, row["source"], img, truth, None))
+    for case, sub in split.items():
+        if case.startswith("mr-ct-liver/") and sub == subset:
+            name = case.split("/", 1)[1]
+            img = read_nifti(SHARED / "mr-ct-liver" / name / "image.nii.gz")
+            truth = read_nifti(SHARED / "mr-ct-liver" / name / "liver_mask.nii.gz").array > 0
+            out.append((name, "volume", img.array, truth, img.spacing_mm))
     return out
+
+
+def score(model: SegModel, subset: str, split: dict[str, str], variants: dict[str, dict] | None = None) -> dict:
+    """Per variant: per case Dice/HD95 (slices: mean over a case's slices with liver, HD95 in px of the
+    512² slice; volumes: HD95 in mm). Probabilities are computed once per flip setting."""
+    from liverfib.mri.segmentation import postprocess_mask
+
+    variants = variants or {"plain": {}}
+    items = _val_inputs(subset, split)
+    probs: dict[bool, list[np.ndarray]] = {}
+    seconds: dict[bool, float] = {}
+    for flip in sorted({bool(v.get("tta_flip", False)) for v in variants.values()}):
+        m = with_variant(model, tta_flip=flip)
+        t = time.time()
+        probs[flip] = [m.predict_proba(it[2]) for it in items]
+        seconds[flip] = time.time() - t
+    res = {}
+    for name, upd in variants.items():
+        flip = bool(upd.get("tta_flip", False))
+        per: dict[str, list] = {}
+        for it, pr in zip(items, probs[flip], strict=True):
+            mask = postprocess_mask((pr >= model.cfg.threshold).astype(np.uint8), fill_holes=bool(upd.get("fill_holes")),
+                                    largest_2d=bool(upd.get("largest_component_2d")))
+            per.setdefault(it[0], []).append((it[1], dice_hd95(mask, it[3], it[4])))
+        cases = {}
+        for case, vals in per.items():
+            d = [v[1][0] for v in vals if v[1][0] is not None]
+            h = [v[1][1] for v in vals if v[1][1] is not None]
+            cases[case] = {"dice": float(np.mean(d)) if d else None, "hd95": float(np.mean(h)) if h else None,
+                           "n_slices": len(vals), "source": vals[0][0]}
+        res[name] = {"cases": cases, "inference_seconds": seconds[flip]}
+    return res
+
+
+def score_slices(model: SegModel, subset: str, split: dict[str, str]) -> dict[str, dict]:
+    return {k: v for k, v in score(model, subset, split)["plain"]["cases"].items() if v["source"] != "volume"}
 
 
 def score_volumes(model: SegModel, cases: tuple[str, ...]) -> dict[str, dict]:
@@ -144,22 +180,22 @@ def with_variant(model: SegModel, **update: object) -> SegModel:
     return SegModel(model.net, model.cfg.model_copy(update=update), model.info)
 
 
-def validate(model: SegModel, split: dict[str, str]) -> dict[str, dict]:
+def validate(model: SegModel, split: dict[str, str], names: list[str] | None = None) -> dict[str, dict]:
     """Every post-processing variant on the validation cases; primary = mean Dice over all val cases."""
     res = {}
-    for name, upd in VARIANTS.items():
-        m = with_variant(model, **upd)
-        sl = score_slices(m, "val", split)
-        vo = score_volumes(m, VAL_VOLUMES)
-        dice = [c["dice"] for c in sl.values()] + [c["dice"] for c in vo.values()]
+    for name, r in score(model, "val", split, {k: VARIANTS[k] for k in (names or VARIANTS)}).items():
+        cases = r["cases"]
+        dice = [c["dice"] for c in cases.values()]
+        sl = {k: c for k, c in cases.items() if c["source"] != "volume"}
         res[name] = {"val_mean_dice": float(np.mean(dice)), "val_dice_ci": boot_ci(dice),
                      "slices_mean_dice": float(np.mean([c["dice"] for c in sl.values()])),
                      "per_source": {s: float(np.mean([c["dice"] for c in sl.values() if c["source"] == s]))
                                     for s in sorted({c["source"] for c in sl.values()})},
-                     "volumes": vo, "per_case": sl}
+                     "volumes": {k: c for k, c in cases.items() if c["source"] == "volume"}, "per_case": cases,
+                     "inference_seconds": r["inference_seconds"]}
         print(f"{name:22s} val {res[name]['val_mean_dice']:.4f} slices {res[name]['slices_mean_dice']:.4f} "
               f"{ {k: round(v, 3) for k, v in res[name]['per_source'].items()} } "
-              f"vol {[round(v['dice'], 3) for v in vo.values()]}", flush=True)
+              f"vol {[round(v['dice'], 3) for v in res[name]['volumes'].values()]}", flush=True)
     return res
 
 
@@ -189,14 +225,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"train slices: ct {len(ct_train)} ({len({s.group for s in ct_train})} cases), volumes {len(vol)}, "
           f"synthetic {len(syn)} ({time.time() - t0:.0f} s)", flush=True)
     cfg = SegModelConfig(img_size=size, arch="unet-lite0", context=ctx, ct_window=window)
+    init = None
+    if args.init:  # fine-tune a trained checkpoint (same net) with this run's inputs
+        base = load_seg_model(args.init)
+        if (base.cfg.arch, base.cfg.img_size) != (cfg.arch, cfg.img_size):
+            raise SystemExit(f"--init {args.init}: {base.cfg.arch}/{base.cfg.img_size} differs from this run")
+        init = base.net.float().train()
     weights = {"vol-CT": 0.15, "vol-MR": 0.1, "synthetic": 0.3, "chaos-ct": 0.15, "curvas": 0.15, "ircad": 0.15}
     t1 = time.time()
     net, log = train_segmenter(ct_train + vol + syn, cfg=cfg, steps=args.steps, seed=args.seed, lr=args.lr,
                                source_weights=weights, log=lambda m: print(m, flush=True), time_limit_s=args.time_limit,
-                               anneal_by_time=True)
+                               anneal_by_time=True, init_net=init)
     train_s = time.time() - t1
     model = SegModel(net, cfg)
-    info = {"trained_on": f"ct-liver-slices train cases ({len({s.group for s in ct_train})}), mr-ct-liver "
+    info = {"init": str(args.init or "ImageNet lite0 encoder"), "trained_on": f"ct-liver-slices train cases ({len({s.group for s in ct_train})}), mr-ct-liver "
             f"{'/'.join(TRAIN_VOLUMES)}, {args.n_synthetic} SYNTHETIC MR subjects",
             "split": str(SPLIT.relative_to(ROOT)), "steps": len(log), "train_seconds": round(train_s),
             "device": f"CPU, {args.threads} torch threads, shared 2-core machine",
@@ -209,7 +251,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    val = validate(load_seg_model(args.model), read_split())
+    val = validate(load_seg_model(args.model), read_split(), args.variants)
     if args.json:
         args.json.write_text(json.dumps(val, indent=1, default=str))
 
@@ -271,6 +313,22 @@ def cmd_test(args: argparse.Namespace) -> None:
         print("shipped", dest, dest.stat().st_size / 1e6, "MB")
 
 
+def cmd_speed(args: argparse.Namespace) -> None:
+    """CPU seconds per 100x256x256 CT-like volume, models timed alternately (median of --reps)."""
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    vol = (rng.normal(40, 200, (100, 256, 256)) - 300 * (rng.random((100, 256, 256)) < 0.3)).astype(np.float32)
+    models = {m: load_seg_model(m) for m in args.models}
+    times: dict[str, list[float]] = {m: [] for m in args.models}
+    for _ in range(args.reps):
+        for m, model in models.items():
+            t = time.time()
+            model.segment(vol)
+            times[m].append(time.time() - t)
+    out = {m: float(np.median(v)) for m, v in times.items()}
+    print(json.dumps({"seconds_median": out, "all": times, "threads": args.threads}, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -286,9 +344,11 @@ def main() -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--n-synthetic", type=int, default=24)
     tr.add_argument("--threads", type=int, default=1)
+    tr.add_argument("--init", default=None, help="checkpoint to fine-tune ('default' = the shipped model)")
     va = sub.add_parser("validate")
     va.add_argument("--model", required=True)
     va.add_argument("--json", type=Path)
+    va.add_argument("--variants", nargs="*", default=None, help="subset of the variants (default: all)")
     va.add_argument("--threads", type=int, default=1)
     te = sub.add_parser("test")
     te.add_argument("--model", required=True)
@@ -297,8 +357,12 @@ def main() -> None:
     te.add_argument("--test-scored-count", type=int, default=None)
     te.add_argument("--ship", action="store_true")
     te.add_argument("--threads", type=int, default=2)
+    sp = sub.add_parser("speed")
+    sp.add_argument("--models", nargs="+", default=["default"])
+    sp.add_argument("--reps", type=int, default=3)
+    sp.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    {"split": cmd_split, "train": cmd_train, "validate": cmd_validate, "test": cmd_test}[args.cmd](args)
+    {"speed": cmd_speed, "split": cmd_split, "train": cmd_train, "validate": cmd_validate, "test": cmd_test}[args.cmd](args)
 
 
 if __name__ == "__main__":

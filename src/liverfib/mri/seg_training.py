@@ -166,6 +166,7 @@ def train_segmenter(
     time_limit_s: float | None = None,
     anneal_by_time: bool = False,
     pretrained: bool = True,
+    init_net: Any | None = None,
 ) -> tuple[Any, list[dict[str, float]]]:
     """Train a 2D segmenter on labelled slices (Dice + BCE); returns ``(net, log_rows)``.
 
@@ -175,7 +176,8 @@ def train_segmenter(
     ``source_weights`` rebalances sampling per source (weight per slice = w_source / n_source).
     ``anneal_by_time`` (needs ``time_limit_s``): the one-cycle schedule (10 % warm-up, cosine decay)
     follows the larger of step/steps and elapsed/time_limit, so a run cut by the time cap on a busy
-    CPU still ends with a fully annealed learning rate.
+    CPU still ends with a fully annealed learning rate. ``init_net`` fine-tunes that (trained) net of
+    the same architecture instead of building a fresh one.
     """
     import copy
 
@@ -189,7 +191,7 @@ def train_segmenter(
         raise InputError("No labelled slices to train on")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = build_seg_net(cfg, pretrained=pretrained)
+    net = build_seg_net(cfg, pretrained=pretrained) if init_net is None else init_net  # fine-tune a trained net
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     if anneal_by_time and time_limit_s is None:
         raise InputError("anneal_by_time needs time_limit_s")
