@@ -278,8 +278,8 @@ def cmd_test(args: argparse.Namespace) -> None:
     cfg = model.cfg.model_dump(mode="json")
     cmd = " ".join(["python"] + sys.argv)
     note = ("test_scored_count counts scorings of THIS model's test subset. These test cases were also scored "
-            "for the earlier runs (benchmarks/mri_seg.py): the old shipped 0.923 was the best of those runs on "
-            "these same cases (selected on test); this model was selected on the validation cases only.")
+            "for the earlier runs of benchmarks/mri_seg.py: the old shipped 0.923 was the best of those runs on "
+            "these same cases (selected on test). " + (args.selection or ""))
     extra = {"per_case": sl, "cases_per_source": per_source, "model": str(args.model), "model_config": cfg,
              "model_info": model.info, "ci_method": "percentile bootstrap over cases (2000 resamples)",
              "note": note, "old_default_same_cases": {"dice": 0.923, "ci": [0.899, 0.946],
@@ -287,7 +287,7 @@ def cmd_test(args: argparse.Namespace) -> None:
     dev = device_string(args.threads)
     print(write_result("ct_seg_slices", title="CT liver segmentation on 2D slices (ct-liver-slices test cases)",
                        metrics=metrics, n=len(sl), unit="case (mean Dice over its slices with liver)",
-                       command=cmd, synthetic=False, split_file=SPLIT, subset="test", groups=len(sl),
+                       command=cmd, synthetic=False, split_file=SPLIT.relative_to(ROOT), subset="test", groups=len(sl),
                        test_scored_count=args.test_scored_count, device=dev, extra=extra))
     vmetrics = {}
     for case, r in vo.items():
@@ -295,7 +295,7 @@ def cmd_test(args: argparse.Namespace) -> None:
         vmetrics[f"hd95_mm_{case}"] = metric(r["hd95"])
     vmetrics["dice_mean"] = metric(np.mean([r["dice"] for r in vo.values()]))
     print(write_result("ct_seg_volumes", title="CT liver segmentation on real 3D volumes with manual masks",
-                       metrics=vmetrics, n=len(vo), unit="volume", command=cmd, synthetic=False, split_file=SPLIT,
+                       metrics=vmetrics, n=len(vo), unit="volume", command=cmd, synthetic=False, split_file=SPLIT.relative_to(ROOT),
                        subset="test", test_scored_count=args.test_scored_count, device=dev,
                        extra={"per_volume": vo, "model": str(args.model), "model_config": cfg, "note": note,
                               "ci_method": "none (n = 2 volumes)",
@@ -356,6 +356,7 @@ def main() -> None:
     te.add_argument("--out-model", type=Path, default=Path("runs/ct_seg/shipped.pt"))
     te.add_argument("--test-scored-count", type=int, default=None)
     te.add_argument("--ship", action="store_true")
+    te.add_argument("--selection", default=None, help="one sentence: how this model was selected")
     te.add_argument("--threads", type=int, default=2)
     sp = sub.add_parser("speed")
     sp.add_argument("--models", nargs="+", default=["default"])
