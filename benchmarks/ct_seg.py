@@ -29,7 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from liverfib.mri.seg_training import slices_from_ct_folder, slices_from_synthetic, slices_from_volumes, train_segmenter
+from liverfib.mri.seg_training import (
+    slices_from_ct_folder,
+    slices_from_synthetic,
+    slices_from_volumes,
+    train_segmenter,
+)
 from liverfib.mri.segmentation import SegModel, SegModelConfig, dice_hd95, load_seg_model, save_seg_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from liverfib.errors import InputError
-from liverfib.mri.segmentation import SegModelConfig, build_seg_net, context_stack, input_intensity, normalize_intensity
+from liverfib.mri.segmentation import (
+    SegModelConfig,
+    build_seg_net,
+    context_stack,
+    input_intensity,
+    normalize_intensity,
+)
 
 __all__ = ["SliceSample", "slices_from_ct_folder", "slices_from_volumes", "slices_from_synthetic", "train_segmenter"]
 
