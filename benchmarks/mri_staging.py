@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from liverfib.evaluation.metrics import evaluate_probabilities
+from liverfib.models.bundle import save_bundle
 from liverfib.mri.exam import LIQA_PHASES
 from liverfib.mri.layouts import list_liqa_exams
-from liverfib.models.bundle import save_bundle
 from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, staging_bundle_fields
 from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops, train_staging
 from liverfib.mri.synthetic import write_liqa_dataset

@@ -1,6 +1,7 @@
 """Training data and loop for the 2D (slice-wise) liver segmenter; optional mean-teacher.
 
-Samples are axial slices ``(S, S)`` in [0, 1] with a 0/1 mask, each tagged with a ``group``
+Samples are axial slices ``(S, S)`` (or 2.5D stacks ``(C, S, S)``, slices k-1, k, k+1) in [0, 1]
+with a 0/1 mask, each tagged with a ``group``
 (subject/scan) so that splits never put one volume in both train and test.
 
 Sources: ``ct-liver-slices`` (2D PNG + mask, manifest.csv), ``mr-ct-liver`` (NIfTI volumes + liver
@@ -18,14 +19,20 @@ from typing import Any
 import numpy as np
 
 from liverfib.errors import InputError
-from liverfib.mri.segmentation import SegModelConfig, build_seg_net, normalize_intensity
+from liverfib.mri.segmentation import (
+    SegModelConfig,
+    build_seg_net,
+    context_stack,
+    input_intensity,
+    normalize_intensity,
+)
 
 __all__ = ["SliceSample", "slices_from_ct_folder", "slices_from_volumes", "slices_from_synthetic", "train_segmenter"]
 
 
 @dataclass(frozen=True)
 class SliceSample:
-    """One training slice: image ``(S, S)`` float16 in [0, 1], mask ``(S, S)`` uint8 (or None)."""
+    """One training slice: image ``(S, S)`` or ``(C, S, S)`` float16 in [0, 1], mask ``(S, S)`` uint8 (or None)."""
 
     image: np.ndarray
     mask: np.ndarray | None
@@ -36,6 +43,9 @@ class SliceSample:
 def _to_square(image: np.ndarray, mask: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:
     import cv2
 
+    if image.ndim == 3:  # (C, h, w) 2.5D stack: square each channel
+        chans = [_to_square(c, None, size)[0] for c in image]
+        return np.stack(chans), (None if mask is None else _to_square(image[0], mask, size)[1])
     h, w = image.shape
     side = max(h, w)
     top, left = (side - h) // 2, (side - w) // 2
@@ -67,8 +77,13 @@ def slices_from_ct_folder(root: str | Path, size: int) -> list[SliceSample]:
     return out
 
 
-def slices_from_volumes(root: str | Path, size: int, *, cases: Sequence[str] | None = None) -> list[SliceSample]:
-    """``mr-ct-liver``: every axial slice of each NIfTI volume (group = case_id)."""
+def slices_from_volumes(root: str | Path, size: int, *, cases: Sequence[str] | None = None, context: int = 0,
+                        ct_window: tuple[float, float] | None = None) -> list[SliceSample]:
+    """``mr-ct-liver``: every axial slice of each NIfTI volume (group = case_id).
+
+    Intensities as at inference (:func:`input_intensity`: the HU window for CT when ``ct_window`` is
+    set); ``context=1`` gives 2.5D stacks ``(3, S, S)``.
+    """
     from liverfib.io.nifti import read_nifti
 
     root = Path(root)
@@ -80,16 +95,16 @@ def slices_from_volumes(root: str | Path, size: int, *, cases: Sequence[str] | N
         for row in csv.DictReader(fh):
             if cases is not None and row["case_id"] not in cases:
                 continue
-            vol = normalize_intensity(read_nifti(root / row["image"]).array)
+            vol = context_stack(input_intensity(read_nifti(root / row["image"]).array, ct_window), context)
             mask = (read_nifti(root / row["mask"]).array > 0).astype(np.uint8)
             for k in range(vol.shape[0]):
-                x, m = _to_square(vol[k], mask[k], size)
+                x, m = _to_square(vol[k] if context else vol[k, 0], mask[k], size)
                 out.append(SliceSample(x.astype(np.float16), m, row["case_id"], f"vol-{row['modality']}"))
     return out
 
 
 def slices_from_synthetic(n_subjects: int, size: int, *, seed: int, slices_per_phase: int = 6,
-                          with_masks: bool = True) -> list[SliceSample]:
+                          with_masks: bool = True, context: int = 0) -> list[SliceSample]:
     """SYNTHETIC MR slices from in-memory subjects (all present phases; group = synthetic id)."""
     from liverfib.mri.synthetic import VENDORS, synthesize_subject
 
@@ -98,11 +113,11 @@ def slices_from_synthetic(n_subjects: int, size: int, *, seed: int, slices_per_p
     for i in range(n_subjects):
         subj = synthesize_subject(i % 4 + 1, seed=seed * 7919 + i, vendor=list(VENDORS)[i % 3])
         for phase, vol in subj.phases.items():
-            vol = normalize_intensity(vol)
+            vol = context_stack(normalize_intensity(vol), context)
             mask = subj.phase_masks[phase]
             ks = rng.choice(vol.shape[0], size=min(slices_per_phase, vol.shape[0]), replace=False)
             for k in ks:
-                x, m = _to_square(vol[k], mask[k], size)
+                x, m = _to_square(vol[k] if context else vol[k, 0], mask[k], size)
                 out.append(SliceSample(x.astype(np.float16), m if with_masks else None, f"syn{seed}-{i}", "synthetic"))
     return out
 
@@ -118,11 +133,50 @@ def _augment_fn(size: int, seed: int) -> Callable[[np.ndarray, np.ndarray], tupl
         A.GaussNoise(std_range=(0.01, 0.05), p=0.3),
     ], seed=seed)
 
+    rng = np.random.default_rng(seed + 1)
+
     def apply(img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = aug(image=img.astype(np.float32), mask=mask)
+        """``(S, S)`` or ``(C, S, S)`` image; a 2.5D stack loses its neighbours 20 % of the time
+        (the centre slice repeated, as a lone 2D slice enters at inference)."""
+        x = img.astype(np.float32)
+        if x.ndim == 3:
+            if rng.random() < 0.2:
+                x = np.repeat(x[x.shape[0] // 2][None], x.shape[0], axis=0)
+            r = aug(image=np.ascontiguousarray(x.transpose(1, 2, 0)), mask=mask)
+            return np.clip(r["image"], 0, 1).transpose(2, 0, 1), r["mask"]
+        r = aug(image=x, mask=mask)
         return np.clip(r["image"], 0, 1), r["mask"]
 
     return apply
+
+
+def _channels(img: np.ndarray, n_ch: int) -> np.ndarray:
+    """``(S, S)`` -> ``(n_ch, S, S)`` (a lone slice repeated); a ``(C, S, S)`` stack is returned as is."""
+    return img if img.ndim == 3 else np.repeat(img[None], n_ch, axis=0)
+
+
+class _TimeAnnealedOneCycle:
+    """One-cycle LR (10 % warm-up, cosine decay to 1 %) driven by max(step/steps, elapsed/time_limit_s)."""
+
+    def __init__(self, opt: Any, lr: float, steps: int, time_limit_s: float) -> None:
+        import time
+
+        self.opt, self.lr, self.steps, self.limit = opt, lr, steps, time_limit_s
+        self.n, self.t0, self._clock = 0, time.time(), time.time
+        self.step()
+
+    def step(self) -> None:
+        frac = min(1.0, max(self.n / self.steps, (self._clock() - self.t0) / self.limit))
+        scale = frac / 0.1 if frac < 0.1 else 0.5 * (1 + np.cos(np.pi * (frac - 0.1) / 0.9))
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * max(scale, 0.01)
+        self.n += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.n = int(state["n"])
 
 
 def train_segmenter(
@@ -139,7 +193,9 @@ def train_segmenter(
     ema_decay: float = 0.99,
     log: Callable[[str], None] | None = None,
     time_limit_s: float | None = None,
+    anneal_by_time: bool = False,
     pretrained: bool = True,
+    init_net: Any | None = None,
 ) -> tuple[Any, list[dict[str, float]]]:
     """Train a 2D segmenter on labelled slices (Dice + BCE); returns ``(net, log_rows)``.
 
@@ -147,6 +203,10 @@ def train_segmenter(
     ``ema_decay``) gives targets for a consistency loss (MSE of sigmoid outputs under independent
     intensity noise), ramped up over the first 40 % of steps (Tarvainen & Valpola, 2017).
     ``source_weights`` rebalances sampling per source (weight per slice = w_source / n_source).
+    ``anneal_by_time`` (needs ``time_limit_s``): the one-cycle schedule (10 % warm-up, cosine decay)
+    follows the larger of step/steps and elapsed/time_limit, so a run cut by the time cap on a busy
+    CPU still ends with a fully annealed learning rate. ``init_net`` fine-tunes that (trained) net of
+    the same architecture instead of building a fresh one.
     """
     import copy
 
@@ -162,9 +222,13 @@ def train_segmenter(
         raise InputError("No labelled slices to train on")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = build_seg_net(cfg, pretrained=pretrained)
+    net = build_seg_net(cfg, pretrained=pretrained) if init_net is None else init_net  # fine-tune a trained net
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    if anneal_by_time and time_limit_s is None:
+        raise InputError("anneal_by_time needs time_limit_s")
+    sched = (_TimeAnnealedOneCycle(opt, lr, steps, time_limit_s) if anneal_by_time  # type: ignore[arg-type]
+             else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1))
+    n_ch = 2 * cfg.context + 1
     dice_loss = DiceLoss(sigmoid=True, batch=True)
     bce = torch.nn.BCEWithLogitsLoss()
     sources = [s.source for s in labelled]
@@ -181,7 +245,7 @@ def train_segmenter(
         for _ in range(steps):
             idx = rng.choice(len(labelled), size=batch_size, p=w)
             pairs = [augment(labelled[i].image, labelled[i].mask) for i in idx]  # type: ignore[arg-type]
-            x = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None].astype(np.float32))
+            x = torch.from_numpy(np.stack([_channels(p[0], n_ch) for p in pairs]).astype(np.float32))
             y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None].astype(np.float32))
             yield x, y
 
@@ -192,7 +256,7 @@ def train_segmenter(
         loss, cons = loss_sup, torch.zeros(())
         if teacher is not None:  # mean-teacher consistency on unlabelled slices, ramped up
             uidx = rng.choice(len(unlabelled), size=batch_size // 2)
-            u = torch.from_numpy(np.stack([unlabelled[i].image for i in uidx])[:, None].astype(np.float32))
+            u = torch.from_numpy(np.stack([_channels(unlabelled[i].image, n_ch) for i in uidx]).astype(np.float32))
             with torch.no_grad():
                 target = torch.sigmoid(teacher((u + 0.03 * torch.randn_like(u)).clamp(0, 1)))
             cons = torch.mean((torch.sigmoid(net((u + 0.03 * torch.randn_like(u)).clamp(0, 1))) - target) ** 2)

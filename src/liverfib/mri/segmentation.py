@@ -8,9 +8,14 @@ Two model kinds share one checkpoint format (``liverfib-mri-segmentation/1``):
 * ``spatial_dims=3``: a MONAI UNet/SegResNet run with 3D ``sliding_window_inference`` over
   ``roi_size`` patches of the intensity-normalised volume.
 
-Intensities are clipped to the 0.5-99.5 percentiles of the whole input and scaled to [0, 1], so
-CT (HU), MR (scanner units) and 8-bit slices enter alike. A 3D result keeps only the largest
-connected component (``scipy.ndimage.label``).
+Intensities (:func:`input_intensity`): with ``ct_window`` set, an input that holds Hounsfield
+units (air at about -1000 HU) is clipped to that window; everything else (MR scanner units, 8-bit
+PNG slices whose grey levels are not HU) is clipped to the 0.5-99.5 percentiles of the whole input.
+Both are scaled to [0, 1]. With ``context=1`` a 2D model is 2.5D: slices ``k-1, k, k+1`` of a
+volume enter as its three input channels (a lone 2D slice is repeated). Post-processing: a 3D
+result keeps only its largest connected component (``scipy.ndimage.label``); ``fill_holes`` and
+``largest_component_2d`` add per-slice hole filling and a largest component for 2D inputs;
+``tta_flip`` averages the left-right flipped prediction.
 """
 
 from __future__ import annotations
@@ -27,8 +32,12 @@ __all__ = [
     "SegModelConfig",
     "SegModel",
     "build_seg_net",
+    "context_stack",
     "keep_largest_component",
+    "postprocess_mask",
     "load_seg_model",
+    "input_intensity",
+    "looks_like_hu",
     "normalize_intensity",
     "seg_bundle_fields",
 ]
@@ -48,6 +57,11 @@ class SegModelConfig(BaseModel):
     strides: tuple[int, ...] = (2, 2, 2, 2)
     num_res_units: int = 1
     threshold: float = 0.5
+    context: Literal[0, 1] = 0  # 2D models: neighbouring slices on each side as channels (2.5D)
+    ct_window: tuple[float, float] | None = None  # HU window for CT inputs; None = percentiles always
+    fill_holes: bool = False  # fill holes slice by slice after thresholding
+    largest_component_2d: bool = False  # keep the largest component of a 2D (single-slice) result
+    tta_flip: bool = False  # average with the left-right flipped prediction (2x inference time)
 
 
 def build_seg_net(cfg: SegModelConfig, *, pretrained: bool = False) -> Any:
@@ -60,6 +74,8 @@ def build_seg_net(cfg: SegModelConfig, *, pretrained: bool = False) -> Any:
     import torch
     from monai.networks.nets import SegResNet, UNet
 
+    if cfg.context and (cfg.arch != "unet-lite0" or cfg.spatial_dims != 2):
+        raise ConfigError(f"context (2.5D) needs the 2D unet-lite0 net, got {cfg.arch} {cfg.spatial_dims}D")
     if cfg.arch == "unet-lite0":
         if cfg.spatial_dims != 2 or cfg.img_size % 32:
             raise ConfigError(f"unet-lite0 is 2D and needs img_size divisible by 32, got {cfg.spatial_dims}D / {cfg.img_size}")
@@ -71,6 +87,7 @@ def build_seg_net(cfg: SegModelConfig, *, pretrained: bool = False) -> Any:
                 self.net = build_seg_model("unet-lite0", in_channels=3, pretrained=pretrained)
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
+                # (B, 1, H, W) gray slice or (B, 3, H, W) 2.5D stack k-1, k, k+1
                 return self.net((x.expand(-1, 3, -1, -1) - 0.45) / 0.25)
 
         return _Gray()
@@ -95,33 +112,38 @@ class SegModel:
 
         if array.ndim not in (2, 3):
             raise InputError(f"Expected a 2D slice or 3D volume, got shape {array.shape}")
-        x = normalize_intensity(array)
+        x = input_intensity(array, self.cfg.ct_window)
         with torch.inference_mode():
             if self.cfg.spatial_dims == 2:
-                slices = x[None] if x.ndim == 2 else x
+                stacks = context_stack(x[None] if x.ndim == 2 else x, self.cfg.context)  # (D, C, H, W)
                 probs = np.concatenate(
-                    [self._predict_slices(slices[i : i + 32], batch_size) for i in range(0, len(slices), 32)]
+                    [self._predict_slices(stacks[i : i + 32], batch_size) for i in range(0, len(stacks), 32)]
                 )
                 return probs[0] if array.ndim == 2 else probs
             if array.ndim == 2:
                 raise InputError("This is a 3D segmentation model; it needs a volume, got a 2D slice")
             return self._predict_volume(x)
 
-    def _predict_slices(self, slices: np.ndarray, batch_size: int) -> np.ndarray:
+    def _predict_slices(self, stacks: np.ndarray, batch_size: int) -> np.ndarray:
+        """``(n, C, h, w)`` in [0, 1] -> ``(n, h, w)`` probabilities."""
         import torch
         import torch.nn.functional as F
         from monai.inferers import sliding_window_inference
 
-        n, h, w = slices.shape
+        n, c, h, w = stacks.shape
         side = max(h, w)
-        pad = np.zeros((n, side, side), np.float32)
+        pad = np.zeros((n, c, side, side), np.float32)
         top, left = (side - h) // 2, (side - w) // 2
-        pad[:, top : top + h, left : left + w] = slices
-        t = torch.from_numpy(pad)[:, None]
+        pad[:, :, top : top + h, left : left + w] = stacks
+        t = torch.from_numpy(pad)
         s = self.cfg.img_size
         t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False)
         logits = sliding_window_inference(t, (s, s), batch_size, self.net, overlap=0.0)
-        probs = torch.sigmoid(F.interpolate(logits, size=(side, side), mode="bilinear", align_corners=False))
+        probs = torch.sigmoid(logits)
+        if self.cfg.tta_flip:
+            flipped = sliding_window_inference(t.flip(-1), (s, s), batch_size, self.net, overlap=0.0)
+            probs = 0.5 * (probs + torch.sigmoid(flipped).flip(-1))
+        probs = F.interpolate(probs, size=(side, side), mode="bilinear", align_corners=False)
         return probs[:, 0, top : top + h, left : left + w].numpy().astype(np.float32)
 
     def _predict_volume(self, vol: np.ndarray) -> np.ndarray:
@@ -136,7 +158,54 @@ class SegModel:
     def segment(self, array: np.ndarray) -> np.ndarray:
         """Binary liver mask (uint8 0/1); a 3D input keeps its largest connected component."""
         mask = (self.predict_proba(array) >= self.cfg.threshold).astype(np.uint8)
-        return keep_largest_component(mask) if mask.ndim == 3 else mask
+        return postprocess_mask(mask, fill_holes=self.cfg.fill_holes, largest_2d=self.cfg.largest_component_2d)
+
+
+def postprocess_mask(mask: np.ndarray, *, fill_holes: bool = False, largest_2d: bool = False) -> np.ndarray:
+    """Largest 3D component (always for volumes; for a 2D mask only with ``largest_2d``), then holes
+    filled slice by slice with ``fill_holes`` (``scipy.ndimage.binary_fill_holes``)."""
+    from scipy import ndimage
+
+    if mask.ndim == 3 or largest_2d:
+        mask = keep_largest_component(mask)
+    if fill_holes:
+        planes = mask[None] if mask.ndim == 2 else mask
+        filled = np.stack([ndimage.binary_fill_holes(p) for p in planes]).astype(np.uint8)
+        mask = filled[0] if mask.ndim == 2 else filled
+    return mask.astype(np.uint8)
+
+
+def context_stack(slices: np.ndarray, context: int) -> np.ndarray:
+    """``(D, H, W)`` -> ``(D, 2*context+1, H, W)``: each slice with its neighbours (edge slices repeat)."""
+    if context == 0:
+        return slices[:, None]
+    d = slices.shape[0]
+    idx = np.clip(np.arange(d)[:, None] + np.arange(-context, context + 1)[None], 0, d - 1)
+    return slices[idx]
+
+
+def looks_like_hu(array: np.ndarray) -> bool:
+    """True for CT in Hounsfield units: air at about -1000 (1st percentile below -500) and tissue above 0.
+
+    8-bit slices (0..255) and MR scanner units (non-negative, a few resampling undershoots) are False.
+    """
+    a = np.asarray(array)
+    if a.size == 0:
+        return False
+    lo, hi = np.percentile(a, [1, 99])
+    return bool(lo < -500 and hi > 0)
+
+
+def input_intensity(array: np.ndarray, ct_window: tuple[float, float] | None = None) -> np.ndarray:
+    """Network input in [0, 1] (float32): the HU window for CT in HU when ``ct_window`` is set, else
+    :func:`normalize_intensity` (percentiles), which suits MR and 8-bit slices of unknown windowing."""
+    if ct_window is not None and looks_like_hu(array):
+        a = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise InputError("Image holds NaN or infinite values; clean it first")
+        lo, hi = ct_window
+        return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+    return normalize_intensity(array)
 
 
 def normalize_intensity(array: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
@@ -176,7 +245,8 @@ def seg_bundle_fields(cfg: SegModelConfig, *, synthetic: bool = False, **info: A
         "network": {"name": cfg.arch, "args": model},
         "classes": ["background", "liver"],
         "preprocessing": {"img_size": cfg.img_size, "threshold": cfg.threshold},
-        "input": {"size": [cfg.img_size, cfg.img_size] if cfg.spatial_dims == 2 else list(cfg.roi_size), "channels": 1},
+        "input": {"size": [cfg.img_size, cfg.img_size] if cfg.spatial_dims == 2 else list(cfg.roi_size),
+                  "channels": 2 * cfg.context + 1},
         "metrics": {"split": "heldout", "values": heldout} if heldout else {},
         "training_data": {"description": info.get("trained_on")},
         "synthetic": synthetic,
