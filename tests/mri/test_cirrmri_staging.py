@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from liverfib.cli import app
 from liverfib.errors import ConfigError
 from liverfib.evaluation import read_predictions_csv
+from liverfib.models.bundle import save_bundle
 from liverfib.mri.layouts import list_cirrmri_exams, read_cirrmri_labels
 from liverfib.mri.slice_staging import (
     SliceStagingConfig,
@@ -22,7 +23,6 @@ from liverfib.mri.slice_staging import (
     predict_slice_probs,
     train_slice_staging,
 )
-from liverfib.models.bundle import save_bundle
 from liverfib.mri.staging import load_staging_model, staging_bundle_fields
 from liverfib.mri.synthetic import write_cirrmri_dataset
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from liverfib.errors import InputError
+from liverfib.evaluation.agreement import icc_2_1
 from liverfib.image import Image
 from liverfib.radiomics import RadiomicsConfig
-from liverfib.evaluation.agreement import icc_2_1
 from liverfib.radiomics.robustness import perturb, robust_features, robustness_icc
 
 
