@@ -17,11 +17,13 @@ inputs without an ``ok`` row. Rows of a retried input replace its older rows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import pickle
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -359,67 +361,82 @@ def _run_ray(
 ) -> tuple[int, str, list[Path], list[dict[str, str]], dict[str, int]]:
     """The Ray part of :func:`run_batch`: returns workers, address, new shards, errors, counts."""
     import ray
-    from tqdm import tqdm
 
     started = _start_ray(address)
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False  # ours below counts rows committed to shards
-        ctx.print_on_execution_start = False
-        ctx.enable_auto_log_stats = False
-        cpus = float(ray.cluster_resources().get("CPU", 1))
-        n_workers = workers or max(1, int(cpus))
-        actor_cpus = max(0.01, (cpus * (1 - _DECODE_CPUS)) / n_workers)
-        threads = max(1, int(cpus // n_workers))
-        mask_dir = out / "masks" / task
-        blocks = max(math.ceil(len(todo) / (4 * batch_size)), min(math.ceil(len(todo) / batch_size), 4 * n_workers))
-        ds = ray.data.from_items([{"path": p, "sha256": s} for p, s in todo], override_num_blocks=blocks)
-        n_workers = min(n_workers, blocks)  # never more replicas than blocks to feed them
-        ds = ds.map_batches(_decode_batch, fn_kwargs={"task_name": task}, batch_size=batch_size,
-                            batch_format="pandas", num_cpus=_DECODE_CPUS)
-        ds = ds.map_batches(
-            _Worker, fn_constructor_kwargs={"task_name": task, "model": model, "engine": engine,
-                                            "threads": threads, "mask_dir": str(mask_dir)},
-            batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=n_workers),
-            num_cpus=actor_cpus)  # Ray Data restarts a dead actor and retries its batch (max_restarts=-1)
-        run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        columns = _columns(task, carried)
-        types = {"path": "string", "sha256": "string", "task": "string", "model": "string", "status": "string",
-                 "error": "string", **get_task(task).columns}
-        shards: list[Path] = []
-        errors: list[dict[str, str]] = []
-        counts = {"ok": 0, "error": 0}
-        pending: list[dict[str, Any]] = []
+    # Ray prints worker failures and retries from a background thread to stdout; they are
+    # diagnostics, so they go to stderr and stdout stays the command's output (--json).
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            return _stream(todo, task=task, model=model, model_id=model_id, engine=engine, out=out,
+                           address=address, workers=workers, batch_size=batch_size, shard_size=shard_size,
+                           carried=carried)
+        finally:
+            if started:
+                ray.shutdown()
 
-        def commit(rows: list[dict[str, Any]]) -> None:
-            extra = [k for r in rows for k in r if k not in columns]
-            columns.extend(dict.fromkeys(extra))
-            shards.append(_write_shard(rows, out / "rows" / f"part-{run_id}-{len(shards):05d}.parquet", columns, types))
 
-        bar = tqdm(total=len(todo), desc=f"batch {task}", unit="item", smoothing=0.1, disable=None)
-        for block in ds.iter_batches(batch_size=None, batch_format="pandas"):
-            for rec in block.to_dict("records"):
-                row = {"path": rec["path"], "sha256": rec["sha256"], "task": task, "model": model_id,
-                       "status": rec["status"], "error": rec["error"], **carried.get(rec["path"], {})}
-                row.update(json.loads(rec["result"]) if rec["result"] else {})
-                counts[rec["status"]] += 1
-                if rec["status"] == "error":
-                    errors.append({"path": rec["path"], "error": rec["error"]})
-                pending.append(row)
-            bar.update(len(block))
-            while len(pending) >= shard_size:
-                commit(pending[:shard_size])
-                pending = pending[shard_size:]
-        if pending:
-            commit(pending)
-        bar.close()
-        used = address or "local"
-        if address is not None:
-            used = f"{address} ({ray.get_runtime_context().gcs_address})"
-        return n_workers, used, shards, errors, counts
-    finally:
-        if started:
-            ray.shutdown()
+def _stream(
+    todo: list[tuple[str, str]], *, task: str, model: str, model_id: str, engine: str, out: Path,
+    address: str | None, workers: int | None, batch_size: int, shard_size: int, carried: dict[str, dict[str, Any]],
+) -> tuple[int, str, list[Path], list[dict[str, str]], dict[str, int]]:
+    """Build the Ray Data pipeline and commit its rows shard by shard."""
+    import ray
+    from tqdm import tqdm
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # ours below counts rows committed to shards
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    n_workers = workers or max(1, int(cpus))
+    blocks = max(math.ceil(len(todo) / (4 * batch_size)), min(math.ceil(len(todo) / batch_size), 4 * n_workers))
+    n_workers = min(n_workers, blocks)  # never more replicas than blocks to feed them
+    actor_cpus = max(0.01, (cpus * (1 - _DECODE_CPUS)) / n_workers)
+    threads = max(1, int(cpus // n_workers))
+    mask_dir = out / "masks" / task
+    ds = ray.data.from_items([{"path": p, "sha256": s} for p, s in todo], override_num_blocks=blocks)
+    ds = ds.map_batches(_decode_batch, fn_kwargs={"task_name": task}, batch_size=batch_size,
+                        batch_format="pandas", num_cpus=_DECODE_CPUS)
+    ds = ds.map_batches(
+        _Worker, fn_constructor_kwargs={"task_name": task, "model": model, "engine": engine,
+                                        "threads": threads, "mask_dir": str(mask_dir)},
+        batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=n_workers),
+        num_cpus=actor_cpus)  # Ray Data restarts a dead actor and retries its batch (max_restarts=-1)
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    columns = _columns(task, carried)
+    types = {"path": "string", "sha256": "string", "task": "string", "model": "string", "status": "string",
+             "error": "string", **get_task(task).columns}
+    shards: list[Path] = []
+    errors: list[dict[str, str]] = []
+    counts = {"ok": 0, "error": 0}
+    pending: list[dict[str, Any]] = []
+
+    def commit(rows: list[dict[str, Any]]) -> None:
+        extra = [k for r in rows for k in r if k not in columns]
+        columns.extend(dict.fromkeys(extra))
+        shards.append(_write_shard(rows, out / "rows" / f"part-{run_id}-{len(shards):05d}.parquet", columns, types))
+
+    bar = tqdm(total=len(todo), desc=f"batch {task}", unit="item", smoothing=0.1, disable=None)
+    for block in ds.iter_batches(batch_size=None, batch_format="pandas"):
+        for rec in block.to_dict("records"):
+            row = {"path": rec["path"], "sha256": rec["sha256"], "task": task, "model": model_id,
+                   "status": rec["status"], "error": rec["error"], **carried.get(rec["path"], {})}
+            row.update(json.loads(rec["result"]) if rec["result"] else {})
+            counts[rec["status"]] += 1
+            if rec["status"] == "error":
+                errors.append({"path": rec["path"], "error": rec["error"]})
+            pending.append(row)
+        bar.update(len(block))
+        while len(pending) >= shard_size:
+            commit(pending[:shard_size])
+            pending = pending[shard_size:]
+    if pending:
+        commit(pending)
+    bar.close()
+    used = address or "local"
+    if address is not None:
+        used = f"{address} ({ray.get_runtime_context().gcs_address})"
+    return n_workers, used, shards, errors, counts
 
 
 def _columns(task: str, carried: dict[str, dict[str, Any]]) -> list[str]:
