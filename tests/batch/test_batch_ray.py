@@ -108,9 +108,10 @@ def test_local_two_node_cluster_through_address(tmp_path: Path, make_us_image) -
     try:
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
+        address = cluster.address
         proc = subprocess.run(
             [str(LIVERFIB), "batch", str(src), "--task", "us-staging", "--out", str(out), "--address",
-             cluster.address, "--batch-size", "4", "--json"],
+             address, "--batch-size", "4", "--json"],
             env=_env(), capture_output=True, text=True, timeout=400,
         )
     finally:
@@ -120,6 +121,6 @@ def test_local_two_node_cluster_through_address(tmp_path: Path, make_us_image) -
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
     # 2 workers of 0.9 CPU each on two 1-CPU nodes: one worker per node, so both nodes ran the model
-    assert summary["workers"] == 2 and cluster.address in summary["ray_address"]
+    assert summary["workers"] == 2 and address in summary["ray_address"]
     assert (summary["total"], summary["ok"], summary["error"]) == (24, 24, 0)
     _assert_each_input_once_ok(src, out)
