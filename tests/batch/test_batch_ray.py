@@ -124,3 +124,33 @@ def test_local_two_node_cluster_through_address(tmp_path: Path, make_us_image) -
     assert summary["workers"] == 2 and address in summary["ray_address"]
     assert (summary["total"], summary["ok"], summary["error"]) == (24, 24, 0)
     _assert_each_input_once_ok(src, out)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the job's processes through /proc")
+def test_job_killed_then_rerun_gives_every_input_exactly_once(tmp_path: Path, make_us_image) -> None:
+    src = _images(tmp_path / "in", 64, make_us_image)
+    out = tmp_path / "out"
+    cmd = [str(LIVERFIB), "batch", str(src), "--task", "us-staging", "--out", str(out), "--workers", "2",
+           "--batch-size", "4", "--shard-size", "8", "--json"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 400
+    while proc.poll() is None and time.time() < deadline and len(list((out / "rows").glob("part-*.parquet"))) < 2:
+        time.sleep(0.1)
+    family = _descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job: driver, Ray's processes, workers
+    for pid in family:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.communicate(timeout=60)
+    committed = len(read_batch_table(out))
+    assert 0 < committed < 64, "the job must be killed mid-run"
+    assert all(f.name.startswith("part-") for f in (out / "rows").glob("*.parquet"))  # only whole shards
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["skipped"] == committed and summary["ok"] == 64 - committed
+    assert not list(out.rglob("*.tmp"))  # a temporary left by the kill is cleared by the next run
+    _assert_each_input_once_ok(src, out)

@@ -28,6 +28,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,26 +174,30 @@ def _write_shard(rows: list[dict[str, Any]], path: Path, columns: list[str], typ
     return path
 
 
-def _drop_superseded(out: Path, new_shards: set[Path], redone: set[tuple[str, str, str]]) -> int:
-    """Remove rows of (path, task, model) redone in this run from older shards (rewritten atomically)."""
+def _drop_superseded(out: Path) -> int:
+    """Keep one row per (path, task, model): the newest (shards sort by the time their run started).
+
+    Older rows of an input run again (an error retried, a changed file, or rows of a killed run
+    whose clean-up never ran) are removed; their shards are rewritten atomically. Returns the count.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from liverfib.io.atomic import atomic_write
 
+    shards = _shards(out)
+    keys = [list(zip(*(pq.read_table(f, columns=["path", "task", "model"]).column(c).to_pylist()
+                       for c in ("path", "task", "model")), strict=True)) for f in shards]
+    newest = {k: (i, j) for i, ks in enumerate(keys) for j, k in enumerate(ks)}
     dropped = 0
-    for f in _shards(out):
-        if f in new_shards:
-            continue
-        table = pq.read_table(f)
-        keys = zip(*(table.column(c).to_pylist() for c in ("path", "task", "model")), strict=True)
-        keep = [k not in redone for k in keys]
+    for i, (f, ks) in enumerate(zip(shards, keys, strict=True)):
+        keep = [newest[k] == (i, j) for j, k in enumerate(ks)]
         if all(keep):
             continue
         dropped += len(keep) - sum(keep)
         if any(keep):
             with atomic_write(f, "wb") as fh:
-                pq.write_table(table.filter(pa.array(keep)), fh)
+                pq.write_table(pq.read_table(f).filter(pa.array(keep)), fh)
         else:
             f.unlink()
     return dropped
@@ -329,15 +334,18 @@ def run_batch(
     with ThreadPoolExecutor(max_workers=8) as pool:  # hashing is I/O bound; hashlib releases the GIL
         shas = list(pool.map(_sha256, paths))
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / "rows").glob(".part-*.tmp"):  # a shard being written when a job was killed
+        stale.unlink()
+    replaced = _drop_superseded(out)  # rows left over by a killed run
     done = _done_keys(out)
     todo = [(str(p), s) for p, s in zip(paths, shas, strict=True) if (str(p), s, task, model_id) not in done]
     counts = {"ok": 0, "error": 0}
-    n_workers, address_used, shards, replaced, errors = 0, address or "local", [], 0, []
+    n_workers, address_used, shards, errors = 0, address or "local", [], []
     if todo:
         n_workers, address_used, shards, errors, counts = _run_ray(
             todo, task=task, model=model, model_id=model_id, engine=engine, out=out, address=address,
             workers=workers, batch_size=batch_size, shard_size=shard_size, carried=carried)
-        replaced = _drop_superseded(out, set(shards), {(p, task, model_id) for p, _ in todo})
+        replaced += _drop_superseded(out)
     wall = time.perf_counter() - t0
     summary: dict[str, Any] = {
         "task": task, "model": model_id, "engine": engine if task == "us-staging" else None,
@@ -402,7 +410,7 @@ def _stream(
                                         "threads": threads, "mask_dir": str(mask_dir)},
         batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=n_workers),
         num_cpus=actor_cpus)  # Ray Data restarts a dead actor and retries its batch (max_restarts=-1)
-    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]  # sorts by start
     columns = _columns(task, carried)
     types = {"path": "string", "sha256": "string", "task": "string", "model": "string", "status": "string",
              "error": "string", **get_task(task).columns}
