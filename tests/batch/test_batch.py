@@ -139,3 +139,33 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("file\nx.png\n")
     with pytest.raises(InputError, match="'path' column"):
         run_batch(tmp_path / "m.csv", task="us-staging", out=tmp_path / "o")
+
+
+def test_volumes_and_mre_exams_equal_their_commands(ray_local, tmp_path: Path) -> None:
+    """ct-segment on a NIfTI volume gives `segment --modality ct`'s volume; mre gives `liverfib mre`'s stage."""
+    from liverfib.image import Image
+    from liverfib.io import write_nifti
+    from liverfib.pipeline import run_mre, run_phantom_mre, run_segment_volume
+
+    vols = tmp_path / "vols"
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:12, :48, :48]
+    body = ((z - 6) / 5.0) ** 2 + ((y - 24) / 16.0) ** 2 + ((x - 24) / 18.0) ** 2 < 1
+    write_nifti(Image((body * 60 + rng.normal(0, 5, body.shape)).astype(np.int16), spacing_mm=(3.0, 2.0, 2.0),
+                      modality="CT"), vols / "case1.nii.gz")
+    (vols / "notes.txt").write_text("not a volume")  # ignored by the volume listing
+    s_ct, _ = run_batch(vols, task="ct-segment", out=tmp_path / "ct", workers=1)
+    ref, _ = run_segment_volume([vols / "case1.nii.gz"], out=tmp_path / "ref")
+    (row,) = _rows(tmp_path / "ct")
+    assert s_ct["total"] == 1 and row["status"] == "ok" and Path(row["mask_path"]).is_file()
+    assert row["volume_ml"] == ref["results"][0]["volume_ml"]
+
+    exams = tmp_path / "exams"
+    run_phantom_mre(2, 0, exams)
+    s_mre, _ = run_batch(exams, task="mre", out=tmp_path / "mre", workers=1)
+    rows = {Path(r["path"]).name: r for r in _rows(tmp_path / "mre")}
+    assert s_mre["total"] == 2 and all(r["status"] == "ok" for r in rows.values())
+    for exam in sorted(p for p in exams.iterdir() if p.is_dir()):
+        summary, _ = run_mre(exam)
+        assert rows[exam.name]["stage"] == summary["stage"]
+        assert rows[exam.name]["mean_stiffness_kpa"] == pytest.approx(summary["mean_stiffness_kpa"], abs=1e-9)
