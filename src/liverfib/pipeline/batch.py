@@ -279,7 +279,10 @@ def _start_ray(address: str | None) -> bool:
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline: no usage reporting
     os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")  # our progress bar and summary say what happened
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("liverfib batch needs Ray: pip install 'liverfib[scale]' (ray[data]==2.60.0)") from None
 
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -368,9 +371,8 @@ def _run_ray(
     address: str | None, workers: int | None, batch_size: int, shard_size: int, carried: dict[str, dict[str, Any]],
 ) -> tuple[int, str, list[Path], list[dict[str, str]], dict[str, int]]:
     """The Ray part of :func:`run_batch`: returns workers, address, new shards, errors, counts."""
-    import ray
-
     started = _start_ray(address)
+    import ray
     # Ray prints worker failures and retries from a background thread to stdout; they are
     # diagnostics, so they go to stderr and stdout stays the command's output (--json).
     with contextlib.redirect_stdout(sys.stderr):
