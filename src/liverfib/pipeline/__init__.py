@@ -7,6 +7,7 @@ calls these. One module per workflow; only this package (and ``training/``) cros
 
 from __future__ import annotations
 
+from liverfib.pipeline.batch import run_batch
 from liverfib.pipeline.clinical import run_deidentify, run_report, run_serve, run_serve_dicom
 from liverfib.pipeline.explain import run_explain, run_pseudo_masks
 from liverfib.pipeline.mre import run_agreement, run_mre, run_phantom_mre
@@ -23,3 +24,4 @@ __all__ += ["run_phantom_mre", "run_mre", "run_agreement"]
 __all__ += ["run_segment_volume", "run_mri_stage", "run_mri_phantom", "run_mri_inspect", "run_mri_train"]
 __all__ += ["run_train_seg_mri"]
 __all__ += ["run_deidentify", "run_report", "run_serve", "run_serve_dicom"]
+__all__ += ["run_batch"]
