@@ -127,10 +127,10 @@ def _sha256(path: Path) -> str:
 
 
 def _model_id(task_name: str, model: str) -> str:
-    """``<model name>@<12 hex of the weights file>``: the ``model`` column and part of the resume key."""
+    """``<model name>@<12 hex of the bundle's bytes>``: the ``model`` column and part of the resume key."""
     ckpt = get_task(task_name).checkpoint(model)
-    if not ckpt.is_file():
-        raise ConfigError(f"--model {model}: {ckpt} not found; pass 'default' or a checkpoint file")
+    if not ckpt.exists():
+        raise ConfigError(f"--model {model}: {ckpt} not found; pass 'default' or a model bundle")
     return f"{model if model == 'default' else ckpt.name}@{_sha256(ckpt)[:12]}"
 
 

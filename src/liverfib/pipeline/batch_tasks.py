@@ -21,7 +21,6 @@ from liverfib.errors import InputError
 
 __all__ = ["BATCH_TASKS", "BatchTask", "get_task", "mask_name"]
 
-_ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class BatchTask:
         name: the ``--task`` value.
         inputs: what one input is: ``image`` (a 2D image file), ``volume`` (a NIfTI file or a DICOM
             series folder) or ``exam`` (an MRE exam folder).
-        checkpoint: ``model -> file`` whose bytes identify the weights (hashed into the ``model`` column).
+        checkpoint: ``model -> bundle`` (folder or zip) whose bytes identify the weights (hashed into the ``model`` column).
         load: ``(model, engine) -> loaded`` called once per worker.
         decode: ``path -> decoded`` run in parallel Ray tasks (must pickle small); ``None``: ``run``
             reads the path itself (volumes and exams stay off the object store).
@@ -57,8 +56,11 @@ def mask_name(path: Path, suffix: str) -> str:
     return f"{stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}{suffix}"
 
 
-def _given_or(default: Path) -> Callable[[str], Path]:
-    return lambda model: default if model == "default" else Path(model)
+def _given_or(shipped_task: str) -> Callable[[str], Path]:
+    """``model -> bundle``: ``default`` is the shipped bundle of ``shipped_task`` (see models.assets)."""
+    from liverfib.models.assets import resolve_model
+
+    return lambda model: resolve_model(model, shipped_task)
 
 
 # ------------------------------------------------------------------------------- us-staging
@@ -197,17 +199,17 @@ _MRE = {"mask_path": "string", "stage": "string", "mean_stiffness_kpa": "float64
 BATCH_TASKS: dict[str, BatchTask] = {
     t.name: t
     for t in (
-        BatchTask("us-staging", "image", _given_or(_ASSETS / "us_staging_default.pt"), _load_staging,
+        BatchTask("us-staging", "image", _given_or("us-staging"), _load_staging,
                   _decode_bmode, _run_staging, _STAGING),
-        BatchTask("us-segment", "image", _given_or(_ASSETS / "us_liver_seg_default.pt"), _load_us_segmenter,
+        BatchTask("us-segment", "image", _given_or("us-liver-seg"), _load_us_segmenter,
                   _decode_image, _run_us_segment, _US_SEG),
-        BatchTask("ct-segment", "volume", _given_or(_ASSETS / "mri_seg_default.pt"), _load_volume_segmenter,
+        BatchTask("ct-segment", "volume", _given_or("mri-seg"), _load_volume_segmenter,
                   None, _run_volume_segment, _VOL_SEG),
-        BatchTask("mr-segment", "volume", _given_or(_ASSETS / "mri_seg_default.pt"), _load_volume_segmenter,
+        BatchTask("mr-segment", "volume", _given_or("mri-seg"), _load_volume_segmenter,
                   None, _run_volume_segment, _VOL_SEG),
-        BatchTask("mre", "exam", _given_or(_ASSETS / "mre_seg_default.pt"), _load_mre, None, _run_mre,
+        BatchTask("mre", "exam", _given_or("mre-seg"), _load_mre, None, _run_mre,
                   _MRE),
-        BatchTask("radiomics", "image", _given_or(_ASSETS / "us_liver_seg_default.pt"), _load_radiomics,
+        BatchTask("radiomics", "image", _given_or("us-liver-seg"), _load_radiomics,
                   _decode_image, _run_radiomics, {"roi": "string", "roi_pixels": "int64"}),
     )
 }
