@@ -8,12 +8,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
-from liverfib import __version__
+from liverfib import __version__, api
 from liverfib.errors import LiverfibError
+
+# Flags take no value: show no "<bool>" type beside them in --help.
+_display_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: (  # type: ignore[method-assign]
+    None if self.is_flag else _display_type(self, ctx)
+)
 
 app = typer.Typer(
     name="liverfib",
@@ -51,15 +59,37 @@ def _fail(exc: LiverfibError) -> None:
     raise typer.Exit(code=2)
 
 
-def _run(as_json: bool, name: str, *args: Any, **kwargs: Any) -> None:
-    """Call ``pipeline.<name>``; print its text or JSON; turn a LiverfibError into one line + exit 2."""
-    from liverfib import pipeline
-
+def _call(as_json: bool, fn: Callable[..., api.Result], *args: Any, **kwargs: Any) -> None:
+    """Call one :mod:`liverfib.api` function; print its text or JSON; a LiverfibError -> one line, exit 2."""
     try:
-        summary, text = getattr(pipeline, name)(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except LiverfibError as exc:
         _fail(exc)
-    _emit(summary, as_json, text)
+    _emit(result.summary, as_json, result.text)
+
+
+def _inputs(paths: list[Path] | None, inputs: list[Path] | None) -> list[Path]:
+    """Inputs given as arguments and/or with ``-i/--input`` (as in TotalSegmentator)."""
+    given = [*(paths or []), *(inputs or [])]
+    if not given:
+        _fail(LiverfibError("no input given: pass files or folders as arguments or with -i/--input"))
+    return given
+
+
+def _renamed(new_value: Any, old_value: Any, old: str, new: str) -> Any:
+    """A deprecated option spelling: still works, says once what replaces it."""
+    if old_value is None:
+        return new_value
+    typer.echo(f"note: {old} is deprecated; use {new}", err=True)
+    return old_value
+
+
+InputOpt = Annotated[
+    list[Path] | None, typer.Option("--input", "-i", help="Input file or folder (repeatable); same as the arguments.")
+]
+StrictFlag = Annotated[
+    bool, typer.Option("--strict", help="Stop at the first unreadable or refused file (default: skip and list).")
+]
 
 
 DataDir = Annotated[Path, typer.Argument(help="Dataset root: one sub-folder per label (F0..F4).")]
@@ -73,7 +103,7 @@ def audit(
         Path | None, typer.Option("--labels", help="CSV with path,label[,patient] instead of sub-folders.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for audit.json, files.csv and audit.html.")
+        Path | None, typer.Option("--out", "-o", help="Folder for audit.json, files.csv and audit.html.")
     ] = None,
     near_threshold: Annotated[
         float, typer.Option("--near-threshold", help="Descriptor correlation linking near-duplicates.")
@@ -81,16 +111,18 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Find copies, near-duplicates, label conflicts and source/label confounding."""
-    _run(as_json, "run_audit", data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold)
+    _call(as_json, api.audit, data_dir, labels=labels, out=out, near_threshold=near_threshold)
 
 
 @app.command()
 def split(
     data_dir: DataDir,
-    out: Annotated[Path, typer.Option("--out", help="Output CSV (path,label,group,cluster,source,split).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV (path,label,group,cluster,source,split).")],
     labels: Annotated[Path | None, typer.Option("--labels", help="CSV with path,label[,patient].")] = None,
-    val: Annotated[float, typer.Option("--val", help="Validation fraction.")] = 0.15,
-    test: Annotated[float, typer.Option("--test", help="Test fraction.")] = 0.15,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Validation fraction.")] = 0.15,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Test fraction.")] = 0.15,
+    val_old: Annotated[float | None, typer.Option("--val", hidden=True)] = None,
+    test_old: Annotated[float | None, typer.Option("--test", hidden=True)] = None,
     folds: Annotated[int | None, typer.Option("--folds", help="Grouped stratified K-fold instead.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     naive: Annotated[
@@ -100,14 +132,14 @@ def split(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a split where near-duplicate clusters never straddle train/val/test."""
-    _run(
+    _call(
         as_json,
-        "run_split",
+        api.split,
         data_dir,
-        out,
-        labels_csv=labels,
-        val=val,
-        test=test,
+        out=out,
+        labels=labels,
+        val_fraction=_renamed(val_fraction, val_old, "--val", "--val-fraction"),
+        test_fraction=_renamed(test_fraction, test_old, "--test", "--test-fraction"),
         folds=folds,
         seed=seed,
         naive=naive,
@@ -126,55 +158,63 @@ def evaluate(
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="CSV path,label,prob_F0..prob_F4[,group,source].")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for metrics.json and plots.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and plots.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs.")] = 1000,
     keep_copies: Annotated[
         bool, typer.Option("--keep-copies", help="Count byte-identical copies separately (leaky view).")
     ] = False,
     cam: Annotated[
-        str | None, typer.Option("--cam", help="CAM method (e.g. gradcam): add the per-source shortcut check.")
-    ] = None,
+        bool, typer.Option("--cam", help="Add the per-source CAM shortcut check (see --cam-method).")
+    ] = False,
+    cam_method: Annotated[
+        str, typer.Option("--cam-method", help="CAM method for --cam: gradcam | gradcam++ | scorecam | ...")
+    ] = "gradcam",
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
-    _run(
+    _call(
         as_json,
-        "run_evaluate",
+        api.evaluate,
         model=model,
-        data_dir=data,
-        split_csv=split_csv,
+        data=data,
+        split=split_csv,
         subset=subset,
-        predictions_csv=predictions,
-        out_dir=out,
+        predictions=predictions,
+        out=out,
         n_boot=n_boot,
         keep_copies=keep_copies,
-        cam=cam,
+        cam=cam_method if cam else None,
     )
 
 
 @app.command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="Image files, folders or DICOM files.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Image files, folders or DICOM files.")] = None,
+    inputs: InputOpt = None,
     model: Annotated[
         str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")
     ] = "default",
     tta: Annotated[bool, typer.Option("--tta", help="Average over a horizontal flip.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
-    out: Annotated[Path | None, typer.Option("--out", help="Write predictions.csv here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Predictions .csv file (one file; written only on success).")
+    ] = None,
     engine: Annotated[
         str, typer.Option("--engine", help="auto (ONNX Runtime when installed) | torch | onnx. Same weights.")
     ] = "auto",
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """METAVIR stage F0..F4 with probabilities for B-mode liver ultrasound images."""
-    _run(as_json, "run_predict", paths, model=model, tta=tta, batch_size=batch_size, out_csv=out, engine=engine)
+    _call(as_json, api.predict, _inputs(paths, inputs), model=model, tta=tta, batch_size=batch_size, out=out,
+          engine=engine, strict=strict)
 
 
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Dataset root (F0..F4 sub-folders).")],
     split_csv: Annotated[Path, typer.Option("--split", help="Split CSV from 'liverfib split'.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log.csv, config.yaml).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoint, log.csv, config.yaml).")],
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -209,14 +249,14 @@ def train(
         ).items()
         if v is not None
     }
-    _run(
+    _call(
         as_json,
-        "run_train",
-        data,
-        split_csv,
-        out,
-        config_path=config,
-        overrides=overrides,
+        api.train,
+        data=data,
+        split=split_csv,
+        out=out,
+        config=config,
+        **overrides,
         device=device,
         val_subset=val_subset,
         threads=threads,
@@ -225,13 +265,11 @@ def train(
 
 @app.command("models")
 def models_(
-    pattern: Annotated[str, typer.Argument(help="Glob over registered names.")] = "*",
+    pattern: Annotated[str, typer.Argument(help="Glob over model names or tasks.")] = "*",
+    as_json: JsonFlag = False,
 ) -> None:
-    """List registered staging backbones and where their weights come from."""
-    from liverfib.models.registry import describe_models
-
-    for name, origin in describe_models(pattern):
-        typer.echo(f"{name:28s} {origin}")
+    """Shipped models per task (measured figure, its source, size) and the staging backbones."""
+    _call(as_json, api.models, pattern)
 
 
 # ============================== explain/segment commands ==============================
@@ -241,8 +279,9 @@ ModelOpt = Annotated[str, typer.Option("--model", help="'default' (shipped) or a
 
 @app.command()
 def explain(
-    paths: ImagePaths,
-    out: Annotated[Path, typer.Option("--out", help="Folder for heatmaps, overlays and explain.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for heatmaps, overlays and explain.json.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Image files or folders (PNG/JPEG/DICOM...).")] = None,
+    inputs: InputOpt = None,
     model: ModelOpt = "default",
     method: Annotated[
         str, typer.Option("--method", help="gradcam | gradcam++ | scorecam | eigencam | layercam.")
@@ -261,14 +300,14 @@ def explain(
     as_json: JsonFlag = False,
 ) -> None:
     """Class-activation maps (pytorch-grad-cam): heatmap + overlay per image, CAM statistics."""
-    _run(as_json, "run_explain", paths, out_dir=out, model=model, method=method, target=target, layers=layers,
+    _call(as_json, api.explain, _inputs(paths, inputs), out=out, model=model, method=method, target=target, layers=layers,
          liver_model=None if liver_model == "none" else liver_model, faithfulness=faithfulness)
 
 
 @app.command("pseudo-masks")
 def pseudo_masks(
     data: Annotated[Path, typer.Option("--data", help="Labelled folder (F0..F4 sub-folders).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for masks/ and manifest.csv.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for masks/ and manifest.csv.")],
     model: ModelOpt = "default",
     method: Annotated[str, typer.Option("--method", help="CAM method (see 'explain').")] = "gradcam",
     threshold: Annotated[
@@ -277,26 +316,27 @@ def pseudo_masks(
     as_json: JsonFlag = False,
 ) -> None:
     """CAM -> binary pseudo-masks (restricted to the fan) for every distinct image; copies once."""
-    _run(as_json, "run_pseudo_masks", data, out_dir=out, model=model, method=method, threshold=threshold)
+    _call(as_json, api.pseudo_masks, data, out=out, model=model, method=method, threshold=threshold)
 
 
 @app.command()
 def segment(
-    paths: Annotated[list[Path], typer.Argument(help="Images (us) or volumes/slices (mr, ct).")],
-    out: Annotated[Path, typer.Option("--out", help="us: folder for masks/overlays; mr/ct: mask.nii.gz or folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="us: folder for masks/overlays; mr/ct: mask.nii.gz or folder.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Images (us) or volumes/slices (mr, ct).")] = None,
+    inputs: InputOpt = None,
     modality: Annotated[str, typer.Option("--modality", help="us | mr | ct.")] = "us",
     model: ModelOpt = "default",
     as_json: JsonFlag = False,
 ) -> None:
     """Liver segmentation: <stem>_mask.png (0/255, input size) + <stem>_overlay.png; area px / mm²."""
-    _run(as_json, "run_segment", paths, modality=modality, out=out, model=model)
+    _call(as_json, api.segment, _inputs(paths, inputs), modality=modality, out=out, model=model)
 
 
 @app.command("train-seg")
 def train_seg(
     task: Annotated[str, typer.Option("--task", help="Segmentation task; see 'liverfib train-seg --list'.")] = "",
     data: Annotated[Path | None, typer.Option("--data", help="Training data folder for the task.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (model.pt, log.csv, config.yaml).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (model.pt, log.csv, config.yaml).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML with training options.")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Network (registry name).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
@@ -324,8 +364,8 @@ def train_seg(
         _fail(LiverfibError("--data and --out are required"))
     overrides = {k: v for k, v in dict(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                                        img_size=img_size, seed=seed).items() if v is not None}
-    _run(as_json, "run_train_seg", task, data, out_dir=out, config=config, overrides=overrides,
-         val_fraction=val_fraction, threads=threads)
+    _call(as_json, api.train_seg, task, data=data, out=out, config=config, **overrides,
+          val_fraction=val_fraction, threads=threads)
 # (end of explain/segment commands)
 
 # ============================== mre commands ==============================
@@ -336,7 +376,7 @@ app.add_typer(phantom_app, name="phantom")
 
 @phantom_app.command("mre")
 def phantom_mre(
-    out: Annotated[Path, typer.Option("--out", help="Folder; one sub-folder per exam.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder; one sub-folder per exam.")],
     n: Annotated[int, typer.Option("--n", help="Number of exams (stages cycle F0..F4).")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give disjoint exams.")] = 0,
     vendor: Annotated[
@@ -345,14 +385,14 @@ def phantom_mre(
     as_json: JsonFlag = False,
 ) -> None:
     """Synthetic MR elastography exams: magnitude, waves, elastogram, confidence; truth.json per exam."""
-    _run(as_json, "run_phantom_mre", n, seed, out, vendor=vendor)
+    _call(as_json, api.phantom_mre, out, n=n, seed=seed, vendor=vendor)
 
 
 @app.command()
 def mre(
     exam_dir: Annotated[Path, typer.Argument(help="Exam folder with the MRE DICOM series (any sub-folders).")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for mre.json, masks and overlay_slice<k>.png.")
+        Path | None, typer.Option("--out", "-o", help="Folder for mre.json, masks and overlay_slice<k>.png.")
     ] = None,
     model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a train-seg checkpoint.")] = "default",
     mask: Annotated[
@@ -369,27 +409,27 @@ def mre(
     as_json: JsonFlag = False,
 ) -> None:
     """Liver stiffness (kPa, area-weighted over slices) and stage from one MRE exam."""
-    _run(as_json, "run_mre", exam_dir, out_dir=out, model=model, mask=mask, cutoffs=cutoffs,
-         confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
+    _call(as_json, api.mre, exam_dir, out=out, model=model, mask=mask, cutoffs=cutoffs,
+          confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
 
 
 @app.command()
 def agreement(
     a: Annotated[Path, typer.Option("--a", help="CSV exam,mean_stiffness_kpa[,stage][,mask] (e.g. automatic).")],
     b: Annotated[Path, typer.Option("--b", help="Same columns (e.g. manual or truth); B is the reference.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for agreement.json and bland_altman.png.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for agreement.json and bland_altman.png.")] = None,
     cutoffs: Annotated[Path | None, typer.Option("--cutoffs", help="YAML cut-off table for missing stages.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for kappa/Dice CIs.")] = 2000,
     as_json: JsonFlag = False,
 ) -> None:
     """Pearson r, ICC(2,1)/(3,1), Bland-Altman, stage kappa, per-stage Dice/IoU, all with 95% CIs."""
-    _run(as_json, "run_agreement", a, b, out_dir=out, cutoffs=cutoffs, n_boot=n_boot)
+    _call(as_json, api.agreement, a, b, out=out, cutoffs=cutoffs, n_boot=n_boot)
 # (end of mre commands)
 
 # ============================== mri commands ==============================
 @phantom_app.command("mri")
 def phantom_mri(
-    out: Annotated[Path, typer.Option("--out", help="Dataset root (LiQA: Vendor_*/NNNN-V-Sk/; CirrMRI600+: Cirrhosis_T*_3D/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset root (LiQA: Vendor_*/NNNN-V-Sk/; CirrMRI600+: Cirrhosis_T*_3D/).")],
     layout: Annotated[str, typer.Option("--layout", help="liqa (7 phases, S1..S4) | cirrmri (T1 + T2, grades 1-3).")] = "liqa",
     n: Annotated[int, typer.Option("--n", help="Subjects (liqa: stages cycle S1..S4; cirrmri: grades cycle 1-3, >= 9).")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give different subjects.")] = 0,
@@ -399,8 +439,8 @@ def phantom_mri(
     as_json: JsonFlag = False,
 ) -> None:
     """SYNTHETIC liver MRI in the LiQA layout (T1, T2, DWI_800, GED1..GED4, mask_GED4) or the CirrMRI600+ layout."""
-    _run(as_json, "run_mri_phantom", out, layout=layout, n_subjects=n, seed=seed, p_missing=p_missing, size=size,
-         slices=slices)
+    _call(as_json, api.phantom_mri, out, layout=layout, n_subjects=n, seed=seed, p_missing=p_missing, size=size,
+          slices=slices)
 
 
 @app.command("mri-inspect")
@@ -412,7 +452,7 @@ def mri_inspect(
     as_json: JsonFlag = False,
 ) -> None:
     """List MRI exams: vendor, stage, phases present and missing, masks."""
-    _run(as_json, "run_mri_inspect", root, labels_csv=labels)
+    _call(as_json, api.mri_inspect, root, labels=labels)
 
 
 @app.command("predict-mri")
@@ -434,19 +474,20 @@ def predict_mri(
     labels: Annotated[
         Path | None, typer.Option("--labels", help="CirrMRI600+ root: labels CSV (fills the label column).")
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="CirrMRI600+ root: train | valid | test | all.")] = "test",
+    subset: Annotated[str, typer.Option("--subset", help="CirrMRI600+ root: train | valid | test | all.")] = "test",
+    split_old: Annotated[str | None, typer.Option("--split", hidden=True)] = None,
     unit: Annotated[
         str, typer.Option("--unit", help="CirrMRI600+ --out rows: patient (mean of slices) | slice.")
     ] = "patient",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Predictions CSV for 'liverfib evaluate --predictions'.")
+        Path | None, typer.Option("--out", "-o", help="Predictions CSV for 'liverfib evaluate --predictions'.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Stage MRI: LiQA P(S4), P(S2-S4), stage, phases used (any subset); CirrMRI600+ mild/moderate/severe."""
     chosen = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
-    _run(as_json, "run_mri_stage", path, model=model, seg_model=seg_model, phases=chosen, mask=mask,
-         labels_csv=labels, split=split, unit=unit, out_csv=out)
+    _call(as_json, api.predict_mri, path, model=model, seg_model=seg_model, phases=chosen, mask=mask,
+          labels_csv=labels, split=_renamed(subset, split_old, "--split", "--subset"), unit=unit, out=out)
 
 
 app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
@@ -455,7 +496,7 @@ app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
 @app.command("train-mri")
 def train_mri(
     data: Annotated[Path, typer.Option("--data", help="LiQA root (Vendor_*/NNNN-V-Sk/) or CirrMRI600+ root.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (model.pt, metrics.json, predictions CSVs).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (model.pt, metrics.json, predictions CSVs).")],
     layout: Annotated[str, typer.Option("--layout", help="auto (from the folders) | liqa | cirrmri.")] = "auto",
     sequence: Annotated[str | None, typer.Option("--sequence", help="cirrmri: T1 or T2.")] = None,
     labels: Annotated[
@@ -465,7 +506,10 @@ def train_mri(
     encoder: Annotated[str, typer.Option("--encoder", help="small_cnn | tf_efficientnet_lite0.")] = "small_cnn",
     steps: Annotated[int, typer.Option("--steps", help="Training steps (liqa: batch 8 exams; cirrmri: 32 slices).")] = 250,
     cam_weight: Annotated[float, typer.Option("--cam-weight", help="liqa: weight of the CAM-outside-liver penalty.")] = 0.5,
-    val: Annotated[float, typer.Option("--val", help="liqa: fraction of subjects held out for validation.")] = 0.25,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="liqa: fraction of subjects held out for validation.")
+    ] = 0.25,
+    val_old: Annotated[float | None, typer.Option("--val", hidden=True)] = None,
     n_slices: Annotated[int, typer.Option("--n-slices", help="cirrmri: 2.5D liver slices per scan.")] = 16,
     crop_size: Annotated[
         int | None, typer.Option("--crop-size", help="Liver crop side in pixels (default liqa 48, cirrmri 64).")
@@ -476,9 +520,10 @@ def train_mri(
     as_json: JsonFlag = False,
 ) -> None:
     """Train MRI staging: LiQA multi-phase (S1..S4) or CirrMRI600+ per-slice (mild/moderate/severe); held-out metrics."""
-    _run(as_json, "run_mri_train", data, out, layout=layout, sequence=sequence, labels_csv=labels, fusion=fusion,
-         encoder=encoder, steps=steps, cam_weight=cam_weight, val_fraction=val, n_slices=n_slices, crop_size=crop_size,
-         n_boot=n_boot, seed=seed, threads=threads)
+    _call(as_json, api.train_mri, data, out=out, layout=layout, sequence=sequence, labels_csv=labels,
+          fusion=fusion, encoder=encoder, steps=steps, cam_weight=cam_weight,
+          val_fraction=_renamed(val_fraction, val_old, "--val", "--val-fraction"), n_slices=n_slices,
+          crop_size=crop_size, n_boot=n_boot, seed=seed, threads=threads)
 
 
 app.command("mri-train", hidden=True)(train_mri)  # old name, kept working
@@ -499,7 +544,7 @@ app.add_typer(radiomics_app, name="radiomics")
 def radiomics_extract(
     images: Annotated[list[Path], typer.Option("--images", help="Image files or folders (repeatable).")],
     out: Annotated[
-        Path, typer.Option("--out", help="Output features .parquet (settings go to .yaml beside).")
+        Path, typer.Option("--out", "-o", help="Output features .parquet (settings go to .yaml beside).")
     ],
     masks: Annotated[
         list[Path] | None,
@@ -524,11 +569,11 @@ def radiomics_extract(
 ) -> None:
     """Extract pyradiomics features (one row per distinct image) into a Parquet table."""
     overrides = {k: v for k, v in dict(bin_width=bin_width, workers=workers).items() if v is not None}
-    _run(
+    _call(
         as_json,
-        "run_radiomics_extract",
+        api.radiomics_extract,
         images,
-        out,
+        out=out,
         masks=masks or None,
         roi=roi,
         config_path=config,
@@ -542,11 +587,12 @@ def radiomics_extract(
 def radiomics_train(
     features: Annotated[Path, typer.Option("--features", help="Features .parquet from 'radiomics extract'.")],
     split_csv: Annotated[Path, typer.Option("--split", help="Split CSV ('liverfib split', --folds for CV).")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (model.joblib, metrics.json, SHAP plots).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (model.joblib, metrics.json, SHAP plots).")],
     data: Annotated[
         Path | None, typer.Option("--data", help="Dataset root the split's relative paths start from.")
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="lr, rf, svm or gb.")] = None,
+    algorithm: Annotated[str | None, typer.Option("--algorithm", help="Classifier: lr, rf, svm or gb.")] = None,
+    algorithm_old: Annotated[str | None, typer.Option("--model", hidden=True)] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Train YAML (e.g. configs/radiomics_train.yaml).")
     ] = None,
@@ -562,14 +608,18 @@ def radiomics_train(
 ) -> None:
     """Nested grouped CV (K-fold split) or train/test fit; metrics with CIs; SHAP plots."""
     overrides = {
-        k: v for k, v in dict(model=model, n_boot=n_boot, shap_images=shap_images).items() if v is not None
+        k: v
+        for k, v in dict(
+            model=_renamed(algorithm, algorithm_old, "--model", "--algorithm"), n_boot=n_boot, shap_images=shap_images
+        ).items()
+        if v is not None
     }
-    _run(
+    _call(
         as_json,
-        "run_radiomics_train",
-        features,
-        split_csv,
-        out,
+        api.radiomics_train,
+        features=features,
+        split=split_csv,
+        out=out,
         data_dir=data,
         config_path=config,
         overrides=overrides,
@@ -588,18 +638,18 @@ def radiomics_evaluate(
     subset: Annotated[
         str, typer.Option("--subset", help="Split rows to evaluate (test, fold0, ...).")
     ] = "test",
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for predictions, metrics, SHAP.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for predictions, metrics, SHAP.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs.")] = 1000,
     explain: Annotated[int, typer.Option("--explain", help="Per-image SHAP waterfalls to write.")] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs for a trained radiomics model."""
-    _run(
+    _call(
         as_json,
-        "run_radiomics_evaluate",
-        model,
-        features,
-        split_csv,
+        api.radiomics_evaluate,
+        model=model,
+        features=features,
+        split=split_csv,
         data_dir=data,
         subset=subset,
         out_dir=out,
@@ -630,7 +680,7 @@ def deidentify(
     as_json: JsonFlag = False,
 ) -> None:
     """De-identify DICOM (Basic Confidentiality Profile; burned-in text outside the US fan blanked)."""
-    _run(as_json, "run_deidentify", src, out, salt=salt, mask_burned_in=not keep_text)
+    _call(as_json, api.deidentify, src, out, salt=salt, mask_burned_in=not keep_text)
 
 
 @app.command("serve-dicom")
@@ -649,9 +699,9 @@ def serve_dicom(
     as_json: JsonFlag = False,
 ) -> None:
     """DICOM storage SCP: US -> staging, MRE -> MRE, MR -> MRI; jobs kept in SQLite."""
-    _run(
+    _call(
         as_json,
-        "run_serve_dicom",
+        api.serve_dicom,
         data_dir=data,
         ae_title=ae_title,
         host=host,
@@ -672,13 +722,13 @@ def serve(
     as_json: JsonFlag = False,
 ) -> None:
     """Web viewer (token from $LIVERFIB_TOKEN): upload, job list, overlays, reports, downloads."""
-    _run(as_json, "run_serve", data_dir=data, host=host, port=port, max_upload_mb=max_upload_mb, cam=cam)
+    _call(as_json, api.serve, data_dir=data, host=host, port=port, max_upload_mb=max_upload_mb, cam=cam)
 
 
 @app.command()
 def report(
     image: Annotated[Path, typer.Argument(help="One ultrasound image: DICOM, PNG or JPEG.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.html/pdf, seg/sr/sc.dcm, result.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html/pdf, seg/sr/sc.dcm, result.json.")],
     model: Annotated[str, typer.Option("--model", help="'default' or a staging checkpoint.")] = "default",
     cam: Annotated[bool, typer.Option("--cam/--no-cam", help="Grad-CAM overlay and pseudo-mask.")] = True,
     deidentified: Annotated[
@@ -687,7 +737,7 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Stage one image and write an HTML/PDF report plus DICOM SEG, SR and SC."""
-    _run(as_json, "run_report", image, out, model=model, cam=cam, deidentified=deidentified)
+    _call(as_json, api.report, image, out=out, model=model, cam=cam, deidentified=deidentified)
 
 
 # (end of clinical commands)
@@ -698,3 +748,7 @@ def main() -> None:  # pragma: no cover - console entry
     except LiverfibError as exc:  # safety net for errors raised outside commands
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":  # python -m liverfib.cli
+    main()
