@@ -433,11 +433,13 @@ def report(image: PathLike, *, out: PathLike, model: str = "default", cam: bool 
 
 
 def deidentify(src: PathLike, out: PathLike, *, salt: str | None = None,
-               mask_burned_in: bool = True) -> DeidentifyResult:
-    """De-identify a DICOM file or folder (Basic Confidentiality Profile) into folder ``out``."""
+               mask_burned_in: bool = True, strict: bool = False) -> DeidentifyResult:
+    """De-identify a DICOM file or folder (Basic Confidentiality Profile) into folder ``out``; files
+    that are not DICOM are skipped and listed (``strict`` stops instead)."""
     from liverfib.pipeline.clinical import run_deidentify
 
-    return _wrap(DeidentifyResult, run_deidentify(Path(src), Path(out), salt=salt, mask_burned_in=mask_burned_in))
+    return _wrap(DeidentifyResult, run_deidentify(Path(src), Path(out), salt=salt, mask_burned_in=mask_burned_in,
+                                                  strict=strict))
 
 
 def serve(**options: Any) -> Result:

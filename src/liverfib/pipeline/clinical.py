@@ -331,12 +331,20 @@ def make_processor(
 
 # --------------------------------------------------------------------------------- CLI twins
 def run_deidentify(
-    src: Path, out_dir: Path, *, salt: str | None = None, mask_burned_in: bool = True
+    src: Path, out_dir: Path, *, salt: str | None = None, mask_burned_in: bool = True, strict: bool = False
 ) -> tuple[dict[str, Any], str]:
-    """De-identify a DICOM file or folder into ``out_dir`` (Basic Profile; see clinical.deidentify)."""
+    """De-identify a DICOM file or folder into ``out_dir`` (Basic Profile; see clinical.deidentify).
+
+    Files that are not DICOM are skipped and listed; none de-identified (or any skipped with
+    ``strict``) raises :class:`InputError`."""
     import os
 
     from liverfib.clinical.deidentify import deidentify_path
+    from liverfib.io.outputs import check_output_dir
+
+    if not Path(src).exists():
+        raise InputError(f"{src}: no such file or folder")
+    check_output_dir(out_dir, option="OUT")
 
     salt = salt or os.environ.get("LIVERFIB_DEID_SALT")
     if not salt:
@@ -346,6 +354,11 @@ def run_deidentify(
         )
     rows = deidentify_path(src, out_dir, salt=salt, mask_burned_in=mask_burned_in)
     ok = [r for r in rows if r["status"] == "ok"]
+    refused = [f"{r['input']}: {r['reason']}" for r in rows if r["status"] != "ok"]
+    if not ok:
+        raise InputError(f"de-identified none of {len(rows)} file(s): " + "; ".join(refused[:3]))
+    if strict and refused:
+        raise InputError(f"--strict: {len(refused)} file(s) not de-identified, first: {refused[0]}")
     summary = {"out": str(out_dir), "n_ok": len(ok), "n_skipped_or_failed": len(rows) - len(ok), "files": rows}
     lines = [f"de-identified {len(ok)} of {len(rows)} files into {out_dir}"]
     for r in rows:

@@ -54,7 +54,7 @@ def run_segment_volume(
     out_is_file = out.name.endswith((*_VOLUME_SUFFIXES, ".png"))
     if out_is_file and len(paths) > 1:
         raise ConfigError(f"--out {out} names one file but {len(paths)} inputs were given; pass a folder")
-    seg = load_seg_model(model)
+    seg = _LazySegmenter(model)  # loaded at the first readable input: a bad input fails fast
     results: list[dict[str, Any]] = []
     for path in paths:
         t0 = time.time()
@@ -69,7 +69,7 @@ def run_segment_volume(
             if out_is_file:
                 raise ConfigError(f"{path} is a 2D slice; --out must be a folder (writes <stem>_mask.png), got {out}")
             target = out / f"{_stem(path)}_mask.png"
-        mask = seg.segment(image.array)
+        mask = seg().segment(image.array)
         write_mask_like(mask, image, target)
         entry: dict[str, Any] = {
             "input": str(path),
@@ -87,7 +87,7 @@ def run_segment_volume(
                 round(float(mask.sum() * image.spacing_mm[0] * image.spacing_mm[1]), 1) if image.spacing_mm else None
             )
         results.append(entry)
-    summary: dict[str, Any] = {"model": str(model), "model_info": seg.info.get("trained_on"), "results": results}
+    summary: dict[str, Any] = {"model": str(model), "model_info": seg().info.get("trained_on"), "results": results}
     if len(results) == 1 and "volume_ml" in results[0]:
         summary["volume_ml"] = results[0]["volume_ml"]
     lines = []
@@ -227,6 +227,7 @@ def run_mri_stage(
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: not found; pass a case folder, a NIfTI volume or a dataset root")
+    _read_before_loading(path, mask)
     net, cfg, info = load_staging_model(model)
     seg = _LazySegmenter(seg_model)
     if isinstance(cfg, SliceStagingConfig):
@@ -248,6 +249,26 @@ def run_mri_stage(
         summary["predictions_csv"] = str(out_csv)
         text += f"\nwrote {len(rows)} rows to {out_csv} (liverfib evaluate --predictions {out_csv})"
     return summary, text
+
+
+def _read_before_loading(path: Path, mask: Path | None) -> None:
+    """Read one volume / one case (and ``mask``) before any model loads, so that a bad input (4D,
+    NaN, corrupt, missing) fails in about a second. Dataset roots are checked case by case later."""
+    from liverfib.io import read_image
+    from liverfib.mri.layouts import detect_layout, read_liqa_case
+
+    if mask is not None and not Path(mask).is_file():
+        raise InputError(f"--mask {mask}: file not found")
+    if path.is_file():
+        read_image(path)
+    elif path.is_dir() and detect_layout(path) is None:
+        from liverfib.mri.exam import read_exam_volumes
+
+        try:
+            exam = read_liqa_case(path)
+        except InputError:
+            return  # not a LiQA case (e.g. a DICOM series folder): checked when it is staged
+        read_exam_volumes(exam)
 
 
 def _predict_liqa(path: Path, net: Any, cfg: Any, seg: _LazySegmenter, *, phases: list[str] | None
