@@ -93,7 +93,7 @@ def check_split_options(
         return
     if not 0.0 <= val < 1.0 or not 0.0 <= test < 1.0 or val + test >= 1.0:
         raise ConfigError(
-            f"--val and --test must be fractions in [0, 1) summing below 1, got {val} and {test}"
+            f"--val-fraction and --test-fraction must be fractions in [0, 1) summing below 1, got {val} and {test}"
         )
 
 

@@ -296,7 +296,7 @@ def run_predict(
     out = stage_files(files, load, tta=tta, batch_size=batch_size, progress=len(files) > 8)
     if not out.paths:
         raise InputError(f"no image could be staged ({len(out.errors)} refused): " +
-                         "; ".join(e for _, e in out.errors[:3]))
+                         "; ".join(_printable(e) for _, e in out.errors[:3]))
     if strict and out.errors:
         raise InputError(f"--strict: {len(out.errors)} file(s) refused, first: {out.errors[0][1]}")
     predictor = loaded["predictor"]
@@ -335,17 +335,22 @@ def run_predict(
         lines.append(
             f"{_display_name(r['path'])[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}"
         )
+    lines += [f"skipped: {_printable(e)}" for _, e in out.errors]
     if out.errors:
-        lines.append(f"skipped {len(out.errors)} file(s) (--strict stops instead):")
-        lines += [f"  {_display_name(str(p))}: {e.split(': ', 1)[-1]}" for p, e in out.errors]
+        lines.append(f"{len(out.errors)} file(s) skipped, reasons above (--strict stops at the first)")
     if out_csv is not None:
-        lines.append(f"wrote {out_csv}")
+        lines.append(f"wrote {_printable(str(out_csv))}")
     return summary, "\n".join(lines)
 
 
 def _display_name(path: str) -> str:
     """A file name safe to print on any terminal (non-UTF-8 bytes shown as \\xNN)."""
-    return Path(path).name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _printable(Path(path).name)
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (surrogate escapes) shown as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # ----------------------------------------------------------------------------------------- train
