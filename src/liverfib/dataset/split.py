@@ -162,16 +162,15 @@ def _base(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_split_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Write split rows atomically (temp file + rename)."""
+    """Write split rows atomically (:mod:`liverfib.io.atomic`; non-UTF-8 file names keep their bytes)."""
+    from liverfib.io.atomic import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_write(path, "w", errors="surrogateescape") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(SPLIT_COLUMNS))
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in SPLIT_COLUMNS})
-    tmp.replace(path)
     return path
 
 

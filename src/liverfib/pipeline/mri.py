@@ -105,11 +105,9 @@ def _check_out_csv(out_csv: Path | None) -> Path | None:
     """``--out`` must name a .csv file; its folder is created. Checked before any work starts."""
     if out_csv is None:
         return None
-    out_csv = Path(out_csv)
-    if out_csv.suffix.lower() != ".csv" or out_csv.is_dir():
-        raise ConfigError(f"--out must name a .csv file (e.g. preds.csv), got {out_csv}")
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    return out_csv
+    from liverfib.io.outputs import check_output_file
+
+    return check_output_file(Path(out_csv), (".csv",))
 
 
 def _prediction_columns(classes: tuple[str, ...] | list[str], extra: list[str]) -> list[str]:
