@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _API = (
     "predict", "segment", "mre", "evaluate", "explain", "audit", "split", "train", "report", "deidentify",
     "pseudo_masks", "train_seg", "predict_mri", "train_mri", "mri_inspect", "phantom_mre", "phantom_mri",
-    "agreement", "radiomics_extract", "radiomics_train", "radiomics_evaluate", "models",
+    "agreement", "radiomics_extract", "radiomics_deep_features", "radiomics_train", "radiomics_evaluate", "models",
     "Result", "StagePrediction", "PredictResult", "SegmentResult", "MreResult",
 )
 

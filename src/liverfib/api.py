@@ -34,7 +34,7 @@ __all__ = [
     "predict", "segment", "mre", "evaluate", "explain", "audit", "split", "train", "report",
     "deidentify", "pseudo_masks", "train_seg", "predict_mri", "train_mri", "mri_inspect", "phantom_mre",
     "phantom_mri", "agreement", "radiomics_extract", "radiomics_train",
-    "radiomics_evaluate", "serve", "serve_dicom", "models",
+    "radiomics_evaluate", "radiomics_deep_features", "serve", "serve_dicom", "models",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -406,6 +406,13 @@ def radiomics_extract(images: Inputs, *, out: PathLike, masks: Sequence[PathLike
 
     return _wrap(Result, run_radiomics_extract(_as_paths(images), Path(out),
                                                masks=[Path(m) for m in masks] if masks else None, **options))
+
+
+def radiomics_deep_features(images: Inputs, *, out: PathLike, **options: Any) -> Result:
+    """ImageNet-backbone features per distinct image into Parquet ``out`` (``radiomics_train(fuse=...)``)."""
+    from liverfib.pipeline.radiomics import run_deep_features
+
+    return _wrap(Result, run_deep_features(_as_paths(images), Path(out), **options))
 
 
 def radiomics_train(*, features: PathLike, split: PathLike, out: PathLike, **options: Any) -> TrainResult:

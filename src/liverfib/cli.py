@@ -583,6 +583,25 @@ def radiomics_extract(
     )
 
 
+@radiomics_app.command("deep-features")
+def radiomics_deep_features(
+    images: Annotated[list[Path], typer.Option("--images", "-i", help="Image files or folders (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output features .parquet (the --fuse table).")],
+    backbone: Annotated[
+        str, typer.Option("--backbone", help="ImageNet backbone (see 'liverfib models').")
+    ] = "tf_efficientnet_lite0",
+    img_size: Annotated[int, typer.Option("--img-size", help="Network input side in pixels.")] = 224,
+    keep_copies: Annotated[
+        bool, typer.Option("--keep-copies", help="Extract byte-identical copies separately.")
+    ] = False,
+    strict: StrictFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deep features (ImageNet backbone, no fibrosis labels) per distinct image, for 'radiomics train --fuse'."""
+    _call(as_json, api.radiomics_deep_features, images, out=out, backbone=backbone, img_size=img_size,
+          keep_copies=keep_copies, strict=strict)
+
+
 @radiomics_app.command("train")
 def radiomics_train(
     features: Annotated[Path, typer.Option("--features", help="Features .parquet from 'radiomics extract'.")],
@@ -641,9 +660,12 @@ def radiomics_evaluate(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for predictions, metrics, SHAP.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs.")] = 1000,
     explain: Annotated[int, typer.Option("--explain", help="Per-image SHAP waterfalls to write.")] = 1,
+    allow_overlap: Annotated[
+        bool, typer.Option("--allow-overlap", help="Score rows the model was fit on anyway (flagged; optimistic).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Metrics with cluster-bootstrap 95% CIs for a trained radiomics model."""
+    """Metrics with cluster-bootstrap 95% CIs for a trained radiomics model (never on its training rows)."""
     _call(
         as_json,
         api.radiomics_evaluate,
@@ -655,6 +677,7 @@ def radiomics_evaluate(
         out_dir=out,
         n_boot=n_boot,
         explain=explain,
+        allow_overlap=allow_overlap,
     )
 
 
@@ -771,6 +794,8 @@ _EXAMPLES: dict[str, tuple[str, str]] = {
     "phantom mri": ("liverfib phantom mri -o runs/liqa_synth", "liverfib phantom mri -o runs/cirr_synth --layout cirrmri --n 9"),
     "radiomics extract": ("liverfib radiomics extract --images data/us --roi fan -o runs/features.parquet",
                           "liverfib radiomics extract --images vols/ --masks masks/ -o runs/f.parquet --config configs/radiomics_ct.yaml"),
+    "radiomics deep-features": ("liverfib radiomics deep-features -i data/us -o runs/features/lite0_s123.parquet",
+                                "liverfib radiomics deep-features -i data/us -o runs/f_lite1.parquet --backbone tf_efficientnet_lite1"),
     "radiomics train": ("liverfib radiomics train --features runs/features.parquet --split runs/split.csv -o runs/rad",
                         "liverfib radiomics train --features f.parquet --split folds.csv -o runs/rad --algorithm rf"),
     "radiomics evaluate": ("liverfib radiomics evaluate --model runs/rad/model.joblib --features f.parquet --split runs/split.csv",

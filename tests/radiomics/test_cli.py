@@ -68,7 +68,7 @@ def test_train_then_evaluate(workdir: Path, extracted: Path) -> None:
     run_dir = workdir / "run"
     proc = run(
         "radiomics", "train", "--features", extracted, "--split", workdir / "folds.csv",
-        "--data", workdir / "us", "--out", run_dir, "--model", "lr", "--n-boot", "50",
+        "--data", workdir / "us", "--out", run_dir, "--algorithm", "lr", "--n-boot", "50",
         "--shap-images", "12", "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -87,16 +87,50 @@ def test_train_then_evaluate(workdir: Path, extracted: Path) -> None:
         assert (run_dir / name).is_file(), name
     assert list(run_dir.glob("shap_waterfall_*.png"))
 
+    # the final K-fold model is refit on every row: scoring fold0 with it is refused (issue 20.3) ...
     ev = workdir / "eval"
-    proc = run(
-        "radiomics", "evaluate", "--model", run_dir / "model.joblib", "--features", extracted,
-        "--split", workdir / "folds.csv", "--data", workdir / "us", "--subset", "fold0",
-        "--out", ev, "--n-boot", "50", "--json",
-    )  # fmt: skip
+    args = ("radiomics", "evaluate", "--model", run_dir / "model.joblib", "--features", extracted,
+            "--split", workdir / "folds.csv", "--data", workdir / "us", "--subset", "fold0",
+            "--out", ev, "--n-boot", "50")  # fmt: skip
+    proc = run(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "were used to fit" in proc.stderr and "out-of-fold" in proc.stderr
+    assert not ev.exists()
+    # ... unless asked, and then flagged
+    proc = run(*args, "--allow-overlap", "--json")
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert set(res["metrics"]) >= {"accuracy", "macro_auc", "auc_ge_f2", "kappa_quadratic", "ci95"}
+    assert res["n_rows_seen_in_training"] == res["metrics"]["n"]
     assert (ev / "predictions.csv").is_file() and list(ev.glob("shap_waterfall_*.png"))
+
+
+def test_readme_chain_grouped_split_then_deep_features_fusion(workdir: Path, extracted: Path) -> None:
+    """The README radiomics chain: a held-out test scored once; deep features made by a command, fused."""
+    grouped = workdir / "grouped.csv"
+    proc = run("split", workdir / "us", "-o", grouped, "--val-fraction", "0.2", "--test-fraction", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = workdir / "run_grouped"
+    proc = run("radiomics", "train", "--features", extracted, "--split", grouped, "--data", workdir / "us",
+               "-o", run_dir, "--algorithm", "lr", "--n-boot", "20", "--shap-images", "0")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("radiomics", "evaluate", "--model", run_dir / "model.joblib", "--features", extracted,
+               "--split", grouped, "--data", workdir / "us", "--subset", "test", "--n-boot", "20",
+               "--explain", "0", "-o", run_dir / "test", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["n_rows_seen_in_training"] == 0 and res["metrics"]["n"] > 0
+
+    dl = workdir / "features" / "lite0_s123.parquet"
+    proc = run("radiomics", "deep-features", "-i", workdir / "us", "-o", dl, "--img-size", "96", "--json")
+    assert proc.returncode == 0, proc.stderr
+    table = read_feature_table(dl)
+    assert len(table.paths) == 18 and np.isfinite(table.values).all() and len(table.names) > 100
+    proc = run("radiomics", "train", "--features", extracted, "--split", workdir / "folds.csv",
+               "--data", workdir / "us", "--algorithm", "lr", "--fuse", dl, "-o", workdir / "run_fused_cli",
+               "--n-boot", "20", "--shap-images", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)["metrics"]) == {"radiomics", "lite0_s123", "fusion"}  # block = file stem
 
 
 def test_one_line_errors(workdir: Path, extracted: Path) -> None:
