@@ -49,7 +49,9 @@ def _main(
 
 def _emit(result: Any, as_json: bool, text: str) -> None:
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        from liverfib.report.jsonio import tidy_floats
+
+        typer.echo(json.dumps(tidy_floats(result), indent=2, default=str))
     else:
         typer.echo(text)
 
