@@ -32,16 +32,20 @@ class ShippedModel:
     source: str
     synthetic: bool = False
     result: str | None = None  # benchmarks/results/<result>.json, preferred when present
+    caveat: str = ""  # what a reader of a single result must know (confounding, synthetic training)
 
 
 SHIPPED_MODELS: tuple[ShippedModel, ...] = (
     ShippedModel(
         "us_staging_default", "ultrasound staging F0-F4", "predict, explain, report, serve",
         "us_staging_default.pt",
-        "accuracy 0.663 [0.567, 0.753], macro-AUC 0.897 [0.862, 0.929] (grouped test split, n=175 distinct "
-        "images; device S1 0.590 vs S2 0.771: the two scanners' label mix differs, so part of the "
-        "accuracy may come from telling devices apart)",
-        "MODEL_CARD.md (liverfib evaluate --model default --subset test)", result="us_staging_default",
+        "5-stage accuracy 0.663 [95% CI 0.567, 0.753], macro-AUC 0.897 [0.862, 0.929] on 175 held-out "
+        "distinct images (grouped test split of the public liver-us-fibrosis set; accuracy 0.590 on "
+        "scanner S1, 0.771 on scanner S2)",
+        "liverfib evaluate --model default --subset test (MODEL_CARD.md)", result="us_staging_default",
+        caveat="In the public training set the stage is confounded with the scanner (two devices with "
+        "different stage mixes; accuracy 0.590 on one, 0.771 on the other), so part of what the model learned "
+        "may be the device rather than the liver. Images from other scanners are untested.",
     ),
     ShippedModel(
         "us_liver_seg_default", "ultrasound liver segmentation", "segment --modality us, explain",
@@ -59,11 +63,14 @@ SHIPPED_MODELS: tuple[ShippedModel, ...] = (
         "mre_seg_default", "MRE liver segmentation", "mre", "mre_seg_default.pt",
         "Dice 0.970 [0.967, 0.973] (30 held-out PHANTOM exams; never seen a real exam)",
         "src/liverfib/assets/mre_seg_default.yaml", synthetic=True, result="mre_seg_default",
+        caveat="The liver mask comes from a model trained on SYNTHETIC phantoms only; check the outlined ROI. "
+        "The stage comes from published stiffness cut-offs, not from a trained classifier.",
     ),
     ShippedModel(
         "mri_staging_synthetic", "MRI staging (LiQA layout)", "predict-mri", "mri_staging_synthetic.pt",
         "trained and tested on SYNTHETIC MRI only; says nothing about real scans",
         "benchmarks/mri_staging_results.json", synthetic=True, result="mri_staging_synthetic",
+        caveat="Trained on SYNTHETIC data only: not a clinical result.",
     ),
 )
 
@@ -92,12 +99,14 @@ def _from_result_json(name: str | None) -> tuple[str, str] | None:
 
 
 def model_accuracy(name: str) -> dict[str, Any] | None:
-    """The measured figure of shipped model ``name`` as ``{"figure", "source", "synthetic"}``."""
+    """The measured figure of shipped model ``name``: ``{"model", "task", "figure", "source", "synthetic",
+    "caveat"}``; ``None`` for a model liverfib does not ship (a user's checkpoint)."""
     for m in SHIPPED_MODELS:
         if m.name == name:
             found = _from_result_json(m.result)
             figure, source = found if found else (m.figure, m.source)
-            return {"figure": figure, "source": source, "synthetic": m.synthetic}
+            return {"model": m.name, "task": m.task, "figure": figure, "source": source,
+                    "synthetic": m.synthetic, "caveat": m.caveat}
     return None
 
 
@@ -112,7 +121,7 @@ def list_shipped(pattern: str = "*") -> tuple[dict[str, Any], str]:
         path = ASSETS / m.file
         acc = model_accuracy(m.name) or {}
         rows.append({
-            **{k: v for k, v in asdict(m).items() if k not in ("figure", "source", "result")},
+            **{k: v for k, v in asdict(m).items() if k not in ("figure", "source", "result", "caveat")},
             "figure": acc.get("figure"), "figure_source": acc.get("source"),
             "size_mb": round(path.stat().st_size / 1e6, 1) if path.is_file() else None,
             "installed": path.is_file(),
