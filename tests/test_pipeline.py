@@ -63,6 +63,17 @@ def test_evaluate_predictions_csv(predictions_csv) -> None:
     assert f"accuracy           {expected:.3f}" in text
 
 
+def test_evaluate_says_where_it_wrote(predictions_csv, tmp_path: Path) -> None:
+    """Issue 20.9: the output names the folder and the files in it, or says nothing was written."""
+    path, _, _ = predictions_csv
+    out = tmp_path / "eval"
+    _, text = pipeline.run_evaluate(predictions_csv=path, n_boot=20, out_dir=out)
+    last = text.splitlines()[-1]
+    assert last.startswith("wrote ") and last.endswith(f" to {out}") and "metrics.json" in last
+    _, text = pipeline.run_evaluate(predictions_csv=path, n_boot=20)
+    assert "nothing written; pass --out FOLDER" in text.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [

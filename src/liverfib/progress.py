@@ -71,6 +71,8 @@ class Progress:
             if metrics:
                 self._bar.set_postfix_str(_fmt_metrics(self.metrics), refresh=False)
             self._bar.update(n)
+            if self.total is not None and self.done >= self.total:
+                self._bar.refresh()  # the last state is shown even within mininterval
         elif time.monotonic() - self._last >= self.interval_s:
             self._log()
 

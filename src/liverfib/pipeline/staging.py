@@ -202,6 +202,10 @@ def run_evaluate(
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(metrics, out_dir / "metrics.json")
         plot_evaluation(metrics, labels, np.asarray(probs), classes, out_dir)
+        written = sorted(p.name for p in out_dir.iterdir() if p.is_file())
+        text += f"\nwrote {', '.join(written)} to {out_dir}"
+    else:
+        text += "\n(nothing written; pass --out FOLDER for metrics.json and plots)"
     return metrics, text
 
 
