@@ -44,7 +44,6 @@ def run_segment_volume(
     """
     from liverfib.io import read_image
     from liverfib.mri.maskio import write_mask_like
-    from liverfib.mri.segmentation import load_seg_model
     from liverfib.mri.shape import liver_volume_ml
 
     paths = [Path(p) for p in paths]
@@ -183,9 +182,13 @@ def _liqa_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _progress(items: list[Any], desc: str) -> Any:
-    from tqdm import tqdm
+    """Iterate ``items`` with the shared progress reporter (bar on a terminal, a line every ~10 s off it)."""
+    from liverfib.progress import Progress
 
-    return tqdm(items, desc=desc, unit="case", leave=False, mininterval=0.5, disable=None)
+    with Progress(len(items), desc, "case") as bar:
+        for item in items:
+            yield item
+            bar.update()
 
 
 def run_mri_stage(
@@ -573,7 +576,6 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
 
     import numpy as np
     from pydantic import ValidationError
-    from tqdm import tqdm
 
     from liverfib.evaluation.metrics import evaluate_probabilities
     from liverfib.mri.layouts import list_cirrmri_exams
@@ -614,11 +616,12 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
             rows_meta += [(e, int(k), s.mask_source) for k in s.slice_index]
         prepared[split] = {"x": np.concatenate(xs) if xs else np.zeros((0, 3, crop_size, crop_size), np.float16),
                            "y": np.array(ys, dtype=np.int64), "groups": groups, "meta": rows_meta}
-    bar = tqdm(total=steps, desc="train-mri", unit="step", leave=False, disable=None)
+    from liverfib.progress import Progress
+
+    bar = Progress(steps, "train-mri", "step")
 
     def progress(step: int, message: str) -> None:
-        bar.n = step
-        bar.set_postfix_str(message)
+        bar.set(step, status=message)
 
     tr, va, te = prepared["train"], prepared["valid"], prepared["test"]
     net, log, best = train_slice_staging(tr["x"], tr["y"], cfg, x_val=va["x"], y_val=va["y"], steps=steps, seed=seed,

@@ -78,7 +78,6 @@ def run_split(
 
     from liverfib.dataset.audit import audit_folder
     from liverfib.dataset.split import check_split_options, make_folds, make_split, write_split_csv
-
     from liverfib.io.outputs import check_output_file
 
     check_split_options(val=val, test=test, folds=folds, naive=naive)

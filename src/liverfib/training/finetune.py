@@ -34,9 +34,9 @@ def finetune(
     """
     import torch
     import torch.nn.functional as F
-    from tqdm import tqdm
 
     from liverfib.preprocess.augment import build_us_augment
+    from liverfib.progress import Progress
     from liverfib.training.staging import _macro_auc
 
     torch.manual_seed(cfg.seed)
@@ -84,13 +84,8 @@ def finetune(
                 m.eval()
         order = torch.multinomial(weights, len(y_tr), replacement=True, generator=gen).numpy()
         total, n = 0.0, 0
-        bar = tqdm(
-            batches(img_tr, order, True),
-            total=int(np.ceil(len(order) / cfg.batch_size)),
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            leave=False,
-        )
-        for x, sel in bar:
+        bar = Progress(int(np.ceil(len(order) / cfg.batch_size)), f"epoch {epoch + 1}/{cfg.epochs}", "batch")
+        for x, sel in batches(img_tr, order, True):
             y = torch.from_numpy(y_tr[sel]).to(dev)
             opt.zero_grad(set_to_none=True)
             with torch.autocast(dev.type, enabled=use_amp):
@@ -100,7 +95,8 @@ def finetune(
             scaler.update()
             total += float(loss.detach()) * len(sel)
             n += len(sel)
-            bar.set_postfix(loss=f"{total / n:.3f}")
+            bar.update(1, loss=total / n)
+        bar.close()
         sched.step()
         net.eval()
         probs = []
