@@ -279,3 +279,33 @@ def test_models_lists_every_shipped_model_with_figure_source_and_size() -> None:
         assert m["task"] and m["figure"] and m["figure_source"] and m["size_mb"] > 0
     assert shipped["mre_seg_default"]["synthetic"] and shipped["mri_staging_synthetic"]["synthetic"]
     assert "tf_efficientnet_lite0" in {b["name"] for b in listing["backbones"]}
+
+
+# ------------------------------------------------------------------------ 20.11 unreadable-file policy
+def test_split_lists_the_files_it_left_out(tmp_path: Path, build_dataset, one_line_error) -> None:
+    ds = build_dataset(tmp_path / "us")
+    proc = run("split", ds.root, "-o", tmp_path / "s.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["n_unreadable"] == len(summary["unreadable"]) == 1
+    text = run("split", ds.root, "-o", tmp_path / "s2.csv").stdout
+    assert "left out 1 unreadable file(s)" in text and "skipped: " in text and "broken.png" in text
+    line = one_line_error(run("split", ds.root, "-o", tmp_path / "s3.csv", "--strict"))
+    assert line.startswith("error: --strict: 1 unreadable file(s)")
+    assert not (tmp_path / "s3.csv").exists()
+
+
+def test_library_warnings_are_one_line() -> None:
+    from liverfib.cli import _one_line_warning
+
+    code = (
+        "import warnings, sys\n"
+        "from liverfib.cli import _one_line_warning\n"
+        "warnings.showwarning = _one_line_warning\n"
+        "from sklearn.exceptions import ConvergenceWarning\n"
+        "for _ in range(3):\n"
+        "    warnings.warn('lbfgs failed to converge (status=1):\\nSTOP: TOTAL NO. OF ITERATIONS', ConvergenceWarning)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.stderr.splitlines() == ["warning: lbfgs failed to converge (status=1): (ConvergenceWarning)"]
+    assert callable(_one_line_warning)

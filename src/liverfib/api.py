@@ -272,13 +272,14 @@ def audit(data: PathLike, *, labels: PathLike | None = None, out: PathLike | Non
 
 def split(data: PathLike, *, out: PathLike, labels: PathLike | None = None, val_fraction: float = 0.15,
           test_fraction: float = 0.15, folds: int | None = None, seed: int = 0, naive: bool = False,
-          near_threshold: float = 0.90) -> SplitResult:
-    """A grouped split CSV (near-duplicate clusters never straddle train/val/test)."""
+          near_threshold: float = 0.90, strict: bool = False) -> SplitResult:
+    """A grouped split CSV (near-duplicate clusters never straddle train/val/test); unreadable files
+    are left out and listed (``strict`` stops instead)."""
     from liverfib.pipeline.staging import run_split
 
     return _wrap(SplitResult, run_split(Path(data), Path(out), labels_csv=_opt(labels), val=val_fraction,
                                         test=test_fraction, folds=folds, seed=seed, naive=naive,
-                                        near_threshold=near_threshold))
+                                        near_threshold=near_threshold, strict=strict))
 
 
 def evaluate(*, model: str | None = None, data: PathLike | None = None, split: PathLike | None = None,

@@ -45,6 +45,21 @@ def _main(
     ] = False,
 ) -> None:
     """liverfib: audit data, stage fibrosis, evaluate honestly."""
+    import warnings
+
+    warnings.showwarning = _one_line_warning
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Library warnings (sklearn, torch, ...) as one line each, once: no source lines, no stack."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    if (category.__name__, text) not in _warned:
+        _warned.add((category.__name__, text))
+        typer.echo(f"warning: {text} ({category.__name__})", err=True)
 
 
 def _emit(result: Any, as_json: bool, text: str) -> None:
@@ -131,6 +146,7 @@ def split(
         bool, typer.Option("--naive", help="Random per-file split (LEAKY; only to demonstrate leakage).")
     ] = False,
     near_threshold: Annotated[float, typer.Option("--near-threshold", help="As in audit.")] = 0.90,
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a split where near-duplicate clusters never straddle train/val/test."""
@@ -146,6 +162,7 @@ def split(
         seed=seed,
         naive=naive,
         near_threshold=near_threshold,
+        strict=strict,
     )
 
 
@@ -567,6 +584,7 @@ def radiomics_extract(
     keep_copies: Annotated[
         bool, typer.Option("--keep-copies", help="Extract byte-identical copies separately.")
     ] = False,
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Extract pyradiomics features (one row per distinct image) into a Parquet table."""
@@ -582,6 +600,7 @@ def radiomics_extract(
         overrides=overrides,
         keep_copies=keep_copies,
         robustness_images=robustness,
+        strict=strict,
     )
 
 

@@ -185,3 +185,22 @@ def test_train_with_fused_table_reports_every_block(workdir: Path, extracted: Pa
     assert set(summary["metrics"]) == {"radiomics", "dl", "fusion"}
     assert summary["metrics"]["dl"]["accuracy"] > 0.8  # the informative fused feature
     assert (workdir / "run_fused" / "oof_fusion.csv").is_file() and "fusion" in text
+
+
+def test_extract_skips_unreadable_files_with_reasons(workdir: Path, tmp_path: Path) -> None:
+    """Issue 20.11: a bad file is skipped and named (not the first-error abort); --strict stops."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("f0_0.png", "f1_0.png"):
+        (folder / name).write_bytes((workdir / "us" / name[:2].upper() / name).read_bytes())
+    (folder / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    out = tmp_path / "f.parquet"
+    proc = run("radiomics", "extract", "--images", folder, "--roi", "fan", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["n_images"] == 2 and summary["n_skipped"] == 1
+    assert "zz_broken.png" in summary["errors"][0]["path"] and "corrupt" in summary["errors"][0]["error"]
+    assert len(read_feature_table(out).paths) == 2
+    proc = run("radiomics", "extract", "--images", folder, "--roi", "fan", "--out", tmp_path / "g.parquet",
+               "--strict")
+    assert proc.returncode == 2 and "zz_broken.png" in proc.stderr and not (tmp_path / "g.parquet").exists()

@@ -63,6 +63,7 @@ def run_radiomics_extract(
     overrides: dict[str, Any] | None = None,
     keep_copies: bool = False,
     robustness_images: int = 0,
+    strict: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """Extract radiomics features of every image into ``out`` (Parquet) + ``<out>.yaml`` settings.
 
@@ -103,8 +104,17 @@ def run_radiomics_extract(
             image_paths, shas, n_copies = _distinct(image_paths)
         jobs = [ExtractionJob(i, roi=roi) for i in image_paths]
     t0 = time.perf_counter()
-    rows = extract_many(jobs, config, progress=progress_bar("radiomics"))
+    errors: list[dict[str, Any]] = []
+    rows = extract_many(jobs, config, progress=progress_bar("radiomics", "img"), errors=None if strict else errors)
     seconds = time.perf_counter() - t0
+    if not rows:
+        raise InputError(f"no image could be extracted ({len(errors)} refused): "
+                         + "; ".join(e["error"] for e in errors[:3]))
+    if errors and shas is not None and n_copies is not None:
+        bad = {e["index"] for e in errors}
+        shas = [h for i, h in enumerate(shas) if i not in bad]
+        n_copies = [c for i, c in enumerate(n_copies) if i not in bad]
+        jobs = [j for i, j in enumerate(jobs) if i not in bad]
     if shas is not None and n_copies is not None:
         rows = [
             {"path": r["path"], "sha256": s, "n_copies": c, **{k: v for k, v in r.items() if k != "path"}}
@@ -131,11 +141,16 @@ def run_radiomics_extract(
         "workers": config.workers,
         "roi": roi if roi is not None else "masks",
         "robustness_file": str(icc_file) if icc_file else None,
+        "n_skipped": len(errors),
+        "errors": [{"path": e["path"], "error": e["error"]} for e in errors],
     }
     text = (
         f"wrote {out}: {len(rows)} images x {n_feat} features "
         f"({summary['images_per_second']} images/s, {config.workers} process(es)); settings in {summary['config']}"
     )
+    text += "".join(f"\nskipped: {e['error']}" for e in errors)
+    if errors:
+        text += f"\n{len(errors)} file(s) skipped, reasons above (--strict stops at the first)"
     return summary, text
 
 

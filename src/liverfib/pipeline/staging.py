@@ -72,8 +72,10 @@ def run_split(
     seed: int = 0,
     naive: bool = False,
     near_threshold: float = 0.90,
+    strict: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """Audit (for clusters and sources) and write a grouped split CSV."""
+    """Audit (for clusters and sources) and write a grouped split CSV. Unreadable files are left out
+    and listed with the reason (``strict``: stop instead, nothing written)."""
     from collections import Counter
 
     from liverfib.dataset.audit import audit_folder
@@ -85,6 +87,9 @@ def run_split(
     result = audit_folder(
         data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=progress_bar("split")
     )
+    unreadable = result.summary["unreadable"]
+    if strict and unreadable:
+        raise InputError(f"--strict: {len(unreadable)} unreadable file(s), first: {unreadable[0]['error']}")
     if folds is not None:
         rows = make_folds(result.files, folds=folds, seed=seed)
     else:
@@ -100,6 +105,7 @@ def run_split(
         "n_groups": len({r["group"] for r in rows}),
         "counts": {p: {lab: counts.get((p, lab), 0) for lab in labels} for p in parts},
         "n_unreadable": result.summary["n_unreadable"],
+        "unreadable": unreadable,
     }
     lines = [f"wrote {out_csv} ({summary['mode']}, {len(rows)} files, {summary['n_groups']} groups)"]
     lines.append(f"{'split':8s} " + " ".join(f"{lab:>6s}" for lab in labels))
@@ -107,6 +113,9 @@ def run_split(
         lines.append(f"{p:8s} " + " ".join(f"{counts.get((p, lab), 0):6d}" for lab in labels))
     if naive:
         lines.append("WARNING: naive split puts copies of one image on both sides; use only to show leakage.")
+    if unreadable:
+        lines.append(f"left out {len(unreadable)} unreadable file(s) (--strict stops instead):")
+        lines += [f"  skipped: {_printable(u['error'])}" for u in unreadable]
     return summary, "\n".join(lines)
 
 
