@@ -772,8 +772,19 @@ def run_train_seg_mri(
     train = [s for s in samples if s.group not in val_groups]
     steps = cfg.steps if cfg.epochs is None else max(1, int(cfg.epochs * len(train) / cfg.batch_size))
     unlabelled = slices_from_synthetic(8, cfg.img_size, seed=cfg.seed + 2, with_masks=False) if cfg.mean_teacher else []
-    net, log = train_segmenter(train, cfg=model_cfg, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                               seed=cfg.seed, unlabelled=unlabelled, mean_teacher_weight=cfg.mean_teacher)
+    import re
+
+    from liverfib.progress import Progress
+
+    with Progress(steps, "train-seg mri", "step") as bar:
+        def show(message: str) -> None:  # "step 25/300 loss 0.412 (31 s)" every 25 steps
+            m = re.match(r"step (\d+)/\d+ loss ([0-9.]+)", message)
+            if m:
+                bar.set(int(m.group(1)), loss=float(m.group(2)))
+
+        net, log = train_segmenter(train, cfg=model_cfg, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                                   seed=cfg.seed, unlabelled=unlabelled, mean_teacher_weight=cfg.mean_teacher,
+                                   log=show)
     model = SegModel(net, model_cfg)
     per_case: dict[str, list[float]] = {}
     for s in samples:
