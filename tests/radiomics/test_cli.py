@@ -16,7 +16,7 @@ LIVERFIB = Path(sys.executable).with_name("liverfib")
 TEXTURE = {"F0": 2.0, "F1": 5.0, "F2": 9.0}  # tissue correlation length per stage: coarser = later
 
 
-def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(LIVERFIB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False
     )
