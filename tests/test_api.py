@@ -74,7 +74,7 @@ def test_predict_list_folder_and_array_agree(demo_predictions) -> None:
 def test_api_errors_are_liverfib_errors(tmp_path: Path) -> None:
     import liverfib
 
-    with pytest.raises(liverfib.InputError, match="no such file or folder"):
+    with pytest.raises(liverfib.InputError, match="file or folder not found"):
         liverfib.predict(tmp_path / "missing.png")
     with pytest.raises(liverfib.InputError, match="not ultrasound|blank"):
         liverfib.predict(np.zeros((64, 64), np.uint8))

@@ -131,7 +131,10 @@ class Predictor:
         self, paths: Sequence[Path], *, tta: bool = False, batch_size: int = 16, progress: bool = False
     ) -> PredictOutput:
         """Read, check and stage files; unreadable/unsuitable files are listed in ``errors``."""
-        return stage_files(paths, lambda: self, tta=tta, batch_size=batch_size, progress=progress)
+        out = stage_files(paths, lambda: self, tta=tta, batch_size=batch_size, progress=progress)
+        if not out.classes:  # nothing readable: still this model's (0, K) shape
+            out = PredictOutput([], np.zeros((0, len(self.classes)), np.float32), self.classes, [], out.errors)
+        return out
 
 
 def stage_files(

@@ -369,7 +369,7 @@ def run_deidentify(
     from liverfib.io.outputs import check_output_dir
 
     if not Path(src).exists():
-        raise InputError(f"{src}: no such file or folder")
+        raise InputError(f"{src}: file or folder not found")
     check_output_dir(out_dir, option="OUT")
 
     salt = salt or os.environ.get("LIVERFIB_DEID_SALT")
