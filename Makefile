@@ -19,11 +19,17 @@ venv: $(STAMP)
 
 DEMO_OUT ?= runs/demo
 
+# Offline, a few minutes on a laptop CPU: ultrasound staging + Grad-CAM + US liver masks, MRE on a
+# generated (SYNTHETIC) phantom, 3D liver segmentation of the bundled CT (demo/ct/README.md).
 demo: $(STAMP)
 	$(VENV)/bin/liverfib predict demo/us --model default --out $(DEMO_OUT)/us_predictions.csv
 	$(VENV)/bin/liverfib explain demo/us --out $(DEMO_OUT)/explain
 	$(VENV)/bin/liverfib segment demo/us --modality us --out $(DEMO_OUT)/segment
-	@echo "demo outputs (CSV, CAM heatmaps/overlays, liver masks/overlays) in $(DEMO_OUT)/"
+	$(VENV)/bin/liverfib phantom mre --out $(DEMO_OUT)/mre_phantom --n 1 --seed 0
+	$(VENV)/bin/liverfib mre $(DEMO_OUT)/mre_phantom/mre_0000_000 --out $(DEMO_OUT)/mre
+	mkdir -p $(DEMO_OUT)/ct
+	$(VENV)/bin/liverfib segment demo/ct/totalseg_ct.nii.gz --modality ct --out $(DEMO_OUT)/ct/liver_mask.nii.gz --json > $(DEMO_OUT)/ct/segment.json
+	$(PY) demo/summary.py $(DEMO_OUT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -72,14 +72,14 @@ def test_version() -> None:
 def test_models_lists_the_default_backbone() -> None:
     proc = run("models")
     assert proc.returncode == 0, proc.stderr
-    names = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
-    assert "tf_efficientnet_lite0" in names
-    lite0 = next(line for line in proc.stdout.splitlines() if line.startswith("tf_efficientnet_lite0"))
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ") and line.split()]
+    assert "tf_efficientnet_lite0" in names and "us_staging_default" in names
+    lite0 = next(line for line in proc.stdout.splitlines() if line.strip().startswith("tf_efficientnet_lite0"))
     assert "imagenet" in lite0
     tasks = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("task ")]
     assert {"us-staging", "us-liver-seg", "mre-seg", "mri-seg", "mri-staging"} <= set(tasks)
     lite = run("models", "*lite*")
-    assert [line.split()[0] for line in lite.stdout.splitlines()] == [
+    assert [line.split()[0] for line in lite.stdout.splitlines() if line.startswith("  ")] == [
         f"tf_efficientnet_lite{k}" for k in range(3)
     ]
 
@@ -156,8 +156,8 @@ def test_audit_empty_folder(tmp_path: Path, one_line_error) -> None:
 
 
 def test_split_config_error(dataset, tmp_path: Path, one_line_error) -> None:
-    proc = run("split", dataset.root, "--out", tmp_path / "s.csv", "--val", "0.9")
+    proc = run("split", dataset.root, "--out", tmp_path / "s.csv", "--val-fraction", "0.9")
     # options are checked before the audit runs: nothing else is printed
     line = one_line_error(proc)
-    assert line == "error: --val and --test must be fractions in [0, 1) summing below 1, got 0.9 and 0.15"
+    assert line == "error: --val-fraction and --test-fraction must be fractions in [0, 1) summing below 1, got 0.9 and 0.15"
     assert not (tmp_path / "s.csv").exists()

@@ -63,6 +63,17 @@ def test_evaluate_predictions_csv(predictions_csv) -> None:
     assert f"accuracy           {expected:.3f}" in text
 
 
+def test_evaluate_says_where_it_wrote(predictions_csv, tmp_path: Path) -> None:
+    """Issue 20.9: the output names the folder and the files in it, or says nothing was written."""
+    path, _, _ = predictions_csv
+    out = tmp_path / "eval"
+    _, text = pipeline.run_evaluate(predictions_csv=path, n_boot=20, out_dir=out)
+    last = text.splitlines()[-1]
+    assert last.startswith("wrote ") and last.endswith(f" to {out}") and "metrics.json" in last
+    _, text = pipeline.run_evaluate(predictions_csv=path, n_boot=20)
+    assert "nothing written; pass --out FOLDER" in text.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
@@ -115,7 +126,7 @@ def test_run_predict_folder_with_a_bad_file(trained_run, tmp_path: Path) -> None
     lines = text.splitlines()
     assert lines[1].startswith("file") and "P(>=F2)" in lines[1]
     assert lines[2].startswith("good.png")
-    assert lines[3].startswith(f"unreadable: {bad}")
+    assert lines[3].startswith(f"skipped: {bad}")
     with (tmp_path / "p.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["path"] for r in rows] == [str(good)]
@@ -123,7 +134,7 @@ def test_run_predict_folder_with_a_bad_file(trained_run, tmp_path: Path) -> None
 
 
 def test_run_predict_nothing_readable(trained_run, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no image could be read"):
+    with pytest.raises(InputError, match="no image could be staged"):
         pipeline.run_predict([_corrupt(tmp_path / "bad.jpg")], model=str(trained_run.checkpoint))
 
 
@@ -159,7 +170,7 @@ def test_cli_predict_corrupt_file(trained_run, tmp_path: Path, one_line_error) -
     bad = _corrupt(tmp_path / "bad.jpg")
     one_line_error(run_cli("predict", bad))  # default model (or its absence): one line
     line = one_line_error(run_cli("predict", bad, "--model", trained_run.checkpoint))
-    assert line.startswith("error: no image could be read: ") and str(bad) in line
+    assert line.startswith("error: no image could be staged (1 refused): ") and str(bad) in line
 
 
 def test_cli_predict_folder_with_good_and_corrupt_files(trained_run, tmp_path: Path) -> None:
@@ -174,5 +185,6 @@ def test_cli_predict_folder_with_good_and_corrupt_files(trained_run, tmp_path: P
     assert lines[0].startswith("model: ") and "research use only" in lines[0]
     assert lines[1].split()[:2] == ["file", "stage"]
     assert lines[2].split()[0] == "liver.png" and lines[2].split()[1] in CLASSES
-    assert len(lines) == 4
-    assert lines[3].startswith(f"unreadable: {bad}: corrupt or truncated JPEG")
+    assert len(lines) == 5
+    assert lines[3].startswith(f"skipped: {bad}: corrupt or truncated JPEG")
+    assert lines[4].startswith("1 file(s) skipped")

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
-from liverfib import __version__
+from liverfib import __version__, api
 from liverfib.errors import LiverfibError
+
+# Flags take no value: show no "<bool>" type beside them in --help.
+_display_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = lambda self, ctx: (  # type: ignore[method-assign]
+    None if self.is_flag else _display_type(self, ctx)
+)
 
 app = typer.Typer(
     name="liverfib",
@@ -37,11 +45,28 @@ def _main(
     ] = False,
 ) -> None:
     """liverfib: audit data, stage fibrosis, evaluate honestly."""
+    import warnings
+
+    warnings.showwarning = _one_line_warning
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Library warnings (sklearn, torch, ...) as one line each, once: no source lines, no stack."""
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    if (category.__name__, text) not in _warned:
+        _warned.add((category.__name__, text))
+        typer.echo(f"warning: {text} ({category.__name__})", err=True)
 
 
 def _emit(result: Any, as_json: bool, text: str) -> None:
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        from liverfib.report.jsonio import tidy_floats
+
+        typer.echo(json.dumps(tidy_floats(result), indent=2, default=str))
     else:
         typer.echo(text)
 
@@ -51,15 +76,37 @@ def _fail(exc: LiverfibError) -> None:
     raise typer.Exit(code=2)
 
 
-def _run(as_json: bool, name: str, *args: Any, **kwargs: Any) -> None:
-    """Call ``pipeline.<name>``; print its text or JSON; turn a LiverfibError into one line + exit 2."""
-    from liverfib import pipeline
-
+def _call(as_json: bool, fn: Callable[..., api.Result], *args: Any, **kwargs: Any) -> None:
+    """Call one :mod:`liverfib.api` function; print its text or JSON; a LiverfibError -> one line, exit 2."""
     try:
-        summary, text = getattr(pipeline, name)(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except LiverfibError as exc:
         _fail(exc)
-    _emit(summary, as_json, text)
+    _emit(result.summary, as_json, result.text)
+
+
+def _inputs(paths: list[Path] | None, inputs: list[Path] | None) -> list[Path]:
+    """Inputs given as arguments and/or with ``-i/--input`` (as in TotalSegmentator)."""
+    given = [*(paths or []), *(inputs or [])]
+    if not given:
+        _fail(LiverfibError("no input given: pass files or folders as arguments or with -i/--input"))
+    return given
+
+
+def _renamed(new_value: Any, old_value: Any, old: str, new: str) -> Any:
+    """A deprecated option spelling: still works, says once what replaces it."""
+    if old_value is None:
+        return new_value
+    typer.echo(f"note: {old} is deprecated; use {new}", err=True)
+    return old_value
+
+
+InputOpt = Annotated[
+    list[Path] | None, typer.Option("--input", "-i", help="Input file or folder (repeatable); same as the arguments.")
+]
+StrictFlag = Annotated[
+    bool, typer.Option("--strict", help="Stop at the first unreadable or refused file (default: skip and list).")
+]
 
 
 DataDir = Annotated[Path, typer.Argument(help="Dataset root: one sub-folder per label (F0..F4).")]
@@ -73,7 +120,7 @@ def audit(
         Path | None, typer.Option("--labels", help="CSV with path,label[,patient] instead of sub-folders.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for audit.json, files.csv and audit.html.")
+        Path | None, typer.Option("--out", "-o", help="Folder for audit.json, files.csv and audit.html.")
     ] = None,
     near_threshold: Annotated[
         float, typer.Option("--near-threshold", help="Descriptor correlation linking near-duplicates.")
@@ -81,37 +128,41 @@ def audit(
     as_json: JsonFlag = False,
 ) -> None:
     """Find copies, near-duplicates, label conflicts and source/label confounding."""
-    _run(as_json, "run_audit", data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold)
+    _call(as_json, api.audit, data_dir, labels=labels, out=out, near_threshold=near_threshold)
 
 
 @app.command()
 def split(
     data_dir: DataDir,
-    out: Annotated[Path, typer.Option("--out", help="Output CSV (path,label,group,cluster,source,split).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output CSV (path,label,group,cluster,source,split).")],
     labels: Annotated[Path | None, typer.Option("--labels", help="CSV with path,label[,patient].")] = None,
-    val: Annotated[float, typer.Option("--val", help="Validation fraction.")] = 0.15,
-    test: Annotated[float, typer.Option("--test", help="Test fraction.")] = 0.15,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", help="Validation fraction.")] = 0.15,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", help="Test fraction.")] = 0.15,
+    val_old: Annotated[float | None, typer.Option("--val", hidden=True)] = None,
+    test_old: Annotated[float | None, typer.Option("--test", hidden=True)] = None,
     folds: Annotated[int | None, typer.Option("--folds", help="Grouped stratified K-fold instead.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     naive: Annotated[
         bool, typer.Option("--naive", help="Random per-file split (LEAKY; only to demonstrate leakage).")
     ] = False,
     near_threshold: Annotated[float, typer.Option("--near-threshold", help="As in audit.")] = 0.90,
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a split where near-duplicate clusters never straddle train/val/test."""
-    _run(
+    _call(
         as_json,
-        "run_split",
+        api.split,
         data_dir,
-        out,
-        labels_csv=labels,
-        val=val,
-        test=test,
+        out=out,
+        labels=labels,
+        val_fraction=_renamed(val_fraction, val_old, "--val", "--val-fraction"),
+        test_fraction=_renamed(test_fraction, test_old, "--test", "--test-fraction"),
         folds=folds,
         seed=seed,
         naive=naive,
         near_threshold=near_threshold,
+        strict=strict,
     )
 
 
@@ -126,55 +177,63 @@ def evaluate(
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="CSV path,label,prob_F0..prob_F4[,group,source].")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for metrics.json and plots.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and plots.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs.")] = 1000,
     keep_copies: Annotated[
         bool, typer.Option("--keep-copies", help="Count byte-identical copies separately (leaky view).")
     ] = False,
     cam: Annotated[
-        str | None, typer.Option("--cam", help="CAM method (e.g. gradcam): add the per-source shortcut check.")
-    ] = None,
+        bool, typer.Option("--cam", help="Add the per-source CAM shortcut check (see --cam-method).")
+    ] = False,
+    cam_method: Annotated[
+        str, typer.Option("--cam-method", help="CAM method for --cam: gradcam | gradcam++ | scorecam | ...")
+    ] = "gradcam",
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
-    _run(
+    _call(
         as_json,
-        "run_evaluate",
+        api.evaluate,
         model=model,
-        data_dir=data,
-        split_csv=split_csv,
+        data=data,
+        split=split_csv,
         subset=subset,
-        predictions_csv=predictions,
-        out_dir=out,
+        predictions=predictions,
+        out=out,
         n_boot=n_boot,
         keep_copies=keep_copies,
-        cam=cam,
+        cam=cam_method if cam else None,
     )
 
 
 @app.command()
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="Image files, folders or DICOM files.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Image files, folders or DICOM files.")] = None,
+    inputs: InputOpt = None,
     model: Annotated[
         str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")
     ] = "default",
     tta: Annotated[bool, typer.Option("--tta", help="Average over a horizontal flip.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
-    out: Annotated[Path | None, typer.Option("--out", help="Write predictions.csv here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Predictions .csv file (one file; written only on success).")
+    ] = None,
     engine: Annotated[
         str, typer.Option("--engine", help="auto (ONNX Runtime when installed) | torch | onnx. Same weights.")
     ] = "auto",
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """METAVIR stage F0..F4 with probabilities for B-mode liver ultrasound images."""
-    _run(as_json, "run_predict", paths, model=model, tta=tta, batch_size=batch_size, out_csv=out, engine=engine)
+    _call(as_json, api.predict, _inputs(paths, inputs), model=model, tta=tta, batch_size=batch_size, out=out,
+          engine=engine, strict=strict)
 
 
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Dataset root (F0..F4 sub-folders).")],
     split_csv: Annotated[Path, typer.Option("--split", help="Split CSV from 'liverfib split'.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoint, log.csv, config.yaml).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoint, log.csv, config.yaml).")],
     backbone: Annotated[
         str | None,
         typer.Option(
@@ -209,14 +268,14 @@ def train(
         ).items()
         if v is not None
     }
-    _run(
+    _call(
         as_json,
-        "run_train",
-        data,
-        split_csv,
-        out,
-        config_path=config,
-        overrides=overrides,
+        api.train,
+        data=data,
+        split=split_csv,
+        out=out,
+        config=config,
+        **overrides,
         device=device,
         val_subset=val_subset,
         threads=threads,
@@ -225,16 +284,11 @@ def train(
 
 @app.command("models")
 def models_(
-    pattern: Annotated[str, typer.Argument(help="Glob over registered names.")] = "*",
+    pattern: Annotated[str, typer.Argument(help="Glob over model names or tasks.")] = "*",
+    as_json: JsonFlag = False,
 ) -> None:
-    """List the model tasks (modality, kind, shipped bundle), then the staging backbones and their weights."""
-    from liverfib.models.registry import describe_models
-    from liverfib.models.tasks import task_rows
-
-    for row in task_rows(pattern):
-        typer.echo(f"task {row['name']:23s} {row['modality']:4s} {row['kind']:10s} default: {row['default_bundle']}")
-    for name, origin in describe_models(pattern):
-        typer.echo(f"{name:28s} {origin}")
+    """Shipped models per task (measured figure, its source, size) and the staging backbones."""
+    _call(as_json, api.models, pattern)
 
 
 # ============================== explain/segment commands ==============================
@@ -244,8 +298,9 @@ ModelOpt = Annotated[str, typer.Option("--model", help="'default' (shipped) or a
 
 @app.command()
 def explain(
-    paths: ImagePaths,
-    out: Annotated[Path, typer.Option("--out", help="Folder for heatmaps, overlays and explain.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for heatmaps, overlays and explain.json.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Image files or folders (PNG/JPEG/DICOM...).")] = None,
+    inputs: InputOpt = None,
     model: ModelOpt = "default",
     method: Annotated[
         str, typer.Option("--method", help="gradcam | gradcam++ | scorecam | eigencam | layercam.")
@@ -264,14 +319,14 @@ def explain(
     as_json: JsonFlag = False,
 ) -> None:
     """Class-activation maps (pytorch-grad-cam): heatmap + overlay per image, CAM statistics."""
-    _run(as_json, "run_explain", paths, out_dir=out, model=model, method=method, target=target, layers=layers,
+    _call(as_json, api.explain, _inputs(paths, inputs), out=out, model=model, method=method, target=target, layers=layers,
          liver_model=None if liver_model == "none" else liver_model, faithfulness=faithfulness)
 
 
 @app.command("pseudo-masks")
 def pseudo_masks(
     data: Annotated[Path, typer.Option("--data", help="Labelled folder (F0..F4 sub-folders).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for masks/ and manifest.csv.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for masks/ and manifest.csv.")],
     model: ModelOpt = "default",
     method: Annotated[str, typer.Option("--method", help="CAM method (see 'explain').")] = "gradcam",
     threshold: Annotated[
@@ -280,13 +335,14 @@ def pseudo_masks(
     as_json: JsonFlag = False,
 ) -> None:
     """CAM -> binary pseudo-masks (restricted to the fan) for every distinct image; copies once."""
-    _run(as_json, "run_pseudo_masks", data, out_dir=out, model=model, method=method, threshold=threshold)
+    _call(as_json, api.pseudo_masks, data, out=out, model=model, method=method, threshold=threshold)
 
 
 @app.command()
 def segment(
-    paths: Annotated[list[Path], typer.Argument(help="Images (us) or volumes/slices (mr, ct).")],
-    out: Annotated[Path, typer.Option("--out", help="us: folder for masks/overlays; mr/ct: mask.nii.gz or folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="us: folder for masks/overlays; mr/ct: mask.nii.gz or folder.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Images (us) or volumes/slices (mr, ct).")] = None,
+    inputs: InputOpt = None,
     modality: Annotated[str, typer.Option("--modality", help="us | mr | ct; must match the DICOM Modality.")] = "us",
     model: ModelOpt = "default",
     series: Annotated[str | None, typer.Option("--series", help="mr/ct: SeriesInstanceUID to read when a folder "
@@ -296,20 +352,16 @@ def segment(
     as_json: JsonFlag = False,
 ) -> None:
     """Liver segmentation. us: <stem>_mask.png + <stem>_overlay.png, area px / mm². mr/ct: mask.nii.gz on the
-    input grid + <mask>_qc.png montage (volume ml), optional DICOM SEG.
-
-    Examples: liverfib segment demo/us --modality us --out runs/seg;
-    liverfib segment --modality ct study/ --out runs/ct --series 1.2.3 --dicom-seg
-    """
-    _run(as_json, "run_segment", paths, modality=modality, out=out, model=model, series_uid=series,
-         dicom_seg=dicom_seg)
+    input grid + <mask>_qc.png montage (volume ml), optional DICOM SEG."""
+    _call(as_json, api.segment, _inputs(paths, inputs), modality=modality, out=out, model=model, series_uid=series,
+          dicom_seg=dicom_seg)
 
 
 @app.command("train-seg")
 def train_seg(
     task: Annotated[str, typer.Option("--task", help="Segmentation task; see 'liverfib train-seg --list'.")] = "",
     data: Annotated[Path | None, typer.Option("--data", help="Training data folder for the task.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (model bundle model/, log.csv, config.yaml).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (model bundle model/, log.csv, config.yaml).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML with training options.")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Network (registry name).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
@@ -337,8 +389,8 @@ def train_seg(
         _fail(LiverfibError("--data and --out are required"))
     overrides = {k: v for k, v in dict(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                                        img_size=img_size, seed=seed).items() if v is not None}
-    _run(as_json, "run_train_seg", task, data, out_dir=out, config=config, overrides=overrides,
-         val_fraction=val_fraction, threads=threads)
+    _call(as_json, api.train_seg, task, data=data, out=out, config=config, **overrides,
+          val_fraction=val_fraction, threads=threads)
 # (end of explain/segment commands)
 
 # ============================== mre commands ==============================
@@ -349,7 +401,7 @@ app.add_typer(phantom_app, name="phantom")
 
 @phantom_app.command("mre")
 def phantom_mre(
-    out: Annotated[Path, typer.Option("--out", help="Folder; one sub-folder per exam.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder; one sub-folder per exam.")],
     n: Annotated[int, typer.Option("--n", help="Number of exams (stages cycle F0..F4).")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give disjoint exams.")] = 0,
     vendor: Annotated[
@@ -358,14 +410,14 @@ def phantom_mre(
     as_json: JsonFlag = False,
 ) -> None:
     """Synthetic MR elastography exams: magnitude, waves, elastogram, confidence; truth.json per exam."""
-    _run(as_json, "run_phantom_mre", n, seed, out, vendor=vendor)
+    _call(as_json, api.phantom_mre, out, n=n, seed=seed, vendor=vendor)
 
 
 @app.command()
 def mre(
     exam_dir: Annotated[Path, typer.Argument(help="Exam folder with the MRE DICOM series (any sub-folders).")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for mre.json, masks and overlay_slice<k>.png.")
+        Path | None, typer.Option("--out", "-o", help="Folder for mre.json, masks and overlay_slice<k>.png.")
     ] = None,
     model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a train-seg checkpoint.")] = "default",
     mask: Annotated[
@@ -382,27 +434,27 @@ def mre(
     as_json: JsonFlag = False,
 ) -> None:
     """Liver stiffness (kPa, area-weighted over slices) and stage from one MRE exam."""
-    _run(as_json, "run_mre", exam_dir, out_dir=out, model=model, mask=mask, cutoffs=cutoffs,
-         confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
+    _call(as_json, api.mre, exam_dir, out=out, model=model, mask=mask, cutoffs=cutoffs,
+          confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
 
 
 @app.command()
 def agreement(
     a: Annotated[Path, typer.Option("--a", help="CSV exam,mean_stiffness_kpa[,stage][,mask] (e.g. automatic).")],
     b: Annotated[Path, typer.Option("--b", help="Same columns (e.g. manual or truth); B is the reference.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for agreement.json and bland_altman.png.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for agreement.json and bland_altman.png.")] = None,
     cutoffs: Annotated[Path | None, typer.Option("--cutoffs", help="YAML cut-off table for missing stages.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for kappa/Dice CIs.")] = 2000,
     as_json: JsonFlag = False,
 ) -> None:
     """Pearson r, ICC(2,1)/(3,1), Bland-Altman, stage kappa, per-stage Dice/IoU, all with 95% CIs."""
-    _run(as_json, "run_agreement", a, b, out_dir=out, cutoffs=cutoffs, n_boot=n_boot)
+    _call(as_json, api.agreement, a, b, out=out, cutoffs=cutoffs, n_boot=n_boot)
 # (end of mre commands)
 
 # ============================== mri commands ==============================
 @phantom_app.command("mri")
 def phantom_mri(
-    out: Annotated[Path, typer.Option("--out", help="Dataset root (LiQA: Vendor_*/NNNN-V-Sk/; CirrMRI600+: Cirrhosis_T*_3D/).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset root (LiQA: Vendor_*/NNNN-V-Sk/; CirrMRI600+: Cirrhosis_T*_3D/).")],
     layout: Annotated[str, typer.Option("--layout", help="liqa (7 phases, S1..S4) | cirrmri (T1 + T2, grades 1-3).")] = "liqa",
     n: Annotated[int, typer.Option("--n", help="Subjects (liqa: stages cycle S1..S4; cirrmri: grades cycle 1-3, >= 9).")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Seed; different seeds give different subjects.")] = 0,
@@ -412,8 +464,8 @@ def phantom_mri(
     as_json: JsonFlag = False,
 ) -> None:
     """SYNTHETIC liver MRI in the LiQA layout (T1, T2, DWI_800, GED1..GED4, mask_GED4) or the CirrMRI600+ layout."""
-    _run(as_json, "run_mri_phantom", out, layout=layout, n_subjects=n, seed=seed, p_missing=p_missing, size=size,
-         slices=slices)
+    _call(as_json, api.phantom_mri, out, layout=layout, n_subjects=n, seed=seed, p_missing=p_missing, size=size,
+          slices=slices)
 
 
 @app.command("mri-inspect")
@@ -425,7 +477,7 @@ def mri_inspect(
     as_json: JsonFlag = False,
 ) -> None:
     """List MRI exams: vendor, stage, phases present and missing, masks."""
-    _run(as_json, "run_mri_inspect", root, labels_csv=labels)
+    _call(as_json, api.mri_inspect, root, labels=labels)
 
 
 @app.command("predict-mri")
@@ -447,19 +499,20 @@ def predict_mri(
     labels: Annotated[
         Path | None, typer.Option("--labels", help="CirrMRI600+ root: labels CSV (fills the label column).")
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="CirrMRI600+ root: train | valid | test | all.")] = "test",
+    subset: Annotated[str, typer.Option("--subset", help="CirrMRI600+ root: train | valid | test | all.")] = "test",
+    split_old: Annotated[str | None, typer.Option("--split", hidden=True)] = None,
     unit: Annotated[
         str, typer.Option("--unit", help="CirrMRI600+ --out rows: patient (mean of slices) | slice.")
     ] = "patient",
     out: Annotated[
-        Path | None, typer.Option("--out", help="Predictions CSV for 'liverfib evaluate --predictions'.")
+        Path | None, typer.Option("--out", "-o", help="Predictions CSV for 'liverfib evaluate --predictions'.")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Stage MRI: LiQA P(S4), P(S2-S4), stage, phases used (any subset); CirrMRI600+ mild/moderate/severe."""
     chosen = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
-    _run(as_json, "run_mri_stage", path, model=model, seg_model=seg_model, phases=chosen, mask=mask,
-         labels_csv=labels, split=split, unit=unit, out_csv=out)
+    _call(as_json, api.predict_mri, path, model=model, seg_model=seg_model, phases=chosen, mask=mask,
+          labels_csv=labels, split=_renamed(subset, split_old, "--split", "--subset"), unit=unit, out=out)
 
 
 app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
@@ -468,7 +521,7 @@ app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
 @app.command("train-mri")
 def train_mri(
     data: Annotated[Path, typer.Option("--data", help="LiQA root (Vendor_*/NNNN-V-Sk/) or CirrMRI600+ root.")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (model bundle model/, metrics.json, predictions CSVs).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (model bundle model/, metrics.json, predictions CSVs).")],
     layout: Annotated[str, typer.Option("--layout", help="auto (from the folders) | liqa | cirrmri.")] = "auto",
     sequence: Annotated[str | None, typer.Option("--sequence", help="cirrmri: T1 or T2.")] = None,
     labels: Annotated[
@@ -478,7 +531,10 @@ def train_mri(
     encoder: Annotated[str, typer.Option("--encoder", help="small_cnn | tf_efficientnet_lite0.")] = "small_cnn",
     steps: Annotated[int, typer.Option("--steps", help="Training steps (liqa: batch 8 exams; cirrmri: 32 slices).")] = 250,
     cam_weight: Annotated[float, typer.Option("--cam-weight", help="liqa: weight of the CAM-outside-liver penalty.")] = 0.5,
-    val: Annotated[float, typer.Option("--val", help="liqa: fraction of subjects held out for validation.")] = 0.25,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="liqa: fraction of subjects held out for validation.")
+    ] = 0.25,
+    val_old: Annotated[float | None, typer.Option("--val", hidden=True)] = None,
     n_slices: Annotated[int, typer.Option("--n-slices", help="cirrmri: 2.5D liver slices per scan.")] = 16,
     crop_size: Annotated[
         int | None, typer.Option("--crop-size", help="Liver crop side in pixels (default liqa 48, cirrmri 64).")
@@ -489,9 +545,10 @@ def train_mri(
     as_json: JsonFlag = False,
 ) -> None:
     """Train MRI staging: LiQA multi-phase (S1..S4) or CirrMRI600+ per-slice (mild/moderate/severe); held-out metrics."""
-    _run(as_json, "run_mri_train", data, out, layout=layout, sequence=sequence, labels_csv=labels, fusion=fusion,
-         encoder=encoder, steps=steps, cam_weight=cam_weight, val_fraction=val, n_slices=n_slices, crop_size=crop_size,
-         n_boot=n_boot, seed=seed, threads=threads)
+    _call(as_json, api.train_mri, data, out=out, layout=layout, sequence=sequence, labels_csv=labels,
+          fusion=fusion, encoder=encoder, steps=steps, cam_weight=cam_weight,
+          val_fraction=_renamed(val_fraction, val_old, "--val", "--val-fraction"), n_slices=n_slices,
+          crop_size=crop_size, n_boot=n_boot, seed=seed, threads=threads)
 
 
 app.command("mri-train", hidden=True)(train_mri)  # old name, kept working
@@ -512,7 +569,7 @@ app.add_typer(radiomics_app, name="radiomics")
 def radiomics_extract(
     images: Annotated[list[Path], typer.Option("--images", help="Image files or folders (repeatable).")],
     out: Annotated[
-        Path, typer.Option("--out", help="Output features .parquet (settings go to .yaml beside).")
+        Path, typer.Option("--out", "-o", help="Output features .parquet (settings go to .yaml beside).")
     ],
     masks: Annotated[
         list[Path] | None,
@@ -533,33 +590,55 @@ def radiomics_extract(
     keep_copies: Annotated[
         bool, typer.Option("--keep-copies", help="Extract byte-identical copies separately.")
     ] = False,
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Extract pyradiomics features (one row per distinct image) into a Parquet table."""
     overrides = {k: v for k, v in dict(bin_width=bin_width, workers=workers).items() if v is not None}
-    _run(
+    _call(
         as_json,
-        "run_radiomics_extract",
+        api.radiomics_extract,
         images,
-        out,
+        out=out,
         masks=masks or None,
         roi=roi,
         config_path=config,
         overrides=overrides,
         keep_copies=keep_copies,
         robustness_images=robustness,
+        strict=strict,
     )
+
+
+@radiomics_app.command("deep-features")
+def radiomics_deep_features(
+    images: Annotated[list[Path], typer.Option("--images", "-i", help="Image files or folders (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output features .parquet (the --fuse table).")],
+    backbone: Annotated[
+        str, typer.Option("--backbone", help="ImageNet backbone (see 'liverfib models').")
+    ] = "tf_efficientnet_lite0",
+    img_size: Annotated[int, typer.Option("--img-size", help="Network input side in pixels.")] = 224,
+    keep_copies: Annotated[
+        bool, typer.Option("--keep-copies", help="Extract byte-identical copies separately.")
+    ] = False,
+    strict: StrictFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deep features (ImageNet backbone, no fibrosis labels) per distinct image, for 'radiomics train --fuse'."""
+    _call(as_json, api.radiomics_deep_features, images, out=out, backbone=backbone, img_size=img_size,
+          keep_copies=keep_copies, strict=strict)
 
 
 @radiomics_app.command("train")
 def radiomics_train(
     features: Annotated[Path, typer.Option("--features", help="Features .parquet from 'radiomics extract'.")],
     split_csv: Annotated[Path, typer.Option("--split", help="Split CSV ('liverfib split', --folds for CV).")],
-    out: Annotated[Path, typer.Option("--out", help="Run folder (model.joblib, metrics.json, SHAP plots).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (model.joblib, metrics.json, SHAP plots).")],
     data: Annotated[
         Path | None, typer.Option("--data", help="Dataset root the split's relative paths start from.")
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", help="lr, rf, svm or gb.")] = None,
+    algorithm: Annotated[str | None, typer.Option("--algorithm", help="Classifier: lr, rf, svm or gb.")] = None,
+    algorithm_old: Annotated[str | None, typer.Option("--model", hidden=True)] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Train YAML (e.g. configs/radiomics_train.yaml).")
     ] = None,
@@ -575,14 +654,18 @@ def radiomics_train(
 ) -> None:
     """Nested grouped CV (K-fold split) or train/test fit; metrics with CIs; SHAP plots."""
     overrides = {
-        k: v for k, v in dict(model=model, n_boot=n_boot, shap_images=shap_images).items() if v is not None
+        k: v
+        for k, v in dict(
+            model=_renamed(algorithm, algorithm_old, "--model", "--algorithm"), n_boot=n_boot, shap_images=shap_images
+        ).items()
+        if v is not None
     }
-    _run(
+    _call(
         as_json,
-        "run_radiomics_train",
-        features,
-        split_csv,
-        out,
+        api.radiomics_train,
+        features=features,
+        split=split_csv,
+        out=out,
         data_dir=data,
         config_path=config,
         overrides=overrides,
@@ -601,23 +684,27 @@ def radiomics_evaluate(
     subset: Annotated[
         str, typer.Option("--subset", help="Split rows to evaluate (test, fold0, ...).")
     ] = "test",
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for predictions, metrics, SHAP.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for predictions, metrics, SHAP.")] = None,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for CIs.")] = 1000,
     explain: Annotated[int, typer.Option("--explain", help="Per-image SHAP waterfalls to write.")] = 1,
+    allow_overlap: Annotated[
+        bool, typer.Option("--allow-overlap", help="Score rows the model was fit on anyway (flagged; optimistic).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Metrics with cluster-bootstrap 95% CIs for a trained radiomics model."""
-    _run(
+    """Metrics with cluster-bootstrap 95% CIs for a trained radiomics model (never on its training rows)."""
+    _call(
         as_json,
-        "run_radiomics_evaluate",
-        model,
-        features,
-        split_csv,
+        api.radiomics_evaluate,
+        model=model,
+        features=features,
+        split=split_csv,
         data_dir=data,
         subset=subset,
         out_dir=out,
         n_boot=n_boot,
         explain=explain,
+        allow_overlap=allow_overlap,
     )
 
 
@@ -631,8 +718,8 @@ from liverfib.pipeline.batch_tasks import BATCH_TASKS  # noqa: E402  (plain data
 def batch(
     source: Annotated[Path, typer.Argument(help="Folder (searched recursively) or manifest .csv/.parquet with a 'path' column.")],
     task: Annotated[str, typer.Option("--task", help=" | ".join(BATCH_TASKS))],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the Parquet shards, masks and summary.json.")],
-    model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")] = "default",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the Parquet shards, masks and summary.json.")],
+    model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a model bundle path.")] = "default",
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster: 'auto', host:6379 or ray://host:10001. Default: local.")
     ] = None,
@@ -643,8 +730,8 @@ def batch(
     as_json: JsonFlag = False,
 ) -> None:
     """Archive-scale inference on Ray Data: one row per input, resumable, local or on a cluster."""
-    _run(as_json, "run_batch", source, task=task, out=out, model=model, address=address, workers=workers,
-         batch_size=batch_size, engine=engine, shard_size=shard_size)
+    _call(as_json, api.batch, source, task=task, out=out, model=model, address=address, workers=workers,
+          batch_size=batch_size, engine=engine, shard_size=shard_size)
 
 
 # (end of batch command)
@@ -666,10 +753,11 @@ def deidentify(
     keep_text: Annotated[
         bool, typer.Option("--keep-burned-in", help="Do not blank pixels outside the ultrasound fan.")
     ] = False,
+    strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """De-identify DICOM (Basic Confidentiality Profile; burned-in text outside the US fan blanked)."""
-    _run(as_json, "run_deidentify", src, out, salt=salt, mask_burned_in=not keep_text)
+    _call(as_json, api.deidentify, src, out, salt=salt, mask_burned_in=not keep_text, strict=strict)
 
 
 @app.command("serve-dicom")
@@ -697,9 +785,9 @@ def serve_dicom(
     as_json: JsonFlag = False,
 ) -> None:
     """DICOM storage SCP: US -> staging, MRE -> MRE, MR -> MRI; received data is de-identified."""
-    _run(
+    _call(
         as_json,
-        "run_serve_dicom",
+        api.serve_dicom,
         data_dir=data,
         ae_title=ae_title,
         host=host,
@@ -721,13 +809,13 @@ def serve(
     as_json: JsonFlag = False,
 ) -> None:
     """Web viewer (token from $LIVERFIB_TOKEN): upload, job list, overlays, reports, downloads."""
-    _run(as_json, "run_serve", data_dir=data, host=host, port=port, max_upload_mb=max_upload_mb, cam=cam)
+    _call(as_json, api.serve, data_dir=data, host=host, port=port, max_upload_mb=max_upload_mb, cam=cam)
 
 
 @app.command()
 def report(
     image: Annotated[Path, typer.Argument(help="One ultrasound image: DICOM, PNG or JPEG.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for report.html/pdf, seg/sr/sc.dcm, result.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.html/pdf, seg/sr/sc.dcm, result.json.")],
     model: Annotated[str, typer.Option("--model", help="'default' or a staging checkpoint.")] = "default",
     cam: Annotated[bool, typer.Option("--cam/--no-cam", help="Grad-CAM overlay and pseudo-mask.")] = True,
     deidentified: Annotated[
@@ -736,10 +824,64 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """Stage one image and write an HTML/PDF report plus DICOM SEG, SR and SC."""
-    _run(as_json, "run_report", image, out, model=model, cam=cam, deidentified=deidentified)
+    _call(as_json, api.report, image, out=out, model=model, cam=cam, deidentified=deidentified)
 
 
 # (end of clinical commands)
+
+# ============================== examples in every --help ==============================
+_EXAMPLES: dict[str, tuple[str, str]] = {
+    "audit": ("liverfib audit data/us", "liverfib audit data/us -o runs/audit --json"),
+    "split": ("liverfib split data/us -o runs/split.csv", "liverfib split data/us -o runs/folds.csv --folds 5"),
+    "evaluate": ("liverfib evaluate --model default --data data/us --split runs/split.csv --subset test -o runs/eval",
+                 "liverfib evaluate --predictions preds.csv -o runs/eval"),
+    "predict": ("liverfib predict demo/us/F0_a195.jpg", "liverfib predict -i demo/us -o runs/predictions.csv --json"),
+    "batch": ("liverfib batch archive/ --task us-staging -o runs/batch",
+              "liverfib batch manifest.csv --task ct-segment -o runs/ct --address auto --workers 8"),
+    "train": ("liverfib train --data data/us --split runs/split.csv -o runs/us_model",
+              "liverfib train --data data/us --split runs/split.csv -o runs/ft --epochs 5 --device cuda"),
+    "models": ("liverfib models", "liverfib models '*seg*' --json"),
+    "explain": ("liverfib explain demo/us -o runs/explain", "liverfib explain -i demo/us/F0_a195.jpg -o runs/cam --method gradcam++"),
+    "pseudo-masks": ("liverfib pseudo-masks --data data/us -o runs/pseudo",
+                     "liverfib pseudo-masks --data data/us -o runs/pseudo --threshold otsu"),
+    "segment": ("liverfib segment demo/us -o runs/us_masks", "liverfib segment -i ct.nii.gz -o runs/liver_mask.nii.gz --modality ct"),
+    "train-seg": ("liverfib train-seg --list", "liverfib train-seg --task us-liver --data data/us-liver -o runs/seg"),
+    "mre": ("liverfib mre runs/phantoms/exam_000 -o runs/mre", "liverfib mre exam/ --mask liver.nii.gz --json"),
+    "agreement": ("liverfib agreement --a auto.csv --b manual.csv", "liverfib agreement --a auto.csv --b manual.csv -o runs/agree"),
+    "mri-inspect": ("liverfib mri-inspect data/LiQA", "liverfib mri-inspect data/CirrMRI600 --labels labels.csv --json"),
+    "predict-mri": ("liverfib predict-mri data/LiQA/Vendor_A/0001-A-S2", "liverfib predict-mri scan.nii.gz --model runs/mri/model.pt --mask mask.nii.gz"),
+    "train-mri": ("liverfib train-mri --data data/LiQA -o runs/mri", "liverfib train-mri --data data/CirrMRI600 -o runs/cirr --sequence T2 --labels labels.csv"),
+    "deidentify": ("liverfib deidentify study/ anon/ --salt SECRET", "LIVERFIB_DEID_SALT=SECRET liverfib deidentify one.dcm anon/"),
+    "serve-dicom": ("liverfib serve-dicom", "liverfib serve-dicom --port 11112 --allow SCANNER1 --data /srv/liverfib"),
+    "serve": ("LIVERFIB_TOKEN=secret liverfib serve", "LIVERFIB_TOKEN=secret liverfib serve --port 8080 --no-cam"),
+    "report": ("liverfib report demo/us/F0_a195.jpg -o runs/report", "liverfib report image.dcm -o runs/report --deidentified"),
+    "phantom mre": ("liverfib phantom mre -o runs/phantoms --n 5", "liverfib phantom mre -o runs/ge --vendor ge --seed 7"),
+    "phantom mri": ("liverfib phantom mri -o runs/liqa_synth", "liverfib phantom mri -o runs/cirr_synth --layout cirrmri --n 9"),
+    "radiomics extract": ("liverfib radiomics extract --images data/us --roi fan -o runs/features.parquet",
+                          "liverfib radiomics extract --images vols/ --masks masks/ -o runs/f.parquet --config configs/radiomics_ct.yaml"),
+    "radiomics deep-features": ("liverfib radiomics deep-features -i data/us -o runs/features/lite0_s123.parquet",
+                                "liverfib radiomics deep-features -i data/us -o runs/f_lite1.parquet --backbone tf_efficientnet_lite1"),
+    "radiomics train": ("liverfib radiomics train --features runs/features.parquet --split runs/split.csv -o runs/rad",
+                        "liverfib radiomics train --features f.parquet --split folds.csv -o runs/rad --algorithm rf"),
+    "radiomics evaluate": ("liverfib radiomics evaluate --model runs/rad/model.joblib --features f.parquet --split runs/split.csv",
+                           "liverfib radiomics evaluate --model m.joblib --features f.parquet --split s.csv -o runs/rad_eval"),
+}
+
+
+def _add_examples(typer_app: typer.Typer, prefix: str = "") -> None:
+    """Put two examples (from ``_EXAMPLES``) at the end of each command's --help."""
+    for cmd in typer_app.registered_commands:
+        name = cmd.name or (cmd.callback.__name__.rstrip("_").replace("_", "-") if cmd.callback else "")
+        ex = _EXAMPLES.get(f"{prefix}{name}")
+        if ex and not cmd.hidden:
+            cmd.epilog = "Examples:\n\n" + "\n\n".join(f"  $ {e}" for e in ex)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _add_examples(group.typer_instance, f"{prefix}{group.name} ")
+
+
+_add_examples(app)
+
 
 def main() -> None:  # pragma: no cover - console entry
     try:
@@ -747,3 +889,7 @@ def main() -> None:  # pragma: no cover - console entry
     except LiverfibError as exc:  # safety net for errors raised outside commands
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":  # python -m liverfib.cli
+    main()

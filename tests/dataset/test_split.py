@@ -187,7 +187,7 @@ def test_small_set_with_many_small_strata_still_splits() -> None:
 )
 def test_bad_fractions_are_config_errors(val: float, test: float) -> None:
     files = [{"path": "a", "label": "F0", "cluster": "c1"}]
-    with pytest.raises(ConfigError, match="--val and --test must be fractions"):
+    with pytest.raises(ConfigError, match="--val-fraction and --test-fraction must be fractions"):
         make_split(files, val=val, test=test)
 
 

@@ -16,7 +16,7 @@ LIVERFIB = Path(sys.executable).with_name("liverfib")
 TEXTURE = {"F0": 2.0, "F1": 5.0, "F2": 9.0}  # tissue correlation length per stage: coarser = later
 
 
-def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(LIVERFIB), *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -68,7 +68,7 @@ def test_train_then_evaluate(workdir: Path, extracted: Path) -> None:
     run_dir = workdir / "run"
     proc = run(
         "radiomics", "train", "--features", extracted, "--split", workdir / "folds.csv",
-        "--data", workdir / "us", "--out", run_dir, "--model", "lr", "--n-boot", "50",
+        "--data", workdir / "us", "--out", run_dir, "--algorithm", "lr", "--n-boot", "50",
         "--shap-images", "12", "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -87,16 +87,50 @@ def test_train_then_evaluate(workdir: Path, extracted: Path) -> None:
         assert (run_dir / name).is_file(), name
     assert list(run_dir.glob("shap_waterfall_*.png"))
 
+    # the final K-fold model is refit on every row: scoring fold0 with it is refused (issue 20.3) ...
     ev = workdir / "eval"
-    proc = run(
-        "radiomics", "evaluate", "--model", run_dir / "model.joblib", "--features", extracted,
-        "--split", workdir / "folds.csv", "--data", workdir / "us", "--subset", "fold0",
-        "--out", ev, "--n-boot", "50", "--json",
-    )  # fmt: skip
+    args = ("radiomics", "evaluate", "--model", run_dir / "model.joblib", "--features", extracted,
+            "--split", workdir / "folds.csv", "--data", workdir / "us", "--subset", "fold0",
+            "--out", ev, "--n-boot", "50")  # fmt: skip
+    proc = run(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "were used to fit" in proc.stderr and "out-of-fold" in proc.stderr
+    assert not ev.exists()
+    # ... unless asked, and then flagged
+    proc = run(*args, "--allow-overlap", "--json")
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert set(res["metrics"]) >= {"accuracy", "macro_auc", "auc_ge_f2", "kappa_quadratic", "ci95"}
+    assert res["n_rows_seen_in_training"] == res["metrics"]["n"]
     assert (ev / "predictions.csv").is_file() and list(ev.glob("shap_waterfall_*.png"))
+
+
+def test_readme_chain_grouped_split_then_deep_features_fusion(workdir: Path, extracted: Path) -> None:
+    """The README radiomics chain: a held-out test scored once; deep features made by a command, fused."""
+    grouped = workdir / "grouped.csv"
+    proc = run("split", workdir / "us", "-o", grouped, "--val-fraction", "0.2", "--test-fraction", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = workdir / "run_grouped"
+    proc = run("radiomics", "train", "--features", extracted, "--split", grouped, "--data", workdir / "us",
+               "-o", run_dir, "--algorithm", "lr", "--n-boot", "20", "--shap-images", "0")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("radiomics", "evaluate", "--model", run_dir / "model.joblib", "--features", extracted,
+               "--split", grouped, "--data", workdir / "us", "--subset", "test", "--n-boot", "20",
+               "--explain", "0", "-o", run_dir / "test", "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["n_rows_seen_in_training"] == 0 and res["metrics"]["n"] > 0
+
+    dl = workdir / "features" / "lite0_s123.parquet"
+    proc = run("radiomics", "deep-features", "-i", workdir / "us", "-o", dl, "--img-size", "96", "--json")
+    assert proc.returncode == 0, proc.stderr
+    table = read_feature_table(dl)
+    assert len(table.paths) == 18 and np.isfinite(table.values).all() and len(table.names) > 100
+    proc = run("radiomics", "train", "--features", extracted, "--split", workdir / "folds.csv",
+               "--data", workdir / "us", "--algorithm", "lr", "--fuse", dl, "-o", workdir / "run_fused_cli",
+               "--n-boot", "20", "--shap-images", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)["metrics"]) == {"radiomics", "lite0_s123", "fusion"}  # block = file stem
 
 
 def test_one_line_errors(workdir: Path, extracted: Path) -> None:
@@ -151,3 +185,22 @@ def test_train_with_fused_table_reports_every_block(workdir: Path, extracted: Pa
     assert set(summary["metrics"]) == {"radiomics", "dl", "fusion"}
     assert summary["metrics"]["dl"]["accuracy"] > 0.8  # the informative fused feature
     assert (workdir / "run_fused" / "oof_fusion.csv").is_file() and "fusion" in text
+
+
+def test_extract_skips_unreadable_files_with_reasons(workdir: Path, tmp_path: Path) -> None:
+    """Issue 20.11: a bad file is skipped and named (not the first-error abort); --strict stops."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name in ("f0_0.png", "f1_0.png"):
+        (folder / name).write_bytes((workdir / "us" / name[:2].upper() / name).read_bytes())
+    (folder / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    out = tmp_path / "f.parquet"
+    proc = run("radiomics", "extract", "--images", folder, "--roi", "fan", "--out", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["n_images"] == 2 and summary["n_skipped"] == 1
+    assert "zz_broken.png" in summary["errors"][0]["path"] and "corrupt" in summary["errors"][0]["error"]
+    assert len(read_feature_table(out).paths) == 2
+    proc = run("radiomics", "extract", "--images", folder, "--roi", "fan", "--out", tmp_path / "g.parquet",
+               "--strict")
+    assert proc.returncode == 2 and "zz_broken.png" in proc.stderr and not (tmp_path / "g.parquet").exists()

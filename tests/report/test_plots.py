@@ -66,7 +66,16 @@ def test_write_json_converts_numpy_types(tmp_path: Path) -> None:
 def test_write_json_round_trips_an_evaluation(tmp_path: Path) -> None:
     labels, probs = _case()
     result = evaluate_probabilities(labels, probs, CLASSES, sources=["a"] * 80, n_boot=20)
-    assert json.loads(write_json(result, tmp_path / "r.json").read_text()) == result
+    from liverfib.report.jsonio import tidy_floats
+
+    assert json.loads(write_json(result, tmp_path / "r.json").read_text()) == tidy_floats(result)
+
+
+def test_write_json_drops_binary_noise(tmp_path: Path) -> None:
+    """Issue 20.9: no 2861.5499999999997 in a result file (12 significant digits; float32 -> 7)."""
+    text = write_json({"area_mm2": 2861.5499999999997, "p": np.float32(0.1), "tiny": 1.234e-20},
+                      tmp_path / "r.json").read_text()
+    assert json.loads(text) == {"area_mm2": 2861.55, "p": 0.1, "tiny": 1.234e-20}
 
 
 def test_write_json_rejects_nan_and_leaves_old_file(tmp_path: Path) -> None:

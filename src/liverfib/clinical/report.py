@@ -22,8 +22,8 @@ from liverfib import __version__
 __all__ = ["NOTICE", "overlay_rgb", "overlay_rgba", "render_report_html", "write_png", "write_report"]
 
 NOTICE = (
-    "RESEARCH USE ONLY. Not a medical device; not for diagnosis. See MODEL_CARD.md for the models' "
-    "training data, measured accuracy and limits."
+    "RESEARCH USE ONLY. Not a medical device; not for diagnosis. The model's measured accuracy and its "
+    "limits are stated below."
 )
 
 #: RGB colours of mask kinds.
@@ -123,18 +123,23 @@ img{width:360px;max-width:100%;image-rendering:pixelated}
  P(F4) = {{ '%.2f'|format(r.p_f4) }}</p>
 <p>Uncertainty: normalised entropy of the stage probabilities {{ '%.2f'|format(entropy) }}
  (0 = one stage certain, 1 = all stages equally likely). These are model probabilities, not a
- confidence interval; the model's measured accuracy with 95% CIs is in BENCHMARKS.md.</p>
+ confidence interval; how often the model is right is measured below.</p>
 <table><tr><th>stage</th><th>probability</th><th></th></tr>
 {% for s, p in r.probabilities.items() %}<tr><td>{{ s|e }}</td><td>{{ '%.3f'|format(p) }}</td>
 <td><span class="bar" style="width:{{ (p*300)|round|int }}px"></span></td></tr>
 {% endfor %}</table>
 {% if r.warning %}<p><b>Warning:</b> {{ r.warning|e }}</p>{% endif %}
 {% endif %}
+{% if r.model_accuracy %}<h2>How accurate is this model?</h2>
+<p><b>Measured:</b> {{ r.model_accuracy.figure|e }}{% if r.model_accuracy.source %}
+ <br><small>Source: {{ r.model_accuracy.source|e }}{% if r.model_accuracy.synthetic %} (SYNTHETIC data){% endif %}</small>{% endif %}</p>
+{% if r.model_accuracy.caveat %}<p><b>Caveat:</b> {{ r.model_accuracy.caveat|e }}</p>{% endif %}
+{% endif %}
 {% if r.mre %}<h2>MR elastography</h2><table>
 {% for k, v in r.mre.items() %}<tr><th>{{ k|e }}</th><td>{{ v|e }}</td></tr>{% endfor %}</table>{% endif %}
 {% if images %}<h2>Images</h2>
 {% for title, uri in images %}<figure><img src="{{ uri }}" alt="{{ title|e }}"><figcaption>{{ title|e }}</figcaption></figure>
-{% endfor %}{% endif %}
+{% endfor %}{% if r.overlay_legend %}<p><b>Overlay colours:</b> {{ r.overlay_legend|e }}</p>{% endif %}{% endif %}
 {% if r.notes %}<h2>Notes</h2><ul>{% for n in r.notes %}<li>{{ n|e }}</li>{% endfor %}</ul>{% endif %}
 <h2>Software</h2><table>
 <tr><th>liverfib</th><td>{{ version|e }}</td></tr>
@@ -242,8 +247,14 @@ def _write_pdf(result: Mapping[str, Any], out_dir: Path, path: Path, deidentifie
         ax.set_title("Image with overlay" if img.name == "overlay.png" else "MRE stiffness map (kPa)", fontsize=9)
     notes = list(result.get("notes") or [])
     models = dict(result.get("models") or {})
-    lines = [f"liverfib {__version__}"] + [f"{k}: {v}" for k, v in models.items()] + notes
-    for i, line in enumerate(lines[:18]):
+    acc = dict(result.get("model_accuracy") or {})
+    measured = [f"Measured accuracy: {acc.get('figure')}", f"Caveat: {acc.get('caveat')}"] if acc else []
+    legend = [f"Overlay colours: {result['overlay_legend']}"] if result.get("overlay_legend") else []
+    import textwrap
+
+    wrapped = [w for line in measured + legend for w in textwrap.wrap(line, 120) if "None" not in line or w]
+    lines = wrapped + [f"liverfib {__version__}"] + [f"{k}: {v}" for k, v in models.items()] + notes
+    for i, line in enumerate(lines[:22]):
         fig.text(0.08, 0.40 - 0.018 * i, str(line)[:120], fontsize=7)
     buf = io.BytesIO()
     with PdfPages(buf) as pdf:

@@ -93,7 +93,7 @@ def check_split_options(
         return
     if not 0.0 <= val < 1.0 or not 0.0 <= test < 1.0 or val + test >= 1.0:
         raise ConfigError(
-            f"--val and --test must be fractions in [0, 1) summing below 1, got {val} and {test}"
+            f"--val-fraction and --test-fraction must be fractions in [0, 1) summing below 1, got {val} and {test}"
         )
 
 
@@ -162,16 +162,15 @@ def _base(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_split_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Write split rows atomically (temp file + rename)."""
+    """Write split rows atomically (:mod:`liverfib.io.atomic`; non-UTF-8 file names keep their bytes)."""
+    from liverfib.io.atomic import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_write(path, "w", errors="surrogateescape") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(SPLIT_COLUMNS))
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in SPLIT_COLUMNS})
-    tmp.replace(path)
     return path
 
 

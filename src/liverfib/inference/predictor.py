@@ -7,7 +7,7 @@ non-ultrasound DICOM) instead of a confident stage.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from liverfib.models.assets import ASSETS_DIR, SHIPPED
 if TYPE_CHECKING:
     from liverfib.models.bundle import Bundle
 
-__all__ = ["DEFAULT_MODEL_PATH", "PredictOutput", "Predictor", "check_bmode", "load_predictor"]
+__all__ = ["DEFAULT_MODEL_PATH", "PredictOutput", "Predictor", "check_bmode", "load_predictor", "stage_files"]
 
 DEFAULT_MODEL_PATH = ASSETS_DIR / SHIPPED["us-staging"]
 
@@ -136,39 +136,62 @@ class Predictor:
         self, paths: Sequence[Path], *, tta: bool = False, batch_size: int = 16, progress: bool = False
     ) -> PredictOutput:
         """Read, check and stage files; unreadable/unsuitable files are listed in ``errors``."""
-        from liverfib.io import read_image
+        out = stage_files(paths, lambda: self, tta=tta, batch_size=batch_size, progress=progress)
+        if not out.classes:  # nothing readable: still this model's (0, K) shape
+            out = PredictOutput([], np.zeros((0, len(self.classes)), np.float32), self.classes, [], out.errors)
+        return out
 
-        if batch_size < 1:
-            raise InputError(f"--batch-size must be at least 1, got {batch_size}")
-        good: list[Path] = []
-        probs: list[np.ndarray] = []
-        warnings: list[str | None] = []
-        errors: list[tuple[Path, str]] = []
-        bar = None
-        if progress:
-            from tqdm import tqdm
 
-            bar = tqdm(total=len(paths), desc="predict", unit="img", leave=False, disable=None)
-        for start in range(0, len(paths), batch_size):
-            arrays = []
-            for path in paths[start : start + batch_size]:
-                try:
-                    image = read_image(path)
-                    warn = check_bmode(image)
-                except LiverfibError as exc:
-                    errors.append((Path(path), str(exc)))
-                    continue
-                arrays.append(image.array)
-                good.append(Path(path))
-                warnings.append(warn)
-            if arrays:
-                probs.append(self.predict_arrays(arrays, tta=tta, batch_size=batch_size))
-            if bar is not None:
-                bar.update(min(batch_size, len(paths) - start))
+def stage_files(
+    paths: Sequence[Path],
+    load_model: Callable[[], Predictor],
+    *,
+    tta: bool = False,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> PredictOutput:
+    """Read, check and stage files; unreadable/unsuitable files are listed in ``errors``.
+
+    ``load_model()`` is called once, when the first readable image is found: a run whose inputs are
+    all unreadable fails in well under a second instead of after the model has loaded. With no
+    readable image the output has no rows and ``classes == []``.
+    """
+    from liverfib.io import read_image
+
+    if batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {batch_size}")
+    model: Predictor | None = None
+    good: list[Path] = []
+    probs: list[np.ndarray] = []
+    warnings: list[str | None] = []
+    errors: list[tuple[Path, str]] = []
+    bar = None
+    if progress:
+        from liverfib.progress import progress_bar
+
+        bar = progress_bar(total=len(paths), desc="predict", unit="img")
+    for start in range(0, len(paths), batch_size):
+        arrays = []
+        for path in paths[start : start + batch_size]:
+            try:
+                image = read_image(path)
+                warn = check_bmode(image)
+            except LiverfibError as exc:
+                errors.append((Path(path), str(exc)))
+                continue
+            arrays.append(image.array)
+            good.append(Path(path))
+            warnings.append(warn)
+        if arrays:
+            model = model or load_model()
+            probs.append(model.predict_arrays(arrays, tta=tta, batch_size=batch_size))
         if bar is not None:
-            bar.close()
-        p = np.concatenate(probs) if probs else np.zeros((0, len(self.classes)), np.float32)
-        return PredictOutput(good, p, self.classes, warnings, errors)
+            bar.update(min(batch_size, len(paths) - start))
+    if bar is not None:
+        bar.close()
+    classes = model.classes if model is not None else []
+    p = np.concatenate(probs) if probs else np.zeros((0, len(classes)), np.float32)
+    return PredictOutput(good, p, classes, warnings, errors)
 
 
 def load_predictor(model: str | Path = "default", engine: str = "torch") -> Predictor:

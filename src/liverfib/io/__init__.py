@@ -110,7 +110,7 @@ def list_images(root: str | Path) -> list[Path]:
     """
     root = Path(root)
     if not root.exists():
-        raise InputError(f"{root}: folder not found")
+        raise InputError(f"{root}: file or folder not found")
     if root.is_file():
         return [root]
     files = sorted(

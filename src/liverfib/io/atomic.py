@@ -17,12 +17,15 @@ __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_write(
+    path: str | Path, mode: str = "w", encoding: str | None = "utf-8", errors: str = "strict"
+) -> Iterator[IO[Any]]:
     """Open a temporary file for writing; on clean exit it replaces ``path`` in one rename.
 
     ``mode`` is ``"w"`` (text) or ``"wb"`` (bytes). Parent folders are created. The file keeps the
     permissions of the file it replaces (0644 for a new one). On any exception the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. ``errors`` is the text encoding's error handler
+    (``"surrogateescape"`` writes non-UTF-8 file names back as their original bytes).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
@@ -32,7 +35,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, perm)
-        kwargs = {"encoding": encoding, "newline": ""} if mode == "w" else {}
+        kwargs = {"encoding": encoding, "errors": errors, "newline": ""} if mode == "w" else {}
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()

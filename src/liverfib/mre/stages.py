@@ -37,7 +37,7 @@ class StageCutoffs(BaseModel):
     f2_kpa: float = 2.8
     f3_kpa: float = 4.0
     f4_kpa: float = 5.0
-    source: str = "F1/F3/F4: Venkatesh, Yin, Ehman, JMRI 2013;37:544-555; F2: 2.8 kPa (issue 6 study)"
+    source: str = "F1/F3/F4: Venkatesh, Yin, Ehman, JMRI 2013;37:544-555; F2: 2.8 kPa (significant-fibrosis cut-off of the ResNeXt-UNet MRE study, 319 patients)"
 
     @model_validator(mode="after")
     def _increasing(self) -> StageCutoffs:

@@ -3,36 +3,37 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = ["progress_bar", "write_rows", "collect_files", "unique_stems", "read_2d_images"]
 
 
-def progress_bar(desc: str):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
+def progress_bar(desc: str, unit: str = "it") -> Callable[..., None]:
+    """A ``update(done, total, **metrics)`` callback on the shared :class:`liverfib.progress.Progress`."""
+    from liverfib.progress import Progress
 
-    bar: dict[str, Any] = {}
+    state: dict[str, Progress] = {}
 
-    def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, unit="img", leave=False, mininterval=0.5, disable=None)
-        bar["bar"].n = done
-        bar["bar"].refresh() if done == total else None
-        if done == total:
-            bar["bar"].close()
+    def update(done: int, total: int, **metrics: Any) -> None:
+        if "bar" not in state:
+            state["bar"] = Progress(total, desc, unit)
+        state["bar"].set(done, total, **metrics)
+        if done >= total:
+            state["bar"].close()
 
     return update
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    """Write a CSV atomically (see :mod:`liverfib.io.atomic`): a failure leaves an earlier file intact."""
+    from liverfib.io.atomic import atomic_write
+
+    with atomic_write(path, "w", errors="surrogateescape") as fh:  # non-UTF-8 names keep their bytes
         w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def collect_files(paths: Sequence[Path]) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from liverfib.errors import ConfigError, InputError
+from liverfib.errors import InputError
 
 __all__ = ["CIRRMRI_SPLITS", "LIQA_CLASSES", "LazySegmenter", "check_out_csv", "prediction_columns", "prob_cells",
            "case_progress", "cirrmri_slices", "liqa_slices"]
@@ -18,11 +18,9 @@ def check_out_csv(out_csv: Path | None) -> Path | None:
     """``--out`` must name a .csv file; its folder is created. Checked before any work starts."""
     if out_csv is None:
         return None
-    out_csv = Path(out_csv)
-    if out_csv.suffix.lower() != ".csv" or out_csv.is_dir():
-        raise ConfigError(f"--out must name a .csv file (e.g. preds.csv), got {out_csv}")
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    return out_csv
+    from liverfib.io.outputs import check_output_file
+
+    return check_output_file(Path(out_csv), (".csv",))
 
 
 def prediction_columns(classes: tuple[str, ...] | list[str], extra: list[str]) -> list[str]:
@@ -50,9 +48,13 @@ class LazySegmenter:
 
 
 def case_progress(items: list[Any], desc: str) -> Any:
-    from tqdm import tqdm
+    """Iterate ``items`` with the shared progress reporter (bar on a terminal, a line every ~10 s off it)."""
+    from liverfib.progress import Progress
 
-    return tqdm(items, desc=desc, unit="case", leave=False, mininterval=0.5, disable=None)
+    with Progress(len(items), desc, "case") as bar:
+        for item in items:
+            yield item
+            bar.update()
 
 
 def cirrmri_slices(root: Path, size: int) -> list[Any]:

@@ -193,8 +193,10 @@ def analyse_file(
         "notes": notes,
         "models": {
             "staging": f"{desc.get('name')} ({desc.get('backbone', desc.get('arch', '?'))}; "
-            f"weights: {desc.get('weights_origin') or 'see model card'})",
+            f"weights: {desc.get('weights_origin') or 'not recorded'})",
         },
+        "model_accuracy": _accuracy_of("us_staging_default" if str(cfg.model) == "default" else None, cfg.model),
+        "overlay_legend": _legend(masks, heat is not None),
         "files": ["image.png", "overlay.png", "overlay_layer.png", "seg.dcm", "sr.dcm", "sc.dcm"],
     }
     if cfg.pdf:
@@ -258,6 +260,10 @@ def _analyse_mre(job: Any) -> dict[str, Any]:
         },
         "notes": list(summary.get("warnings") or []),
         "models": {"mre liver segmentation": str(summary.get("segmentation", {}).get("model", "?"))},
+        "model_accuracy": _accuracy_of(
+            "mre_seg_default" if summary.get("segmentation", {}).get("source") == "model" else None, "own mask"
+        ),
+        "overlay_legend": "stiffness map in kPa (colour bar beside it); the measured ROI is outlined",
         "files": files,
     }
     from liverfib.clinical.report import write_report
@@ -332,13 +338,41 @@ def make_processor(
 
 
 # --------------------------------------------------------------------------------- CLI twins
+def _accuracy_of(shipped: str | None, model: Any) -> dict[str, Any]:
+    """What a report reader needs about the model's measured accuracy (from the model catalogue)."""
+    from liverfib.models.catalog import model_accuracy
+
+    found = model_accuracy(shipped) if shipped else None
+    if found is None:
+        return {"model": str(model), "figure": "not measured by liverfib (a user-supplied model); validate it "
+                "on your own data", "source": None, "synthetic": None, "caveat": ""}
+    return found
+
+
+def _legend(masks: dict[str, Any], with_cam: bool) -> str:
+    """The overlay colours actually drawn, in words (see ``clinical.report.overlay_rgba``)."""
+    names = {"liver": "green outline = liver (segmenter)", "fov": "blue outline = ultrasound field of view (fan)"}
+    parts = [names[k] for k in ("fov", "liver") if k in masks]
+    if with_cam:
+        parts.append("blue-to-red shading = Grad-CAM, where the model looked (red most; not anatomy)")
+    return "; ".join(parts)
+
+
 def run_deidentify(
-    src: Path, out_dir: Path, *, salt: str | None = None, mask_burned_in: bool = True
+    src: Path, out_dir: Path, *, salt: str | None = None, mask_burned_in: bool = True, strict: bool = False
 ) -> tuple[dict[str, Any], str]:
-    """De-identify a DICOM file or folder into ``out_dir`` (Basic Profile; see clinical.deidentify)."""
+    """De-identify a DICOM file or folder into ``out_dir`` (Basic Profile; see clinical.deidentify).
+
+    Files that are not DICOM are skipped and listed; none de-identified (or any skipped with
+    ``strict``) raises :class:`InputError`."""
     import os
 
     from liverfib.clinical.deidentify import deidentify_path
+    from liverfib.io.outputs import check_output_dir
+
+    if not Path(src).exists():
+        raise InputError(f"{src}: file or folder not found")
+    check_output_dir(out_dir, option="OUT")
 
     salt = salt or os.environ.get("LIVERFIB_DEID_SALT")
     if not salt:
@@ -348,6 +382,11 @@ def run_deidentify(
         )
     rows = deidentify_path(src, out_dir, salt=salt, mask_burned_in=mask_burned_in)
     ok = [r for r in rows if r["status"] == "ok"]
+    refused = [f"{r['input']}: {r['reason']}" for r in rows if r["status"] != "ok"]
+    if not ok:
+        raise InputError(f"de-identified none of {len(rows)} file(s): " + "; ".join(refused[:3]))
+    if strict and refused:
+        raise InputError(f"--strict: {len(refused)} file(s) not de-identified, first: {refused[0]}")
     summary = {"out": str(out_dir), "n_ok": len(ok), "n_skipped_or_failed": len(rows) - len(ok), "files": rows}
     lines = [f"de-identified {len(ok)} of {len(rows)} files into {out_dir}"]
     for r in rows:

@@ -245,6 +245,7 @@ def run_mri_stage(
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: not found; pass a case folder, a NIfTI volume or a dataset root")
+    _read_before_loading(path, mask)
     net, cfg, info = load_staging_model(model)
     seg = LazySegmenter(seg_model)
     if isinstance(cfg, SliceStagingConfig):
@@ -266,6 +267,26 @@ def run_mri_stage(
         summary["predictions_csv"] = str(out_csv)
         text += f"\nwrote {len(rows)} rows to {out_csv} (liverfib evaluate --predictions {out_csv})"
     return summary, text
+
+
+def _read_before_loading(path: Path, mask: Path | None) -> None:
+    """Read one volume / one case (and ``mask``) before any model loads, so that a bad input (4D,
+    NaN, corrupt, missing) fails in about a second. Dataset roots are checked case by case later."""
+    from liverfib.io import read_image
+    from liverfib.mri.layouts import detect_layout, read_liqa_case
+
+    if mask is not None and not Path(mask).is_file():
+        raise InputError(f"--mask {mask}: file not found")
+    if path.is_file():
+        read_image(path)
+    elif path.is_dir() and detect_layout(path) is None:
+        from liverfib.mri.exam import read_exam_volumes
+
+        try:
+            exam = read_liqa_case(path)
+        except InputError:
+            return  # not a LiQA case (e.g. a DICOM series folder): checked when it is staged
+        read_exam_volumes(exam)
 
 
 def _predict_liqa(path: Path, net: Any, cfg: Any, seg: LazySegmenter, *, phases: list[str] | None

@@ -156,7 +156,6 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
 
     import numpy as np
     from pydantic import ValidationError
-    from tqdm import tqdm
 
     from liverfib.evaluation.metrics import evaluate_probabilities
     from liverfib.models.bundle import save_bundle
@@ -198,11 +197,12 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
             rows_meta += [(e, int(k), s.mask_source) for k in s.slice_index]
         prepared[split] = {"x": np.concatenate(xs) if xs else np.zeros((0, 3, crop_size, crop_size), np.float16),
                            "y": np.array(ys, dtype=np.int64), "groups": groups, "meta": rows_meta}
-    bar = tqdm(total=steps, desc="train-mri", unit="step", leave=False, disable=None)
+    from liverfib.progress import Progress
+
+    bar = Progress(steps, "train-mri", "step")
 
     def progress(step: int, message: str) -> None:
-        bar.n = step
-        bar.set_postfix_str(message)
+        bar.set(step, status=message)
 
     tr, va, te = prepared["train"], prepared["valid"], prepared["test"]
     net, log, best = train_slice_staging(tr["x"], tr["y"], cfg, x_val=va["x"], y_val=va["y"], steps=steps, seed=seed,
@@ -356,8 +356,19 @@ def run_train_seg_mri(
     train = [s for s in samples if s.group not in val_groups]
     steps = cfg.steps if cfg.epochs is None else max(1, int(cfg.epochs * len(train) / cfg.batch_size))
     unlabelled = slices_from_synthetic(8, cfg.img_size, seed=cfg.seed + 2, with_masks=False) if cfg.mean_teacher else []
-    net, log = train_segmenter(train, cfg=model_cfg, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                               seed=cfg.seed, unlabelled=unlabelled, mean_teacher_weight=cfg.mean_teacher)
+    import re
+
+    from liverfib.progress import Progress
+
+    with Progress(steps, "train-seg mri", "step") as bar:
+        def show(message: str) -> None:  # "step 25/300 loss 0.412 (31 s)" every 25 steps
+            m = re.match(r"step (\d+)/\d+ loss ([0-9.]+)", message)
+            if m:
+                bar.set(int(m.group(1)), loss=float(m.group(2)))
+
+        net, log = train_segmenter(train, cfg=model_cfg, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                                   seed=cfg.seed, unlabelled=unlabelled, mean_teacher_weight=cfg.mean_teacher,
+                                   log=show)
     model = SegModel(net, model_cfg)
     per_case: dict[str, list[float]] = {}
     for s in samples:

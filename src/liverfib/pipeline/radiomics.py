@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from liverfib.errors import ConfigError, InputError
+from liverfib.errors import ConfigError, InputError, LiverfibError
 from liverfib.pipeline._common import progress_bar
 
 __all__ = ["run_radiomics_extract", "run_radiomics_train", "run_radiomics_evaluate"]
@@ -63,6 +63,7 @@ def run_radiomics_extract(
     overrides: dict[str, Any] | None = None,
     keep_copies: bool = False,
     robustness_images: int = 0,
+    strict: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """Extract radiomics features of every image into ``out`` (Parquet) + ``<out>.yaml`` settings.
 
@@ -103,8 +104,17 @@ def run_radiomics_extract(
             image_paths, shas, n_copies = _distinct(image_paths)
         jobs = [ExtractionJob(i, roi=roi) for i in image_paths]
     t0 = time.perf_counter()
-    rows = extract_many(jobs, config, progress=progress_bar("radiomics"))
+    errors: list[dict[str, Any]] = []
+    rows = extract_many(jobs, config, progress=progress_bar("radiomics", "img"), errors=None if strict else errors)
     seconds = time.perf_counter() - t0
+    if not rows:
+        raise InputError(f"no image could be extracted ({len(errors)} refused): "
+                         + "; ".join(e["error"] for e in errors[:3]))
+    if errors and shas is not None and n_copies is not None:
+        bad = {e["index"] for e in errors}
+        shas = [h for i, h in enumerate(shas) if i not in bad]
+        n_copies = [c for i, c in enumerate(n_copies) if i not in bad]
+        jobs = [j for i, j in enumerate(jobs) if i not in bad]
     if shas is not None and n_copies is not None:
         rows = [
             {"path": r["path"], "sha256": s, "n_copies": c, **{k: v for k, v in r.items() if k != "path"}}
@@ -131,11 +141,16 @@ def run_radiomics_extract(
         "workers": config.workers,
         "roi": roi if roi is not None else "masks",
         "robustness_file": str(icc_file) if icc_file else None,
+        "n_skipped": len(errors),
+        "errors": [{"path": e["path"], "error": e["error"]} for e in errors],
     }
     text = (
         f"wrote {out}: {len(rows)} images x {n_feat} features "
         f"({summary['images_per_second']} images/s, {config.workers} process(es)); settings in {summary['config']}"
     )
+    text += "".join(f"\nskipped: {e['error']}" for e in errors)
+    if errors:
+        text += f"\n{len(errors)} file(s) skipped, reasons above (--strict stops at the first)"
     return summary, text
 
 
@@ -284,6 +299,98 @@ def _fmt(
     return ", ".join(parts)
 
 
+def run_deep_features(
+    images: Sequence[Path],
+    out: Path,
+    *,
+    backbone: str = "tf_efficientnet_lite0",
+    img_size: int = 224,
+    stages: Sequence[int] = (1, 2, 3),
+    fan: bool = True,
+    keep_copies: bool = False,
+    batch_size: int = 16,
+    strict: bool = False,
+) -> tuple[dict[str, Any], str]:
+    """Deep features for ``radiomics train --fuse``: the ImageNet backbone's pooled features (final
+    + ``stages``) of each distinct image and its horizontal flip, averaged, one Parquet row per image.
+
+    The backbone is ImageNet-pretrained and never saw a fibrosis label, so stacking these features
+    under the nested grouped CV of ``radiomics train`` leaks nothing (a fine-tuned checkpoint would:
+    it was fit on some of the rows being scored). Unreadable files are skipped and listed.
+    """
+    import numpy as np
+    import torch
+
+    from liverfib.io import read_image
+    from liverfib.io.outputs import check_output_file
+    from liverfib.models.staging import StagingNet
+    from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
+    from liverfib.progress import Progress
+    from liverfib.radiomics.table import write_feature_table
+
+    check_output_file(Path(out), (".parquet",))
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    pre = UltrasoundPreprocess(PreprocessConfig(img_size=img_size, fan_mask=fan, fan_crop=fan))
+    paths = _expand(images, "images")
+    shas: list[str] | None = None
+    n_copies: list[int] | None = None
+    if not keep_copies:
+        paths, shas, n_copies = _distinct(paths)
+    net = StagingNet(backbone, feature_stages=list(stages)).eval()
+    rows: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    batch: list[tuple[int, np.ndarray]] = []
+    t0 = time.perf_counter()
+
+    def flush() -> None:
+        x = torch.from_numpy(np.stack([a for _, a in batch]))
+        with torch.inference_mode():
+            f = net.pooled_features(torch.cat([x, x.flip(-1)]))
+        feats = (0.5 * (f[: len(batch)] + f[len(batch):])).numpy()
+        for (i, _), v in zip(batch, feats, strict=True):
+            row: dict[str, Any] = {"path": str(paths[i])}
+            if shas is not None and n_copies is not None:
+                row.update(sha256=shas[i], n_copies=n_copies[i])
+            row.update({f"dl_{backbone}_{j:04d}": float(x_) for j, x_ in enumerate(v)})
+            rows.append(row)
+        batch.clear()
+
+    with Progress(len(paths), "deep-features", "img") as bar:
+        for i, p in enumerate(paths):
+            try:
+                image = read_image(p)
+                if image.ndim != 2:
+                    raise InputError(f"{p}: expected a 2D ultrasound image, got shape {image.shape}")
+            except LiverfibError as exc:
+                if strict:
+                    raise
+                errors.append({"path": str(p), "error": str(exc)})
+                bar.update()
+                continue
+            batch.append((i, pre(image.array)))
+            if len(batch) == batch_size:
+                flush()
+            bar.update()
+        if batch:
+            flush()
+    if not rows:
+        raise InputError("no image could be read: " + "; ".join(e["error"] for e in errors[:3]))
+    import yaml
+
+    settings = {"kind": "deep-features", "backbone": backbone, "weights": "ImageNet (no fibrosis labels)",
+                "img_size": img_size, "stages": list(stages), "fan_crop": fan, "flip_average": True}
+    write_feature_table(rows, out, yaml.safe_dump(settings, sort_keys=False))
+    seconds = time.perf_counter() - t0
+    n_feat = len([k for k in rows[0] if k.startswith("dl_")])
+    summary = {"out": str(out), "n_images": len(rows), "n_features": n_feat, "backbone": backbone,
+               "seconds": round(seconds, 2), "n_skipped": len(errors), "errors": errors}
+    lines = [f"wrote {n_feat} deep features ({backbone}, ImageNet weights) of {len(rows)} distinct images to {out}"]
+    lines += [f"skipped: {e['error']}" for e in errors]
+    lines.append(f"use: liverfib radiomics train ... --split FOLDS.csv --fuse {out}")
+    return summary, "\n".join(lines)
+
+
 def run_radiomics_train(
     features: Path,
     split_csv: Path,
@@ -422,10 +529,14 @@ def run_radiomics_train(
         "params": final_params,
         "train_config": cfg.model_dump(mode="json"),
         "extraction_config": table.config_yaml,
+        # the rows the final model was fit on: `radiomics evaluate` refuses to score them as a test
+        "train_paths": sorted(_key(p, None) for p in fit_paths),
+        "train_split": {"file": str(split_csv), "kfold": kfold},
     }
-    tmp = out_dir / "model.joblib.tmp"
-    joblib.dump(bundle, tmp)
-    tmp.replace(out_dir / "model.joblib")
+    from liverfib.io.atomic import atomic_write
+
+    with atomic_write(out_dir / "model.joblib", "wb") as fh:
+        joblib.dump(bundle, fh)
     summary.update({"final_params": final_params, "selected_features": selected, "metrics": metrics})
     write_json(summary, out_dir / "metrics.json")
     if cfg.shap_images > 0:
@@ -454,10 +565,13 @@ def run_radiomics_evaluate(
     out_dir: Path | None = None,
     n_boot: int = 1000,
     explain: int = 1,
+    allow_overlap: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """Apply a trained radiomics model to the ``subset`` rows of a split; metrics with CIs.
 
     With ``out_dir``: predictions.csv, metrics.json and SHAP waterfalls of the first ``explain`` images.
+    Rows the model was fit on are refused (a K-fold model is refit on every row: its honest figures
+    are the out-of-fold ones of ``radiomics train``); ``allow_overlap`` scores them anyway, flagged.
     """
     import joblib
 
@@ -482,6 +596,18 @@ def run_radiomics_evaluate(
         raise InputError(
             f"{features}: lacks {len(missing)} features the model needs, e.g. {missing[0]}; extract with the model's settings"
         )
+    overlap = _training_overlap(bundle, table.paths)
+    if overlap and not allow_overlap:
+        how = bundle.get("train_split", {})
+        refit = ""
+        if how.get("kfold"):
+            refit = (f" (it was refit on every row of the K-fold split {how.get('file')}; its honest figures "
+                     "are the out-of-fold metrics of 'radiomics train')")
+        raise InputError(
+            f"{len(overlap)} of {len(table.paths)} rows of subset {subset!r} were used to fit {model}{refit}; "
+            f"scoring them would overstate accuracy. Evaluate rows the model never saw, or pass --allow-overlap "
+            f"to score anyway (flagged in the output). First: {overlap[0]}"
+        )
     X = _columns(table, bundle["features"])
     classes = bundle["classes"]
     probs = _proba_full(bundle["pipeline"], X, len(classes))
@@ -489,7 +615,8 @@ def run_radiomics_evaluate(
     if unknown:
         raise InputError(f"{split_csv}: labels {unknown} unknown to the model (classes {classes})")
     metrics = _metrics(split_rows, probs, classes, n_boot, 0)
-    summary: dict[str, Any] = {"model": str(model), "subset": subset, "metrics": metrics}
+    summary: dict[str, Any] = {"model": str(model), "subset": subset, "metrics": metrics,
+                               "n_rows_seen_in_training": len(overlap) if "train_paths" in bundle else None}
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -507,4 +634,17 @@ def run_radiomics_evaluate(
             plots = save_shap_plots(expl, out_dir, [table.paths[i] for i in rows], waterfalls=first)
             summary["shap_plots"] = [str(p) for p in plots]
     text = f"radiomics {subset or 'all'} (n={metrics['n']}): {_fmt(metrics)}"
+    if overlap:
+        text += (f"\nWARNING: {len(overlap)} of these rows were used to fit the model; these figures are "
+                 "optimistic (--allow-overlap)")
+    elif "train_paths" not in bundle:
+        text += "\nnote: this model does not record its training rows (made before 0.1.0); overlap not checked"
+    if out_dir is not None:
+        text += f"\nwrote predictions.csv and metrics.json to {out_dir}"
     return summary, text
+
+
+def _training_overlap(bundle: dict[str, Any], paths: list[str]) -> list[str]:
+    """Paths of ``paths`` (feature-table rows) that the model in ``bundle`` was fit on."""
+    trained = set(bundle.get("train_paths") or ())
+    return [p for p in paths if _key(p, None) in trained]

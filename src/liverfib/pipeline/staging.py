@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from liverfib.errors import ConfigError, InputError
-from liverfib.pipeline._common import progress_bar, write_rows
+from liverfib.errors import ConfigError, InputError, ModelError
+from liverfib.pipeline._common import collect_files, progress_bar, write_rows
 
 __all__ = ["run_audit", "run_split", "run_evaluate", "run_predict", "run_train"]
 
@@ -72,17 +72,24 @@ def run_split(
     seed: int = 0,
     naive: bool = False,
     near_threshold: float = 0.90,
+    strict: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """Audit (for clusters and sources) and write a grouped split CSV."""
+    """Audit (for clusters and sources) and write a grouped split CSV. Unreadable files are left out
+    and listed with the reason (``strict``: stop instead, nothing written)."""
     from collections import Counter
 
     from liverfib.dataset.audit import audit_folder
     from liverfib.dataset.split import check_split_options, make_folds, make_split, write_split_csv
+    from liverfib.io.outputs import check_output_file
 
     check_split_options(val=val, test=test, folds=folds, naive=naive)
+    check_output_file(out_csv, (".csv",))
     result = audit_folder(
         data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=progress_bar("split")
     )
+    unreadable = result.summary["unreadable"]
+    if strict and unreadable:
+        raise InputError(f"--strict: {len(unreadable)} unreadable file(s), first: {unreadable[0]['error']}")
     if folds is not None:
         rows = make_folds(result.files, folds=folds, seed=seed)
     else:
@@ -98,6 +105,7 @@ def run_split(
         "n_groups": len({r["group"] for r in rows}),
         "counts": {p: {lab: counts.get((p, lab), 0) for lab in labels} for p in parts},
         "n_unreadable": result.summary["n_unreadable"],
+        "unreadable": unreadable,
     }
     lines = [f"wrote {out_csv} ({summary['mode']}, {len(rows)} files, {summary['n_groups']} groups)"]
     lines.append(f"{'split':8s} " + " ".join(f"{lab:>6s}" for lab in labels))
@@ -105,6 +113,9 @@ def run_split(
         lines.append(f"{p:8s} " + " ".join(f"{counts.get((p, lab), 0):6d}" for lab in labels))
     if naive:
         lines.append("WARNING: naive split puts copies of one image on both sides; use only to show leakage.")
+    if unreadable:
+        lines.append(f"left out {len(unreadable)} unreadable file(s) (--strict stops instead):")
+        lines += [f"  skipped: {_printable(u['error'])}" for u in unreadable]
     return summary, "\n".join(lines)
 
 
@@ -199,6 +210,10 @@ def run_evaluate(
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(metrics, out_dir / "metrics.json")
         plot_evaluation(metrics, labels, np.asarray(probs), classes, out_dir)
+        written = sorted(p.name for p in out_dir.iterdir() if p.is_file())
+        text += f"\nwrote {', '.join(written)} to {out_dir}"
+    else:
+        text += "\n(nothing written; pass --out FOLDER for metrics.json and plots)"
     return metrics, text
 
 
@@ -263,28 +278,52 @@ def run_predict(
     batch_size: int = 16,
     out_csv: Path | None = None,
     engine: str = "auto",
+    strict: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """Stage each image; returns per-image stage, probabilities and binary-task probabilities.
 
     ``engine``: ``auto`` runs the network in ONNX Runtime when it is installed (same weights,
-    ~2-3x faster on CPU), ``torch`` forces PyTorch."""
-    from liverfib.inference.predictor import load_predictor
-    from liverfib.io import list_images
+    ~2-3x faster on CPU), ``torch`` forces PyTorch. Inputs, options and ``out_csv`` are checked
+    before the model loads (a bad input fails in well under a second); ``out_csv`` is written
+    atomically and only when at least one image was staged, so a failed run never replaces an
+    earlier file. Unreadable files are skipped and listed; ``strict`` stops at the first one."""
+    from liverfib.inference.onnx_engine import ENGINES
+    from liverfib.inference.predictor import load_predictor, stage_files
+    from liverfib.io.outputs import check_output_file
 
-    files: list[Path] = []
-    for p in paths:
-        files.extend(list_images(p))
-    predictor = load_predictor(model, engine=engine)
-    out = predictor.predict_paths(files, tta=tta, batch_size=batch_size, progress=len(files) > 8)
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if engine not in ENGINES:
+        from liverfib.errors import unknown_choice
+
+        raise unknown_choice("engine", engine, ENGINES)
+    if str(model) != "default" and not Path(model).is_file():
+        raise ModelError(f"--model {model}: checkpoint not found (use 'default' or a .pt from 'liverfib train')")
+    if out_csv is not None:
+        check_output_file(out_csv, (".csv",))
+    files = collect_files(paths)
+    loaded: dict[str, Any] = {}
+
+    def load() -> Any:
+        loaded["predictor"] = load_predictor(model, engine=engine)
+        return loaded["predictor"]
+
+    out = stage_files(files, load, tta=tta, batch_size=batch_size, progress=len(files) > 8)
+    if not out.paths:
+        raise InputError(f"no image could be staged ({len(out.errors)} refused): " +
+                         "; ".join(_printable(e) for _, e in out.errors[:3]))
+    if strict and out.errors:
+        raise InputError(f"--strict: {len(out.errors)} file(s) refused, first: {out.errors[0][1]}")
+    predictor = loaded["predictor"]
     results = out.as_records()
     summary = {
         "model": predictor.describe(),
         "n": len(results),
         "predictions": results,
+        "n_skipped": len(out.errors),
         "errors": [{"path": str(p), "error": e} for p, e in out.errors],
     }
     if out_csv is not None:
-        out_csv.parent.mkdir(parents=True, exist_ok=True)
         cols = (
             ["path", "stage"]
             + [f"prob_{c}" for c in predictor.classes]
@@ -303,18 +342,30 @@ def run_predict(
             for r in results
         ]
         write_rows(flat, out_csv, cols)
+        summary["out"] = str(out_csv)
     head = f"{'file':32s} {'stage':5s} " + " ".join(f"{c:>6s}" for c in predictor.classes) + "  P(>=F2) note"
     lines = [f"model: {predictor.describe()['name']}  (research use only)", head]
     for r in results:
         probs = " ".join(f"{v:6.2f}" for v in r["probabilities"].values())
         lines.append(
-            f"{Path(r['path']).name[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}"
+            f"{_display_name(r['path'])[:32]:32s} {r['stage']:5s} {probs}  {r['p_ge_f2']:6.2f}  {r.get('warning', '')}"
         )
-    for _p, e in out.errors:
-        lines.append(f"unreadable: {e}")
-    if not results:
-        raise InputError("no image could be read: " + "; ".join(e for _, e in out.errors[:3]))
+    lines += [f"skipped: {_printable(e)}" for _, e in out.errors]
+    if out.errors:
+        lines.append(f"{len(out.errors)} file(s) skipped, reasons above (--strict stops at the first)")
+    if out_csv is not None:
+        lines.append(f"wrote {_printable(str(out_csv))}")
     return summary, "\n".join(lines)
+
+
+def _display_name(path: str) -> str:
+    """A file name safe to print on any terminal (non-UTF-8 bytes shown as \\xNN)."""
+    return _printable(Path(path).name)
+
+
+def _printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (surrogate escapes) shown as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # ----------------------------------------------------------------------------------------- train

@@ -188,17 +188,28 @@ def extract_many(
     config: RadiomicsConfig,
     *,
     progress: Callable[[int, int], None] | None = None,
+    errors: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Extract every job (in ``config.workers`` processes, at most 2); rows in job order.
 
-    Each row holds ``path``, ``roi``, ``roi_pixels`` and the feature columns. The first failing
-    image stops the run with its error (no half-filled table).
+    Each row holds ``path``, ``roi``, ``roi_pixels`` and the feature columns. With ``errors`` (a
+    list), an image that cannot be used is skipped and recorded there as ``{"index", "path",
+    "error"}``; without it the first failing image stops the run (no half-filled table).
     """
     total = len(jobs)
     rows: list[dict[str, Any] | None] = [None] * total
+
+    def failed(i: int, exc: InputError) -> None:
+        if errors is None:
+            raise exc
+        errors.append({"index": i, "path": str(jobs[i].image_path), "error": str(exc)})
+
     if config.workers == 1 or total < 2:
         for i, job in enumerate(jobs):
-            rows[i] = _run_job(job, config)
+            try:
+                rows[i] = _run_job(job, config)
+            except InputError as exc:  # a bad image; a bad option or model still stops the run
+                failed(i, exc)
             if progress:
                 progress(i + 1, total)
     else:
@@ -213,6 +224,10 @@ def extract_many(
                 for fut in done:
                     exc = fut.exception()
                     if exc is not None:
+                        if errors is not None and isinstance(exc, InputError):
+                            failed(futures[fut], exc)
+                            done_count += 1
+                            continue
                         for other in pending:
                             other.cancel()
                         raise exc

@@ -12,7 +12,31 @@ import numpy as np
 
 from liverfib.io.atomic import atomic_write_text
 
-__all__ = ["write_json"]
+__all__ = ["tidy_floats", "write_json"]
+
+#: Significant digits kept in JSON floats: drops binary noise (2861.5499999999997 -> 2861.55) and
+#: nothing a measurement carries.
+SIGNIFICANT_DIGITS = 12
+
+
+def _tidy(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}") if math.isfinite(value) else value
+
+
+def tidy_floats(value: Any) -> Any:
+    """``value`` with every float (also numpy floats, in dicts/lists/tuples) rounded to
+    :data:`SIGNIFICANT_DIGITS` significant digits; everything else unchanged."""
+    if isinstance(value, Mapping):
+        return {k: tidy_floats(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [tidy_floats(v) for v in value]
+    if isinstance(value, np.float32 | np.float16):
+        return float(f"{value.item():.7g}")  # a float32 holds ~7 significant digits
+    if isinstance(value, np.floating):
+        value = value.item()
+    if isinstance(value, float):
+        return _tidy(value)
+    return value
 
 
 def _to_builtin(value: Any, where: str) -> Any:
@@ -29,10 +53,14 @@ def _to_builtin(value: Any, where: str) -> Any:
         return [_to_builtin(v, f"{where}[{i}]") for i, v in enumerate(value.tolist())]
     if isinstance(value, list | tuple):
         return [_to_builtin(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.float32 | np.float16) and np.isfinite(value):
+        return float(f"{value.item():.7g}")
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"write_json: expected finite numbers, found {value} at {where}; use None instead")
+    if isinstance(value, float):
+        return _tidy(value)
     if isinstance(value, Path):
         return str(value)
     return value
@@ -41,7 +69,7 @@ def _to_builtin(value: Any, where: str) -> Any:
 def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``result`` to ``path`` as indented JSON; the file is either complete or untouched.
 
-    numpy scalars and arrays become plain numbers and lists. NaN/inf raise ``ValueError`` before
+    numpy scalars and arrays become plain numbers and lists; floats keep 12 significant digits. NaN/inf raise ``ValueError`` before
     anything is written. Parent folders are created. Returns the path.
     """
     text = json.dumps(_to_builtin(result, "result"), indent=2, allow_nan=False) + "\n"

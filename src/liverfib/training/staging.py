@@ -92,29 +92,32 @@ def load_split_rows(data_dir: Path, split_csv: Path, subset: str, dedup: bool) -
 
 def _images(data_dir: Path, rows: list[dict[str, str]], pre: Any) -> np.ndarray:
     """Read and geometry-preprocess rows -> uint8 ``(N, S, S)``."""
-    from tqdm import tqdm
-
     from liverfib.io import read_image
+    from liverfib.progress import Progress
 
-    out = [
-        pre.geometry(read_image(data_dir / r["path"]).array)
-        for r in tqdm(rows, desc="read", leave=False, disable=None)
-    ]
+    out = []
+    with Progress(len(rows), "read", "img") as bar:
+        for r in rows:
+            out.append(pre.geometry(read_image(data_dir / r["path"]).array))
+            bar.update()
     return np.stack(out)
 
 
 def _features(net: Any, images: np.ndarray, pre: Any, flip: bool, batch: int = 32) -> np.ndarray:
     import torch
-    from tqdm import tqdm
+
+    from liverfib.progress import Progress
 
     feats = []
-    for s in tqdm(range(0, len(images), batch), desc="features", leave=False, disable=None):
-        x = torch.from_numpy(np.stack([pre.normalise(im) for im in images[s : s + batch]]))
-        with torch.inference_mode():
-            f = net.pooled_features(x)
-            if flip:
-                f = 0.5 * (f + net.pooled_features(x.flip(-1)))
-        feats.append(f.numpy())
+    with Progress(len(images), "features", "img") as bar:
+        for s in range(0, len(images), batch):
+            x = torch.from_numpy(np.stack([pre.normalise(im) for im in images[s : s + batch]]))
+            with torch.inference_mode():
+                f = net.pooled_features(x)
+                if flip:
+                    f = 0.5 * (f + net.pooled_features(x.flip(-1)))
+            feats.append(f.numpy())
+            bar.update(len(x))
     return np.concatenate(feats)
 
 
