@@ -274,7 +274,7 @@ def test_models_lists_every_shipped_model_with_figure_source_and_size() -> None:
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     shipped = {m["name"]: m for m in listing["shipped"]}
-    assert set(shipped) == {p.stem for p in ASSETS.glob("*.pt")}  # every shipped weight file is listed
+    assert set(shipped) == {p.name for p in ASSETS.iterdir() if (p / "bundle.yaml").is_file()}  # every shipped bundle
     for m in shipped.values():
         assert m["task"] and m["figure"] and m["figure_source"] and m["size_mb"] > 0
     assert shipped["mre_seg_default"]["synthetic"] and shipped["mri_staging_synthetic"]["synthetic"]

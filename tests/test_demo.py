@@ -31,8 +31,9 @@ def _predict(engine: str) -> dict[str, list[float]]:
     return {p.name: [float(v) for v in row] for p, row in zip(out.paths, out.probs, strict=True)}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _sha256(bundle: Path) -> str:
+    """SHA-256 of the shipped bundle's weights (``weights.safetensors``)."""
+    return hashlib.sha256((bundle / "weights.safetensors").read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("engine", ["torch", "auto"])
@@ -50,7 +51,7 @@ def test_shipped_model_reproduces_the_demo_reference(engine: str) -> None:
         }
         REFERENCE.write_text(json.dumps(record, indent=2) + "\n")
     ref = json.loads(REFERENCE.read_text())
-    assert DEFAULT_MODEL_PATH.stat().st_size < 20 * 1024 * 1024
+    assert (DEFAULT_MODEL_PATH / "weights.safetensors").stat().st_size < 20 * 1024 * 1024
     assert _sha256(DEFAULT_MODEL_PATH) == ref["model_sha256"], (
         "the shipped staging weights changed; check the new demo predictions and regenerate the reference "
         "(see this module's docstring)"

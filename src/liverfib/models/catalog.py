@@ -139,4 +139,10 @@ def list_shipped(pattern: str = "*") -> tuple[dict[str, Any], str]:
     if backbones:
         lines.append("staging backbones (liverfib train --backbone NAME):")
         lines += [f"  {b['name']:28s} {b['weights']}" for b in backbones]
-    return {"shipped": rows, "backbones": backbones}, "\n".join(lines)
+    from liverfib.models.tasks import task_rows
+
+    tasks = task_rows(pattern)
+    if tasks:
+        lines.append("tasks (registry: modality, kind, shipped bundle):")
+        lines += [f"task {t['name']:23s} {t['modality']:4s} {t['kind']:10s} default: {t['default_bundle']}" for t in tasks]
+    return {"shipped": rows, "tasks": tasks, "backbones": backbones}, "\n".join(lines)
