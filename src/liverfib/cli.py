@@ -76,12 +76,17 @@ def audit(
         Path | None, typer.Option("--out", help="Folder for audit.json, files.csv and audit.html.")
     ] = None,
     near_threshold: Annotated[
-        float, typer.Option("--near-threshold", help="Descriptor correlation linking near-duplicates.")
-    ] = 0.90,
+        float, typer.Option("--near-threshold", help="Fan-descriptor correlation linking same-scan frames.")
+    ] = 0.85,
+    cnn_threshold: Annotated[
+        float, typer.Option("--cnn-threshold", help="Lite0-feature cosine that also links same-scan frames.")
+    ] = 0.82,
+    cnn: Annotated[bool, typer.Option("--cnn/--no-cnn", help="Use the CNN-feature links (slower).")] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """Find copies, near-duplicates, label conflicts and source/label confounding."""
-    _run(as_json, "run_audit", data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold)
+    """Find copies, same-scan frames, label conflicts and source/label confounding."""
+    _run(as_json, "run_audit", data_dir, labels_csv=labels, out_dir=out, near_threshold=near_threshold,
+         cnn_threshold=cnn_threshold, cnn=cnn)
 
 
 @app.command()
@@ -96,7 +101,9 @@ def split(
     naive: Annotated[
         bool, typer.Option("--naive", help="Random per-file split (LEAKY; only to demonstrate leakage).")
     ] = False,
-    near_threshold: Annotated[float, typer.Option("--near-threshold", help="As in audit.")] = 0.90,
+    near_threshold: Annotated[float, typer.Option("--near-threshold", help="As in audit.")] = 0.85,
+    cnn_threshold: Annotated[float, typer.Option("--cnn-threshold", help="As in audit.")] = 0.82,
+    cnn: Annotated[bool, typer.Option("--cnn/--no-cnn", help="As in audit.")] = True,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a split where near-duplicate clusters never straddle train/val/test."""
@@ -112,6 +119,8 @@ def split(
         seed=seed,
         naive=naive,
         near_threshold=near_threshold,
+        cnn_threshold=cnn_threshold,
+        cnn=cnn,
     )
 
 
@@ -134,9 +143,15 @@ def evaluate(
     cam: Annotated[
         str | None, typer.Option("--cam", help="CAM method (e.g. gradcam): add the per-source shortcut check.")
     ] = None,
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="CSV path,label[,patient] for --data without --split.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
+    """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV.
+
+    With --model and --data but no --split, the whole labelled folder is scored (your own data);
+    bootstrap groups are the audit's near-duplicate clusters."""
     _run(
         as_json,
         "run_evaluate",
@@ -149,6 +164,7 @@ def evaluate(
         n_boot=n_boot,
         keep_copies=keep_copies,
         cam=cam,
+        labels_csv=labels,
     )
 
 
