@@ -77,3 +77,21 @@ def test_default_model_stages_the_demo_images() -> None:
     np.testing.assert_allclose(out.probs.sum(1), 1.0, atol=1e-4)
     again = predictor.predict_paths(list_images(DEMO))
     np.testing.assert_allclose(out.probs, again.probs, atol=1e-6)
+
+
+def test_demo_images_come_from_the_test_split_with_no_twin_outside() -> None:
+    """Every demo image is a test-split image whose whole same-scan group lies in test (issue 16)."""
+    import csv
+
+    from liverfib.dataset.fingerprint import file_sha256
+    from liverfib.io import list_images, resolve_file
+
+    split = Path(__file__).resolve().parents[2] / "benchmarks" / "splits" / "us_grouped.csv"
+    rows = list(csv.DictReader(split.open()))
+    group_of_sha = {file_sha256(resolve_file(DATA / r["path"])): r["group"] for r in rows}
+    sides: dict[str, set[str]] = {}
+    for r in rows:
+        sides.setdefault(r["group"], set()).add(r["split"])
+    for image in list_images(DEMO):
+        group = group_of_sha[file_sha256(image)]
+        assert sides[group] == {"test"}, f"{image.name}: group {group} also in {sides[group] - {'test'}}"
