@@ -60,7 +60,7 @@ def main() -> None:
             "n_train_distinct": meta["n_train"],
             "thresholds": meta["thresholds"],
             "thresholds_from": "validation split, train-only head (the head that ships)",
-            "ci_method": "percentile bootstrap over same-scan groups, %d resamples" % a.n_boot,
+            "ci_method": f"percentile bootstrap over same-scan groups, {a.n_boot} resamples",
         },
     )
 

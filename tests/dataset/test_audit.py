@@ -405,11 +405,11 @@ def test_grouping_rule_links() -> None:
         v = np.asarray(v, np.float64)
         return v / np.linalg.norm(v)
 
-    def linked(pixel: float, cnn: float, rule: GroupingRule = GroupingRule()) -> bool:
+    def linked(pixel: float, cnn: float, rule: GroupingRule | None = None) -> bool:
         # two unit vectors with the given cosine
         desc = np.stack([unit([1, 0]), unit([pixel, np.sqrt(1 - pixel**2)])]).astype(np.float32)
         emb = np.stack([unit([1, 0]), unit([cnn, np.sqrt(1 - cnn**2)])]).astype(np.float32)
-        pairs, _ = _near_pairs(desc, np.zeros((2, 64), bool), emb, rule)
+        pairs, _ = _near_pairs(desc, np.zeros((2, 64), bool), emb, rule or GroupingRule())
         return len(pairs) == 1
 
     assert linked(0.86, 0.0)
