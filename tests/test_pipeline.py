@@ -79,7 +79,11 @@ def test_evaluate_says_where_it_wrote(predictions_csv, tmp_path: Path) -> None:
     [
         ({}, "give either --predictions CSV or --model"),
         ({"model": "default", "predictions_csv": Path("p.csv")}, "give either --predictions CSV or --model"),
-        ({"model": "default"}, "--model needs --data DIR and --split CSV"),
+        ({"model": "default"}, "--model needs --data DIR"),
+        (
+            {"model": "default", "data_dir": Path("d"), "split_csv": Path("s.csv"), "labels_csv": Path("l.csv")},
+            "--labels applies to a whole folder",
+        ),
     ],
 )
 def test_evaluate_needs_one_source(kw: dict, match: str) -> None:
@@ -109,6 +113,63 @@ def test_evaluate_model_counts_copies_once(trained_run) -> None:
     }
     assert pipeline.run_evaluate(**common)[0]["n"] == 12
     assert pipeline.run_evaluate(**common, keep_copies=True)[0]["n"] == 16
+
+
+def _expected_folder_accuracy(trained_run) -> tuple[int, float]:
+    """Accuracy over the distinct readable images, labels from the folder names (not from the code
+    under test), predictions from the model itself."""
+    from liverfib.inference.predictor import load_predictor
+
+    ds = trained_run.dataset
+    distinct = dict(ds.originals)
+    distinct.update({p: ds.label[p] for p in ds.near_group})
+    predictor = load_predictor(str(trained_run.checkpoint), engine="torch")
+    out = predictor.predict_paths([ds.root / p for p in distinct])
+    stages = [predictor.classes[int(k)] for k in np.asarray(out.probs).argmax(1)]
+    return len(distinct), float(np.mean([s == lab for s, lab in zip(stages, distinct.values(), strict=True)]))
+
+
+def test_evaluate_model_on_a_whole_folder(trained_run) -> None:
+    """No --split: every distinct image of the labelled folder, groups from the audit clustering."""
+    n, accuracy = _expected_folder_accuracy(trained_run)
+    metrics, text = pipeline.run_evaluate(
+        model=str(trained_run.checkpoint), data_dir=trained_run.dataset.root, n_boot=50
+    )
+    assert metrics["n"] == n == trained_run.dataset.n_unique_exact
+    assert metrics["accuracy"] == pytest.approx(accuracy)
+    assert metrics["n_groups"] == trained_run.dataset.n_clusters  # the near-duplicate scan is one group
+    assert set(metrics["per_source"]) == {"S1", "S2"}
+    for entry in metrics["per_source"].values():
+        lo, hi = entry["accuracy_ci95"]
+        assert lo <= entry["accuracy"] <= hi
+    assert "source S1" in text and "source S2" in text
+
+
+def test_evaluate_folder_with_a_labels_csv(trained_run, tmp_path: Path) -> None:
+    ds = trained_run.dataset
+    labels = tmp_path / "labels.csv"
+    rows = [f"{p},{lab}" for p, lab in sorted(ds.originals.items())]
+    labels.write_text("path,label\n" + "\n".join(rows) + "\n")
+    metrics, _ = pipeline.run_evaluate(model=str(trained_run.checkpoint), data_dir=ds.root, labels_csv=labels, n_boot=0)
+    assert metrics["n"] == len(ds.originals)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\n" + "\n".join(f"{p},cirrhosis" for p in sorted(ds.originals)) + "\n")
+    with pytest.raises(InputError, match="not METAVIR stages"):
+        pipeline.run_evaluate(model=str(trained_run.checkpoint), data_dir=ds.root, labels_csv=bad, n_boot=0)
+
+
+def test_cli_evaluate_folder_json(trained_run) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from liverfib.cli import app
+
+    args = ["evaluate", "--model", str(trained_run.checkpoint), "--data", str(trained_run.dataset.root),
+            "--n-boot", "20", "--json"]
+    result = CliRunner().invoke(app, args)  # in-process: a subprocess reloads torch (slow on a busy machine)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n"] == trained_run.dataset.n_unique_exact
 
 
 # --------------------------------------------------------------------------------------- predict

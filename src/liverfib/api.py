@@ -262,31 +262,36 @@ def _write_temp(images: list[Image], folder: Path) -> list[Path]:
 
 
 def audit(data: PathLike, *, labels: PathLike | None = None, out: PathLike | None = None,
-          near_threshold: float = 0.90) -> AuditResult:
-    """Copies, near-duplicates, label conflicts and source/label confounding of a dataset folder."""
+          near_threshold: float = 0.85, cnn_threshold: float = 0.82, cnn: bool = True) -> AuditResult:
+    """Copies, same-scan frames (pixel + CNN-feature links), label conflicts and source/label
+    confounding of a dataset folder."""
     from liverfib.pipeline.staging import run_audit
 
     return _wrap(AuditResult, run_audit(Path(data), labels_csv=_opt(labels), out_dir=_opt(out),
-                                        near_threshold=near_threshold))
+                                        near_threshold=near_threshold, cnn_threshold=cnn_threshold, cnn=cnn))
 
 
 def split(data: PathLike, *, out: PathLike, labels: PathLike | None = None, val_fraction: float = 0.15,
           test_fraction: float = 0.15, folds: int | None = None, seed: int = 0, naive: bool = False,
-          near_threshold: float = 0.90, strict: bool = False) -> SplitResult:
+          near_threshold: float = 0.85, cnn_threshold: float = 0.82, cnn: bool = True,
+          strict: bool = False) -> SplitResult:
     """A grouped split CSV (near-duplicate clusters never straddle train/val/test); unreadable files
     are left out and listed (``strict`` stops instead)."""
     from liverfib.pipeline.staging import run_split
 
     return _wrap(SplitResult, run_split(Path(data), Path(out), labels_csv=_opt(labels), val=val_fraction,
                                         test=test_fraction, folds=folds, seed=seed, naive=naive,
-                                        near_threshold=near_threshold, strict=strict))
+                                        near_threshold=near_threshold, cnn_threshold=cnn_threshold, cnn=cnn,
+                                        strict=strict))
 
 
 def evaluate(*, model: str | None = None, data: PathLike | None = None, split: PathLike | None = None,
              subset: str = "test", predictions: PathLike | None = None, out: PathLike | None = None,
              n_boot: int = 1000, keep_copies: bool = False, cam: str | None = None,
              **options: Any) -> EvaluateResult:
-    """Metrics with cluster-bootstrap 95% CIs, from a model + split or a predictions CSV."""
+    """Metrics with cluster-bootstrap 95% CIs, from a model + split, a model + labelled folder (no
+    split: the whole folder is scored, groups from the audit clustering; ``labels_csv=`` for a labels
+    CSV) or a predictions CSV."""
     from liverfib.pipeline.staging import run_evaluate
 
     return _wrap(EvaluateResult, run_evaluate(model=model, data_dir=_opt(data), split_csv=_opt(split),

@@ -123,12 +123,17 @@ def audit(
         Path | None, typer.Option("--out", "-o", help="Folder for audit.json, files.csv and audit.html.")
     ] = None,
     near_threshold: Annotated[
-        float, typer.Option("--near-threshold", help="Descriptor correlation linking near-duplicates.")
-    ] = 0.90,
+        float, typer.Option("--near-threshold", help="Fan-descriptor correlation linking same-scan frames.")
+    ] = 0.85,
+    cnn_threshold: Annotated[
+        float, typer.Option("--cnn-threshold", help="Lite0-feature cosine that also links same-scan frames.")
+    ] = 0.82,
+    cnn: Annotated[bool, typer.Option("--cnn/--no-cnn", help="Use the CNN-feature links (slower).")] = True,
     as_json: JsonFlag = False,
 ) -> None:
-    """Find copies, near-duplicates, label conflicts and source/label confounding."""
-    _call(as_json, api.audit, data_dir, labels=labels, out=out, near_threshold=near_threshold)
+    """Find copies, same-scan frames, label conflicts and source/label confounding."""
+    _call(as_json, api.audit, data_dir, labels=labels, out=out, near_threshold=near_threshold,
+          cnn_threshold=cnn_threshold, cnn=cnn)
 
 
 @app.command()
@@ -145,7 +150,9 @@ def split(
     naive: Annotated[
         bool, typer.Option("--naive", help="Random per-file split (LEAKY; only to demonstrate leakage).")
     ] = False,
-    near_threshold: Annotated[float, typer.Option("--near-threshold", help="As in audit.")] = 0.90,
+    near_threshold: Annotated[float, typer.Option("--near-threshold", help="As in audit.")] = 0.85,
+    cnn_threshold: Annotated[float, typer.Option("--cnn-threshold", help="As in audit.")] = 0.82,
+    cnn: Annotated[bool, typer.Option("--cnn/--no-cnn", help="As in audit.")] = True,
     strict: StrictFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -162,6 +169,8 @@ def split(
         seed=seed,
         naive=naive,
         near_threshold=near_threshold,
+        cnn_threshold=cnn_threshold,
+        cnn=cnn,
         strict=strict,
     )
 
@@ -188,9 +197,15 @@ def evaluate(
     cam_method: Annotated[
         str, typer.Option("--cam-method", help="CAM method for --cam: gradcam | gradcam++ | scorecam | ...")
     ] = "gradcam",
+    labels: Annotated[
+        Path | None, typer.Option("--labels", help="CSV path,label[,patient] for --data without --split.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV."""
+    """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV.
+
+    With --model and --data but no --split, the whole labelled folder is scored (your own data);
+    bootstrap groups are the audit's same-scan clusters."""
     _call(
         as_json,
         api.evaluate,
@@ -203,6 +218,7 @@ def evaluate(
         n_boot=n_boot,
         keep_copies=keep_copies,
         cam=cam_method if cam else None,
+        labels_csv=labels,
     )
 
 

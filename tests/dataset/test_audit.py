@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from liverfib.dataset import audit_folder, audit_items, cramers_v
-from liverfib.dataset.audit import AUDIT_JSON_KEYS
+from liverfib.dataset.audit import AUDIT_JSON_KEYS, SIMILARITY_BANDS, GroupingRule, _near_pairs
 from liverfib.errors import InputError
 from liverfib.io import LabelledItem
 
@@ -118,7 +118,7 @@ def test_per_label_counts(confounded) -> None:
 
 def test_threshold_one_keeps_reencodes_apart(confounded) -> None:
     ds, _ = confounded
-    s = audit_folder(ds.root, near_threshold=1.0).summary
+    s = audit_folder(ds.root, grouping=GroupingRule(pixel=1.0, use_cnn=False)).summary
     assert s["n_clusters"] == 17
     assert s["near_duplicate_clusters"] == []
 
@@ -308,10 +308,11 @@ def test_only_unreadable_files(tmp_path: Path) -> None:
 def test_audit_items_rejects_empty_and_bad_threshold(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="the collection is empty"):
         audit_items([])
-    item = LabelledItem(tmp_path / "x.png", "x.png", "F0")
     for bad in (0.0, 1.5):
-        with pytest.raises(InputError, match="threshold must be in"):
-            audit_items([item], near_threshold=bad)
+        with pytest.raises(InputError, match="threshold pixel must be in"):
+            GroupingRule(pixel=bad)
+        with pytest.raises(InputError, match="threshold cnn must be in"):
+            GroupingRule(cnn=bad)
 
 
 def test_dangling_stub_is_read_as_a_file_not_followed(tmp_path: Path, make_us_image, us_frame) -> None:
@@ -332,3 +333,104 @@ def test_pairs_of_all_distinct_scans_stay_below_threshold(confounded) -> None:
     desc = [result.fingerprints[rows[p]["sha256"]].descriptor for p in ds.originals]
     worst = max(float(a @ b) for a, b in itertools.combinations(desc, 2))
     assert worst < 0.75
+
+
+# ------------------------------------------------------------------ same-scan frames (issue 16)
+def _moved_frame(img: np.ndarray, kind: str, shift: float, rng: np.random.Generator, us_frame) -> np.ndarray:
+    """The same scan after a small probe movement: content shifted by ``shift`` px, fresh speckle."""
+    import cv2
+
+    fan = us_frame.sector_mask(kind)
+    warp = np.float32([[1, 0, shift], [0, 1, shift / 2]])
+    moved = cv2.warpAffine(img.astype(np.float32), warp, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    moved = moved * (1.0 + 0.25 * rng.normal(size=img.shape)).astype(np.float32)
+    return np.where(fan, np.clip(moved, 25, 235), img).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def moved_scan(tmp_path_factory, make_us_image, us_frame):
+    """Six distinct scans plus one frame of scan 0 moved by 3 px (pixel correlation ~0.86: the band
+    the old 0.90 rule missed)."""
+    root = tmp_path_factory.mktemp("moved") / "us"
+    rng = np.random.default_rng(5)
+    scans = [make_us_image(rng, "A") for _ in range(6)]
+    frame = _moved_frame(scans[0], "A", 3.0, rng, us_frame)
+    for k, img in enumerate(scans):
+        folder = root / ("F0" if k % 2 == 0 else "F1")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"s{k}.png").write_bytes(us_frame.encode(img, "PNG"))
+    (root / "F0" / "s0_moved.png").write_bytes(us_frame.encode(frame, "PNG"))
+    return root
+
+
+def test_moved_frame_of_one_scan_is_grouped_with_it(moved_scan) -> None:
+    result = audit_folder(moved_scan)
+    rows = _rows(result)
+    d0 = result.fingerprints[rows["F0/s0.png"]["sha256"]].descriptor
+    d1 = result.fingerprints[rows["F0/s0_moved.png"]["sha256"]].descriptor
+    assert 0.85 <= float(d0 @ d1) < 0.90  # the band that leaked under the old rule
+    assert rows["F0/s0.png"]["cluster"] == rows["F0/s0_moved.png"]["cluster"]
+    others = {rows[f"F{k % 2}/s{k}.png"]["cluster"] for k in range(1, 6)}
+    assert len(others) == 5 and rows["F0/s0.png"]["cluster"] not in others
+    old = audit_folder(moved_scan, grouping=GroupingRule(pixel=0.90, use_cnn=False))
+    old_rows = _rows(old)
+    assert old_rows["F0/s0.png"]["cluster"] != old_rows["F0/s0_moved.png"]["cluster"]
+
+
+def test_split_keeps_a_moved_frame_with_its_scan(moved_scan) -> None:
+    from liverfib.dataset import make_folds
+
+    rows = make_folds(audit_folder(moved_scan).files, folds=3, seed=0)
+    side = {r["path"]: r["split"] for r in rows}
+    assert side["F0/s0.png"] == side["F0/s0_moved.png"]
+
+
+def test_audit_reports_pairs_per_band_and_largest_cluster(moved_scan) -> None:
+    s = audit_folder(moved_scan).summary
+    n = s["n_unique_pixels"]
+    assert set(s["similarity_bands"]) == {"pixel", "phash", "cnn"}
+    for name, bands in s["similarity_bands"].items():
+        assert len(bands) == len(SIMILARITY_BANDS[name]) + 1
+        assert sum(b["pairs"] for b in bands) == n * (n - 1) // 2
+    pixel = {tuple(b["band"]): b["pairs"] for b in s["similarity_bands"]["pixel"]}
+    assert pixel[(0.85, 0.9)] == 1  # exactly the moved frame and its scan
+    assert s["largest_cluster"] == 2
+    assert "pixel >= 0.85" in s["grouping"]
+
+
+def test_grouping_rule_links() -> None:
+    """The link rule on hand-made similarities: pixel alone, CNN with pixel support, both moderate."""
+
+    def unit(v: list[float]) -> np.ndarray:
+        v = np.asarray(v, np.float64)
+        return v / np.linalg.norm(v)
+
+    def linked(pixel: float, cnn: float, rule: GroupingRule | None = None) -> bool:
+        # two unit vectors with the given cosine
+        desc = np.stack([unit([1, 0]), unit([pixel, np.sqrt(1 - pixel**2)])]).astype(np.float32)
+        emb = np.stack([unit([1, 0]), unit([cnn, np.sqrt(1 - cnn**2)])]).astype(np.float32)
+        pairs, _ = _near_pairs(desc, np.zeros((2, 64), bool), emb, rule or GroupingRule())
+        return len(pairs) == 1
+
+    assert linked(0.86, 0.0)
+    assert not linked(0.84, 0.0)
+    assert linked(0.60, 0.83)
+    assert not linked(0.45, 0.95)  # CNN cosine alone needs some pixel support
+    assert linked(0.81, 0.79)
+    assert not linked(0.81, 0.77)
+    assert not linked(0.79, 0.81)
+    assert not linked(0.81, 0.79, GroupingRule(use_cnn=True, joint_cnn=0.9))
+
+
+def test_perceptual_hash_survives_reencoding_not_a_new_scan(confounded) -> None:
+    from liverfib.dataset.fingerprint import phash_similarity
+
+    ds, result = confounded
+    rows = _rows(result)
+    h = {p: result.fingerprints[rows[p]["sha256"]].phash for p in ds.near_group}
+    first, *rest = sorted(h)
+    for p in rest:
+        assert phash_similarity(h[first][None], h[p][None])[0, 0] >= 0.9
+    distinct = [result.fingerprints[rows[p]["sha256"]].phash for p in ds.originals]
+    sims = phash_similarity(np.stack(distinct), np.stack(distinct))
+    assert sims[np.triu_indices(len(distinct), 1)].max() < 0.9

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "liver-us-fibrosis"
+DEMO = Path(__file__).resolve().parents[2] / "demo" / "us"
 
 pytestmark = [
     pytest.mark.slow,
@@ -41,13 +42,15 @@ def test_audit_finds_the_copies_and_the_confounding(audit) -> None:
         "F3": 678,
         "F4": 1344,
     }
-    assert 900 < s["n_clusters"] < 1224
-    assert s["cross_label_conflicts"] == []
+    # same-scan grouping (BENCHMARKS §0): about 820 clusters, none absurdly large
+    assert 700 < s["n_clusters"] < 900
+    assert s["largest_cluster"] <= 60
+    assert len(s["cross_label_conflicts"]) <= 30
     by_fp = {src["fingerprint"]: src["distinct_per_label"] for src in s["sources"]}
     assert by_fp["JPEG 640x480 L 8-bit"] == {"F0": 248, "F1": 96, "F2": 0, "F3": 0, "F4": 138}
     assert by_fp["PNG 449x464 L 8-bit"] == {"F0": 0, "F1": 141, "F2": 247, "F3": 247, "F4": 107}
     assert s["source_label_cramers_v"] > 0.7 and s["confounding_warning"]
-    assert seconds < 120
+    assert seconds < 900  # CNN embeddings of 1224 images on 2 contended cores
 
 
 def test_grouped_split_keeps_clusters_apart(audit) -> None:
@@ -59,3 +62,21 @@ def test_grouped_split_keeps_clusters_apart(audit) -> None:
         assert side.setdefault(r["cluster"], r["split"]) == r["split"]
     shares = {p: sum(r["split"] == p for r in rows) / len(rows) for p in ("train", "val", "test")}
     assert 0.1 < shares["test"] < 0.2 and 0.1 < shares["val"] < 0.2
+
+
+def test_demo_images_come_from_the_test_split_with_no_twin_outside() -> None:
+    """Every demo image is a test-split image whose whole same-scan group lies in test (issue 16)."""
+    import csv
+
+    from liverfib.dataset.fingerprint import file_sha256
+    from liverfib.io import list_images, resolve_file
+
+    split = Path(__file__).resolve().parents[2] / "benchmarks" / "splits" / "us_grouped.csv"
+    rows = list(csv.DictReader(split.open()))
+    group_of_sha = {file_sha256(resolve_file(DATA / r["path"])): r["group"] for r in rows}
+    sides: dict[str, set[str]] = {}
+    for r in rows:
+        sides.setdefault(r["group"], set()).add(r["split"])
+    for image in list_images(DEMO):
+        group = group_of_sha[file_sha256(image)]
+        assert sides[group] == {"test"}, f"{image.name}: group {group} also in {sides[group] - {'test'}}"

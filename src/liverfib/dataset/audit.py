@@ -4,12 +4,16 @@ Method (documented in README):
 1. Every file is resolved (symlinks and link stubs followed) and hashed (SHA-256): equal hashes are
    byte-identical copies.
 2. Each distinct content is decoded once; equal decoded pixels are pixel-identical images.
-3. Near-duplicates: a 24×24 descriptor of the fan content (area-averaged, z-scored inside the
-   fan; see :func:`~liverfib.dataset.fingerprint.near_duplicate_descriptor`); two images whose
-   descriptors correlate at ``>= near_threshold`` (default 0.90) are linked and clusters are the
-   connected components. Robust to re-encoding, resizing, small crops and gain changes; on the
-   shared ultrasound set pairs above 0.90 were all visibly the same scan (checked by eye) and no
-   cluster then mixes labels.
+3. Same-scan frames ("near-duplicates"). Three similarities between distinct images: Pearson
+   correlation of the 24×24 fan-crop descriptor (``pixel``), CNN cosine of frozen ImageNet
+   EfficientNet-Lite0 features (``cnn``, :mod:`liverfib.dataset.embedding`) and a 64-bit DCT
+   perceptual hash (``phash``, reported only). Two images are linked when
+   ``pixel >= 0.85`` or (``cnn >= 0.82`` and ``pixel >= 0.50``) or (``pixel >= 0.80`` and
+   ``cnn >= 0.78``); clusters are the
+   connected components of the links ("when unsure, group more"). The rule comes from the similarity
+   study in BENCHMARKS.md §0 (``benchmarks/us_similarity.py``, contact sheets in
+   benchmarks/figures/): the old ``pixel >= 0.90`` rule left frames of one scan at 0.85–0.90 on both
+   sides of a split. The audit reports the pairs per similarity band of each measure.
 4. Acquisition source: images grouped by encoding, pixel grid and channel layout; per-source fan
    geometry and burned-in text are reported. Cramér's V between source and label over distinct
    images measures how well the device alone predicts the label.
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +37,55 @@ __all__ = [
     "AUDIT_JSON_KEYS",
     "AuditResult",
     "DEFAULT_NEAR_THRESHOLD",
+    "GroupingRule",
+    "SIMILARITY_BANDS",
     "audit_items",
     "audit_folder",
     "cramers_v",
 ]
 
-DEFAULT_NEAR_THRESHOLD = 0.90
+#: Descriptor (fan-crop pixel) correlation that alone links two images as frames of one scan.
+DEFAULT_NEAR_THRESHOLD = 0.85
+
+
+@dataclass(frozen=True)
+class GroupingRule:
+    """When two distinct images are linked (frames of one scan); clusters = connected components.
+
+    Linked when ``pixel >= pixel`` or (``cnn >= cnn`` and ``pixel >= cnn_min_pixel``) or
+    (``pixel >= joint_pixel`` and ``cnn >= joint_cnn``). The small pixel support on the CNN link keeps
+    a set of look-alike images (one device, phantoms) from collapsing into one cluster on CNN cosine
+    alone. ``use_cnn=False`` keeps only the pixel link (no torch; for quick checks).
+    """
+
+    pixel: float = DEFAULT_NEAR_THRESHOLD
+    cnn: float = 0.82
+    cnn_min_pixel: float = 0.50
+    joint_pixel: float = 0.80
+    joint_cnn: float = 0.78
+    use_cnn: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("pixel", "cnn", "cnn_min_pixel", "joint_pixel", "joint_cnn"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise InputError(f"grouping threshold {name} must be in (0, 1], got {value}")
+
+    def describe(self) -> str:
+        if not self.use_cnn:
+            return f"connected components of links: fan-descriptor correlation >= {self.pixel}"
+        return (
+            f"connected components of links: pixel >= {self.pixel} or (cnn >= {self.cnn} and "
+            f"pixel >= {self.cnn_min_pixel}) or (pixel >= {self.joint_pixel} and cnn >= {self.joint_cnn})"
+        )
+
+
+#: Lower band edges reported by the audit for each measure (pairs counted in ``[lo, next)``).
+SIMILARITY_BANDS = {
+    "pixel": (0.95, 0.90, 0.85, 0.80, 0.75, 0.70),
+    "phash": (0.95, 0.90, 0.85, 0.80, 0.75),
+    "cnn": (0.95, 0.90, 0.85, 0.80, 0.75, 0.70),
+}
 #: Keys of the audit JSON that are a stable contract (tested); others may be added.
 AUDIT_JSON_KEYS = frozenset(
     {
@@ -49,6 +96,8 @@ AUDIT_JSON_KEYS = frozenset(
         "n_unique_exact",
         "near_duplicate_clusters",
         "n_clusters",
+        "similarity_bands",
+        "largest_cluster",
         "cross_label_conflicts",
         "sources",
         "source_label_cramers_v",
@@ -66,6 +115,8 @@ class AuditResult:
     summary: dict[str, Any]
     files: list[dict[str, Any]] = field(default_factory=list)
     fingerprints: dict[str, ImageFingerprint] = field(default_factory=dict)
+    #: unit CNN embedding ``(EMBEDDING_DIM,)`` per pixel_sha1 (empty when the rule does not use it)
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def cramers_v(a: list[str], b: list[str]) -> float:
@@ -93,30 +144,77 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _near_pairs(descriptors: np.ndarray, threshold: float, block: int = 2048) -> np.ndarray:
-    """Index pairs (i < j) whose descriptor correlation is >= threshold, computed in blocks."""
-    out = []
+def _near_pairs(
+    descriptors: np.ndarray,
+    hashes: np.ndarray,
+    embeddings: np.ndarray | None,
+    rule: GroupingRule,
+    block: int = 2048,
+) -> tuple[np.ndarray, dict[str, list[dict[str, Any]]]]:
+    """Linked index pairs (i < j) and the pair counts per similarity band of each measure.
+
+    ``descriptors`` ``(N, 576)``, ``hashes`` ``(N, 64)`` bool, ``embeddings`` ``(N, D)`` unit rows or None.
+    """
+    from liverfib.dataset.fingerprint import phash_similarity
+
     n = len(descriptors)
+    out = []
+    names = ["pixel", "phash"] + (["cnn"] if embeddings is not None else [])
+    counts = {name: np.zeros(len(SIMILARITY_BANDS[name]) + 1, np.int64) for name in names}
     for start in range(0, n, block):
-        sims = descriptors[start : start + block] @ descriptors.T
-        ii, jj = np.nonzero(sims >= threshold)
+        stop = min(start + block, n)
+        sims = {"pixel": descriptors[start:stop] @ descriptors.T, "phash": phash_similarity(hashes[start:stop], hashes)}
+        link = sims["pixel"] >= rule.pixel
+        if embeddings is not None:
+            sims["cnn"] = embeddings[start:stop] @ embeddings.T
+            link |= ((sims["cnn"] >= rule.cnn) & (sims["pixel"] >= rule.cnn_min_pixel)) | (
+                (sims["pixel"] >= rule.joint_pixel) & (sims["cnn"] >= rule.joint_cnn)
+            )
+        ii, jj = np.nonzero(link)
         ii = ii + start
         keep = ii < jj
         out.append(np.stack([ii[keep], jj[keep]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+        upper = np.arange(start, stop)[:, None] < np.arange(n)[None, :]
+        for name in names:
+            edges = np.array(SIMILARITY_BANDS[name])
+            band = np.searchsorted(-edges, -sims[name][upper], side="right")  # 0 = top band
+            counts[name] += np.bincount(band, minlength=len(edges) + 1)
+    bands: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        edges = SIMILARITY_BANDS[name]
+        tops = (1.0, *edges)
+        bands[name] = [
+            {"band": [lo, hi], "pairs": int(c)} for lo, hi, c in zip((*edges, -1.0), tops, counts[name], strict=True)
+        ]
+    pairs = np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+    return pairs, bands
 
 
 def audit_items(
     items: list[LabelledItem],
     *,
-    near_threshold: float = DEFAULT_NEAR_THRESHOLD,
+    grouping: GroupingRule | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AuditResult:
     """Audit a labelled collection (see module docstring)."""
+    rule = grouping or GroupingRule()
     if not items:
         raise InputError("nothing to audit: the collection is empty")
-    if not 0.0 < near_threshold <= 1.0:
-        raise InputError(f"near-duplicate threshold must be in (0, 1], got {near_threshold}")
+    embedder = None
+    if rule.use_cnn:
+        from liverfib.dataset.embedding import EmbeddingModel, load_cached_embedding, store_cached_embedding
+
+        embedder = EmbeddingModel()
+    raw_embedding: dict[str, np.ndarray] = {}
+    pending: list[tuple[str, np.ndarray]] = []
+
+    def embed_pending() -> None:
+        if embedder is not None and pending:
+            for (sha, _), vec in zip(pending, embedder.raw([a for _, a in pending]), strict=True):
+                raw_embedding[sha] = vec
+                store_cached_embedding(fps[sha].pixel_sha1, vec)
+        pending.clear()
+
     # 1. byte hashes (following links)
     sha_of: list[str | None] = []
     unreadable: list[dict[str, str]] = []
@@ -147,10 +245,18 @@ def audit_items(
             if image.ndim != 2:
                 raise InputError(f"{real_of_sha[sha]}: expected a 2D image, got shape {image.shape}")
             fps[sha] = fingerprint_image(image)
+            cached = load_cached_embedding(fps[sha].pixel_sha1) if embedder is not None else None
+            if cached is not None:
+                raw_embedding[sha] = cached
+            elif embedder is not None:
+                pending.append((sha, image.array))
+                if len(pending) == 32:
+                    embed_pending()
         except LiverfibError as exc:
             bad_sha[sha] = str(exc)
         if progress is not None:
             progress(k + 1, len(shas))
+    embed_pending()
     for item, sha in zip(items, sha_of, strict=True):
         if sha is not None and sha in bad_sha:
             unreadable.append({"path": item.rel, "error": bad_sha[sha]})
@@ -175,7 +281,14 @@ def audit_items(
     # 3. near-duplicate clusters over distinct pixel contents
     pixel_keys = list(by_pixel)
     desc = np.stack([fps[by_pixel[p][0]].descriptor for p in pixel_keys])
-    comp = _components(len(pixel_keys), _near_pairs(desc, near_threshold))
+    hashes = np.stack([fps[by_pixel[p][0]].phash for p in pixel_keys])
+    embeddings = None
+    if embedder is not None:
+        from liverfib.dataset.embedding import normalise_embeddings
+
+        embeddings = normalise_embeddings(np.stack([raw_embedding[by_pixel[p][0]] for p in pixel_keys]))
+    links, bands = _near_pairs(desc, hashes, embeddings, rule)
+    comp = _components(len(pixel_keys), links)
     cluster_of_pixel = {p: f"c{int(c):05d}" for p, c in zip(pixel_keys, comp, strict=True)}
     cluster_of_sha = {s: cluster_of_pixel[fps[s].pixel_sha1] for s in by_sha}
 
@@ -286,7 +399,11 @@ def audit_items(
         "n_unique_exact": len(by_sha),
         "pixel_duplicate_groups": pixel_groups,
         "n_unique_pixels": len(by_pixel),
-        "near_duplicate_threshold": near_threshold,
+        "near_duplicate_threshold": rule.pixel,
+        "grouping_rule": asdict(rule),
+        "grouping": rule.describe(),
+        "similarity_bands": bands,
+        "largest_cluster": max(sizes.values()),
         "near_duplicate_clusters": near_clusters,
         "n_clusters": n_clusters,
         "cross_label_conflicts": conflicts,
@@ -295,15 +412,16 @@ def audit_items(
         "confounding_warning": warn,
         "verdict": verdict,
     }
-    return AuditResult(summary=summary, files=files, fingerprints=fps)
+    unit = {} if embeddings is None else dict(zip(pixel_keys, embeddings, strict=True))
+    return AuditResult(summary=summary, files=files, fingerprints=fps, embeddings=unit)
 
 
 def audit_folder(
     root: str | Path,
     *,
     labels_csv: str | Path | None = None,
-    near_threshold: float = DEFAULT_NEAR_THRESHOLD,
+    grouping: GroupingRule | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AuditResult:
     """List a labelled folder (see :func:`liverfib.io.list_labelled`) and audit it."""
-    return audit_items(list_labelled(root, labels_csv), near_threshold=near_threshold, progress=progress)
+    return audit_items(list_labelled(root, labels_csv), grouping=grouping, progress=progress)

@@ -18,10 +18,14 @@ __all__ = [
     "file_sha256",
     "fingerprint_image",
     "near_duplicate_descriptor",
+    "perceptual_hash",
+    "phash_similarity",
 ]
 
 #: Side of the low-resolution descriptor used for near-duplicate matching.
 DESCRIPTOR_SIDE = 24
+#: The perceptual hash keeps the lowest ``PHASH_SIDE``² DCT coefficients of a 32² thumbnail.
+PHASH_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ImageFingerprint:
 
     pixel_sha1: str
     descriptor: np.ndarray  # (DESCRIPTOR_SIDE**2,) float32, zero-mean, unit-norm
+    phash: np.ndarray  # (PHASH_SIDE**2,) bool, DCT perceptual hash of the fan crop
     width: int
     height: int
     format: str
@@ -82,6 +87,30 @@ def near_duplicate_descriptor(
     return (v / norm if norm > 0 else v).astype(np.float32)
 
 
+def perceptual_hash(array: np.ndarray, fan_bbox: tuple[int, int, int, int]) -> np.ndarray:
+    """64-bit DCT perceptual hash (pHash) of the fan's bounding box: ``(PHASH_SIDE**2,)`` bool.
+
+    The crop is area-shrunk to 32², transformed by a 2D DCT-II, and the lowest 8×8 frequencies are
+    compared with their median (the scheme of ``imagehash.phash``; written here in numpy/scipy so the
+    audit needs no extra package). Two images' hash agreement (``phash_similarity``) is insensitive
+    to gain, re-encoding and resizing, and to local speckle that moves pixel correlation.
+    """
+    import cv2
+    from scipy.fft import dctn
+
+    r0, c0, r1, c1 = fan_bbox
+    crop = array[r0:r1, c0:c1].astype(np.float32)
+    small = cv2.resize(crop, (32, 32), interpolation=cv2.INTER_AREA)
+    low = dctn(small, norm="ortho")[:PHASH_SIDE, :PHASH_SIDE].ravel()
+    return low > np.median(low)
+
+
+def phash_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of equal bits between hashes: ``(N, 64)`` x ``(M, 64)`` bool -> ``(N, M)`` in [0, 1]."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    return (a @ b.T + (1.0 - a) @ (1.0 - b).T) / a.shape[1]
+
+
 def fingerprint_image(image: Image) -> ImageFingerprint:
     """Fingerprint one decoded 2D image."""
     arr = image.array
@@ -89,6 +118,7 @@ def fingerprint_image(image: Image) -> ImageFingerprint:
     return ImageFingerprint(
         pixel_sha1=hashlib.sha1(arr.tobytes() + str(arr.shape).encode()).hexdigest(),
         descriptor=near_duplicate_descriptor(arr, fan.mask, fan.bbox),
+        phash=perceptual_hash(arr, fan.bbox),
         width=int(arr.shape[1]),
         height=int(arr.shape[0]),
         format=str(image.meta.get("format", "?")),

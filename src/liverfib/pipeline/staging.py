@@ -13,19 +13,28 @@ __all__ = ["run_audit", "run_split", "run_evaluate", "run_predict", "run_train"]
 
 
 # ----------------------------------------------------------------------------------------- audit
+def _grouping(near_threshold: float, cnn_threshold: float, cnn: bool) -> Any:
+    from liverfib.dataset.audit import GroupingRule
+
+    return GroupingRule(pixel=near_threshold, cnn=cnn_threshold, use_cnn=cnn)
+
+
 def run_audit(
     data_dir: Path,
     *,
     labels_csv: Path | None = None,
     out_dir: Path | None = None,
-    near_threshold: float = 0.90,
+    near_threshold: float = 0.85,
+    cnn_threshold: float = 0.82,
+    cnn: bool = True,
 ) -> tuple[dict[str, Any], str]:
     """Audit a labelled folder; with ``out_dir`` write audit.json, files.csv and audit.html."""
     from liverfib.dataset.audit import audit_folder
     from liverfib.report.jsonio import write_json
 
     result = audit_folder(
-        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=progress_bar("audit")
+        data_dir, labels_csv=labels_csv, grouping=_grouping(near_threshold, cnn_threshold, cnn),
+        progress=progress_bar("audit"),
     )
     s = result.summary
     if out_dir is not None:
@@ -46,7 +55,8 @@ def run_audit(
         f"unreadable files:            {s['n_unreadable']}",
         f"byte-identical copy groups:  {s['n_exact_duplicate_groups']} (distinct contents {s['n_unique_exact']})",
         f"pixel-identical distinct:    {s['n_unique_pixels']}",
-        f"near-duplicate clusters:     {s['n_clusters']} (threshold {s['near_duplicate_threshold']})",
+        f"same-scan clusters:          {s['n_clusters']} (largest {s['largest_cluster']} distinct images)",
+        f"grouping:                    {s['grouping']}",
         f"cross-label conflicts:       {len(s['cross_label_conflicts'])}",
         "",
         "sources (distinct images per label):",
@@ -54,7 +64,10 @@ def run_audit(
     for src in s["sources"]:
         per = " ".join(f"{k}={v}" for k, v in src["distinct_per_label"].items())
         lines.append(f"  {src['source']} [{src['fingerprint']}]: {per}")
-    lines += [f"source/label Cramér's V:     {s['source_label_cramers_v']:.3f}", "", s["verdict"]]
+    lines += [f"source/label Cramér's V:     {s['source_label_cramers_v']:.3f}", "", "pairs of distinct images per similarity band:"]
+    for name, bands in s["similarity_bands"].items():
+        lines.append(f"  {name:6s} " + "  ".join(f"[{b['band'][0]:.2f},{b['band'][1]:.2f}) {b['pairs']}" for b in bands[:-1]))
+    lines += ["", s["verdict"]]
     for bad in s["unreadable"][:20]:
         lines.append(f"  unreadable: {bad['error']}")
     return s, "\n".join(lines)
@@ -71,7 +84,9 @@ def run_split(
     folds: int | None = None,
     seed: int = 0,
     naive: bool = False,
-    near_threshold: float = 0.90,
+    near_threshold: float = 0.85,
+    cnn_threshold: float = 0.82,
+    cnn: bool = True,
     strict: bool = False,
 ) -> tuple[dict[str, Any], str]:
     """Audit (for clusters and sources) and write a grouped split CSV. Unreadable files are left out
@@ -85,7 +100,8 @@ def run_split(
     check_split_options(val=val, test=test, folds=folds, naive=naive)
     check_output_file(out_csv, (".csv",))
     result = audit_folder(
-        data_dir, labels_csv=labels_csv, near_threshold=near_threshold, progress=progress_bar("split")
+        data_dir, labels_csv=labels_csv, grouping=_grouping(near_threshold, cnn_threshold, cnn),
+        progress=progress_bar("split"),
     )
     unreadable = result.summary["unreadable"]
     if strict and unreadable:
@@ -159,12 +175,15 @@ def run_evaluate(
     n_boot: int = 1000,
     keep_copies: bool = False,
     cam: str | None = None,
+    labels_csv: Path | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Evaluate a predictions CSV, or a model on a split subset of a dataset.
+    """Evaluate a predictions CSV, a model on a split subset, or a model on a whole labelled folder.
 
-    With a model, byte-identical copies in the subset are evaluated once (``keep_copies=False``),
-    so an image copied five times does not count five times. ``cam`` (a CAM method) adds the
-    shortcut check per source: the share of CAM mass outside the ultrasound fan.
+    With a model, byte-identical copies are evaluated once (``keep_copies=False``), so an image
+    copied five times does not count five times. Without ``split_csv`` the whole folder
+    (F0..F4 sub-folders, or ``labels_csv``) is scored and the bootstrap groups are the audit's
+    near-duplicate clusters joined through patients, as ``liverfib split`` would group them.
+    ``cam`` (a CAM method) adds the shortcut check per source: the share of CAM mass outside the fan.
     """
     import numpy as np
 
@@ -179,9 +198,14 @@ def run_evaluate(
         groups = extra.get("group")
         sources = extra.get("source")
     else:
-        if data_dir is None or split_csv is None:
-            raise ConfigError("--model needs --data DIR and --split CSV")
-        preds = _predict_split(model, data_dir, split_csv, subset, dedup=not keep_copies)
+        if data_dir is None:
+            raise ConfigError("--model needs --data DIR (and optionally --split CSV --subset NAME)")
+        if split_csv is not None and labels_csv is not None:
+            raise ConfigError("--labels applies to a whole folder; with --split the labels come from the split CSV")
+        if split_csv is None:
+            preds = _predict_folder(model, data_dir, labels_csv, dedup=not keep_copies)
+        else:
+            preds = _predict_split(model, data_dir, split_csv, subset, dedup=not keep_copies)
         labels, probs, classes = preds["labels"], preds["probs"], preds["classes"]
         groups, sources, thresholds = preds["groups"], preds["sources"], preds["thresholds"]
     if cam is not None and model is None:
@@ -195,6 +219,8 @@ def run_evaluate(
         thresholds=thresholds,
         n_boot=n_boot,
     )
+    if sources is not None and groups is not None:
+        _add_source_cis(metrics, labels, np.asarray(probs), classes, groups, sources, thresholds, n_boot)
     text = _format_metrics(metrics)
     if cam is not None and model is not None and data_dir is not None:
         metrics["cam_shortcut"] = _cam_shortcut(model, [data_dir / p for p in preds["paths"]], sources, cam)
@@ -215,6 +241,73 @@ def run_evaluate(
     else:
         text += "\n(nothing written; pass --out FOLDER for metrics.json and plots)"
     return metrics, text
+
+
+def _add_source_cis(
+    metrics: dict[str, Any],
+    labels: list[str],
+    probs: Any,
+    classes: list[str],
+    groups: list[str],
+    sources: list[str],
+    thresholds: Any,
+    n_boot: int,
+) -> None:
+    """Per source: accuracy 95 % CI by a bootstrap over that source's groups (``accuracy_ci95``)."""
+    import numpy as np
+
+    from liverfib.evaluation import evaluate_probabilities
+
+    per_source = metrics.get("per_source") or {}
+    for src, entry in per_source.items():
+        idx = [i for i, s in enumerate(sources) if s == src]
+        sub = evaluate_probabilities(
+            [labels[i] for i in idx], np.asarray(probs)[idx], classes, groups=[groups[i] for i in idx],
+            thresholds=thresholds, n_boot=n_boot,
+        )
+        entry["accuracy_ci95"] = sub["ci95"].get("accuracy")
+        entry["groups"] = len({groups[i] for i in idx})
+
+
+def _predict_folder(model: str, data_dir: Path, labels_csv: Path | None, dedup: bool = True) -> dict[str, Any]:
+    """Predict every image of a labelled folder; groups from the audit clustering (+ patients)."""
+    from liverfib.dataset.audit import audit_folder
+    from liverfib.dataset.split import assign_groups
+    from liverfib.inference.predictor import load_predictor
+    from liverfib.training.staging import STAGES
+
+    audit = audit_folder(data_dir, labels_csv=labels_csv, progress=progress_bar("audit"))
+    unknown = sorted({r["label"] for r in audit.files} - set(STAGES))
+    if unknown:
+        raise InputError(
+            f"{data_dir}: labels {unknown} are not METAVIR stages {', '.join(STAGES)}; name the "
+            "sub-folders F0..F4 or pass --labels CSV with path,label"
+        )
+    groups = assign_groups(audit.files)
+    rows = [{**r, "group": g} for r, g in zip(audit.files, groups, strict=True)]
+    if dedup:
+        first: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            first.setdefault(r["sha256"], r)
+        rows = list(first.values())
+    predictor = load_predictor(model, engine="auto")
+    out = predictor.predict_paths([_resolve(data_dir, r["path"]) for r in rows], progress=True)
+    if out.errors:
+        raise InputError(f"{len(out.errors)} files could not be read, e.g. {out.errors[0][1]}")
+    return {
+        "paths": [r["path"] for r in rows],
+        "labels": [r["label"] for r in rows],
+        "probs": out.probs,
+        "classes": predictor.classes,
+        "groups": [r["group"] for r in rows],
+        "sources": [r["source"] for r in rows],
+        "thresholds": predictor.thresholds,
+    }
+
+
+def _resolve(data_dir: Path, rel: str) -> Path:
+    path = Path(rel)
+    return path if path.is_absolute() else data_dir / path
 
 
 def _cam_shortcut(model: str, paths: list[Path], sources: list[str], method: str) -> dict[str, Any]:
