@@ -43,7 +43,7 @@ def test_names_that_are_also_subpackages_stay_callable() -> None:
 def demo_predictions():
     import liverfib
 
-    return liverfib.predict(str(DEMO / "F0_a195.jpg"), engine="torch")
+    return liverfib.predict(str(DEMO / "F0_a1027.jpg"), engine="torch")
 
 
 def test_predict_a_string_is_one_path(demo_predictions) -> None:
@@ -62,12 +62,12 @@ def test_predict_list_folder_and_array_agree(demo_predictions) -> None:
     import liverfib
     from liverfib.io import read_image
 
-    by_list = liverfib.predict([DEMO / "F0_a195.jpg", DEMO / "F4_I6874.jpg"], engine="torch")
-    assert [Path(p.path).name for p in by_list.predictions] == ["F0_a195.jpg", "F4_I6874.jpg"]
-    array = read_image(DEMO / "F0_a195.jpg").array
+    by_list = liverfib.predict([DEMO / "F0_a1027.jpg", DEMO / "F4_F9024.jpg"], engine="torch")
+    assert [Path(p.path).name for p in by_list.predictions] == ["F0_a1027.jpg", "F4_F9024.jpg"]
+    array = read_image(DEMO / "F0_a1027.jpg").array
     by_array = liverfib.predict(array, engine="torch").predictions[0]
     assert by_array.probabilities == pytest.approx(demo_predictions.predictions[0].probabilities, abs=1e-4)
-    image = read_image(DEMO / "F4_I6874.jpg")
+    image = read_image(DEMO / "F4_F9024.jpg")
     assert liverfib.predict([image], engine="torch").predictions[0].stage == by_list.predictions[1].stage
 
 

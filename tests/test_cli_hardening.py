@@ -68,7 +68,7 @@ def test_failed_predict_creates_nothing(tmp_path: Path, one_line_error) -> None:
 # ------------------------------------------------------------------- 18.8 checks before the model loads
 @pytest.mark.parametrize("case", ["corrupt", "missing", "proc", "folder", "no-suffix", "bad-model"])
 def test_bad_input_fails_fast_without_loading_a_model(tmp_path: Path, case: str) -> None:
-    img = str(DEMO / "F0_a195.jpg")
+    img = str(DEMO / "F0_a1027.jpg")
     args = {
         "corrupt": ["predict", str(_corrupt_png(tmp_path / "bad.png"))],
         "missing": ["predict", str(tmp_path / "nope.png")],
@@ -86,14 +86,14 @@ def test_bad_input_fails_fast_without_loading_a_model(tmp_path: Path, case: str)
 
 
 def test_out_proc_is_one_line(one_line_error) -> None:
-    line = one_line_error(run("predict", DEMO / "F0_a195.jpg", "--out", "/proc/x.csv"))
+    line = one_line_error(run("predict", DEMO / "F0_a1027.jpg", "--out", "/proc/x.csv"))
     assert line.startswith("error: --out /proc/x.csv: cannot write there")
 
 
 def test_out_existing_folder_for_a_one_file_command(tmp_path: Path, one_line_error) -> None:
-    line = one_line_error(run("predict", DEMO / "F0_a195.jpg", "--out", tmp_path))
+    line = one_line_error(run("predict", DEMO / "F0_a1027.jpg", "--out", tmp_path))
     assert "is a folder; this command writes one file" in line and "predictions.csv" in line
-    line = one_line_error(run("predict", DEMO / "F0_a195.jpg", "--out", f"{tmp_path / 'new'}/"))
+    line = one_line_error(run("predict", DEMO / "F0_a1027.jpg", "--out", f"{tmp_path / 'new'}/"))
     assert "expected a .csv file name" in line
     assert not (tmp_path / "new").exists()
 
@@ -105,7 +105,7 @@ def test_non_utf8_file_name_is_staged_and_written(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     name = os.fsdecode(b"scan_\xff\xfe.jpg")
-    (folder / name).write_bytes((DEMO / "F0_a195.jpg").read_bytes())
+    (folder / name).write_bytes((DEMO / "F0_a1027.jpg").read_bytes())
     out = tmp_path / "preds.csv"
     result = liverfib.predict(folder, out=out, engine="torch")
     assert len(result.predictions) == 1

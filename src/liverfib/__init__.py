@@ -3,7 +3,7 @@
 The Python API mirrors the CLI, one function per command (see :mod:`liverfib.api`)::
 
     import liverfib
-    result = liverfib.predict("demo/us/F0_a195.jpg")
+    result = liverfib.predict("demo/us/F0_a1027.jpg")
     print(result.predictions[0].stage)
 
 The API functions load lazily: ``import liverfib`` imports neither torch nor sklearn.

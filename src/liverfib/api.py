@@ -1,7 +1,7 @@
 """The Python API: one function per CLI command, same names, same options, typed results.
 
     >>> import liverfib
-    >>> result = liverfib.predict("demo/us/F0_a195.jpg")          # a path, a list of paths,
+    >>> result = liverfib.predict("demo/us/F0_a1027.jpg")          # a path, a list of paths,
     >>> result.predictions[0].stage, result.predictions[0].p_ge_f2  # a folder or a numpy array
     ('F0', 0.0305)
 

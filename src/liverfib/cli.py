@@ -177,7 +177,7 @@ def split(
 
 @app.command()
 def evaluate(
-    model: Annotated[str | None, typer.Option("--model", help="'default' or a checkpoint path.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="'default' or a model bundle (the model/ folder a training run writes, or its .zip).")] = None,
     data: Annotated[Path | None, typer.Option("--data", help="Dataset root (with --model).")] = None,
     split_csv: Annotated[
         Path | None, typer.Option("--split", help="Split CSV from 'liverfib split'.")
@@ -227,7 +227,7 @@ def predict(
     paths: Annotated[list[Path] | None, typer.Argument(help="Image files, folders or DICOM files.")] = None,
     inputs: InputOpt = None,
     model: Annotated[
-        str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")
+        str, typer.Option("--model", help="'default' (shipped) or a model bundle folder/.zip.")
     ] = "default",
     tta: Annotated[bool, typer.Option("--tta", help="Average over a horizontal flip.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 16,
@@ -309,7 +309,7 @@ def models_(
 
 # ============================== explain/segment commands ==============================
 ImagePaths = Annotated[list[Path], typer.Argument(help="Image files or folders (PNG/JPEG/DICOM...).")]
-ModelOpt = Annotated[str, typer.Option("--model", help="'default' (shipped) or a checkpoint path.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="'default' (shipped) or a model bundle folder/.zip.")]
 
 
 @app.command()
@@ -851,13 +851,13 @@ _EXAMPLES: dict[str, tuple[str, str]] = {
     "split": ("liverfib split data/us -o runs/split.csv", "liverfib split data/us -o runs/folds.csv --folds 5"),
     "evaluate": ("liverfib evaluate --model default --data data/us --split runs/split.csv --subset test -o runs/eval",
                  "liverfib evaluate --predictions preds.csv -o runs/eval"),
-    "predict": ("liverfib predict demo/us/F0_a195.jpg", "liverfib predict -i demo/us -o runs/predictions.csv --json"),
+    "predict": ("liverfib predict demo/us/F0_a1027.jpg", "liverfib predict -i demo/us -o runs/predictions.csv --json"),
     "batch": ("liverfib batch archive/ --task us-staging -o runs/batch",
               "liverfib batch manifest.csv --task ct-segment -o runs/ct --address auto --workers 8"),
     "train": ("liverfib train --data data/us --split runs/split.csv -o runs/us_model",
               "liverfib train --data data/us --split runs/split.csv -o runs/ft --epochs 5 --device cuda"),
     "models": ("liverfib models", "liverfib models '*seg*' --json"),
-    "explain": ("liverfib explain demo/us -o runs/explain", "liverfib explain -i demo/us/F0_a195.jpg -o runs/cam --method gradcam++"),
+    "explain": ("liverfib explain demo/us -o runs/explain", "liverfib explain -i demo/us/F0_a1027.jpg -o runs/cam --method gradcam++"),
     "pseudo-masks": ("liverfib pseudo-masks --data data/us -o runs/pseudo",
                      "liverfib pseudo-masks --data data/us -o runs/pseudo --threshold otsu"),
     "segment": ("liverfib segment demo/us -o runs/us_masks", "liverfib segment -i ct.nii.gz -o runs/liver_mask.nii.gz --modality ct"),
@@ -865,12 +865,12 @@ _EXAMPLES: dict[str, tuple[str, str]] = {
     "mre": ("liverfib mre runs/phantoms/exam_000 -o runs/mre", "liverfib mre exam/ --mask liver.nii.gz --json"),
     "agreement": ("liverfib agreement --a auto.csv --b manual.csv", "liverfib agreement --a auto.csv --b manual.csv -o runs/agree"),
     "mri-inspect": ("liverfib mri-inspect data/LiQA", "liverfib mri-inspect data/CirrMRI600 --labels labels.csv --json"),
-    "predict-mri": ("liverfib predict-mri data/LiQA/Vendor_A/0001-A-S2", "liverfib predict-mri scan.nii.gz --model runs/mri/model.pt --mask mask.nii.gz"),
+    "predict-mri": ("liverfib predict-mri data/LiQA/Vendor_A/0001-A-S2", "liverfib predict-mri scan.nii.gz --model runs/mri/model --mask mask.nii.gz"),
     "train-mri": ("liverfib train-mri --data data/LiQA -o runs/mri", "liverfib train-mri --data data/CirrMRI600 -o runs/cirr --sequence T2 --labels labels.csv"),
     "deidentify": ("liverfib deidentify study/ anon/ --salt SECRET", "LIVERFIB_DEID_SALT=SECRET liverfib deidentify one.dcm anon/"),
     "serve-dicom": ("liverfib serve-dicom", "liverfib serve-dicom --port 11112 --allow SCANNER1 --data /srv/liverfib"),
     "serve": ("LIVERFIB_TOKEN=secret liverfib serve", "LIVERFIB_TOKEN=secret liverfib serve --port 8080 --no-cam"),
-    "report": ("liverfib report demo/us/F0_a195.jpg -o runs/report", "liverfib report image.dcm -o runs/report --deidentified"),
+    "report": ("liverfib report demo/us/F0_a1027.jpg -o runs/report", "liverfib report image.dcm -o runs/report --deidentified"),
     "phantom mre": ("liverfib phantom mre -o runs/phantoms --n 5", "liverfib phantom mre -o runs/ge --vendor ge --seed 7"),
     "phantom mri": ("liverfib phantom mri -o runs/liqa_synth", "liverfib phantom mri -o runs/cirr_synth --layout cirrmri --n 9"),
     "radiomics extract": ("liverfib radiomics extract --images data/us --roi fan -o runs/features.parquet",

@@ -390,8 +390,9 @@ def run_predict(
         from liverfib.errors import unknown_choice
 
         raise unknown_choice("engine", engine, ENGINES)
-    if str(model) != "default" and not Path(model).is_file():
-        raise ModelError(f"--model {model}: checkpoint not found (use 'default' or a .pt from 'liverfib train')")
+    if str(model) != "default" and not Path(model).exists():
+        raise ModelError(f"--model {model}: model bundle not found (use 'default' or the model/ folder "
+                         "(or .zip) written by 'liverfib train')")
     if out_csv is not None:
         check_output_file(out_csv, (".csv",))
     files = collect_files(paths)
