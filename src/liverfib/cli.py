@@ -342,15 +342,26 @@ def phantom_mre(
     vendor: Annotated[
         str | None, typer.Option("--vendor", help="siemens | ge (default: alternate every 5 exams).")
     ] = None,
+    variant: Annotated[
+        str, typer.Option("--variant", help="standard | independent (other shapes and noise, for held-out tests).")
+    ] = "standard",
+    fmt: Annotated[
+        str, typer.Option("--format", help="dicom (Siemens/GE series) | nifti (magnitude/stiffness/confidence.nii.gz).")
+    ] = "dicom",
     as_json: JsonFlag = False,
 ) -> None:
-    """Synthetic MR elastography exams: magnitude, waves, elastogram, confidence; truth.json per exam."""
-    _run(as_json, "run_phantom_mre", n, seed, out, vendor=vendor)
+    """SYNTHETIC MR elastography exams with truth.json (true liver mask, true stiffness field).
+
+    Examples: liverfib phantom mre --out ph --n 10 | liverfib phantom mre --out test --seed 2000 --variant independent --format nifti
+    """
+    _run(as_json, "run_phantom_mre", n, seed, out, vendor=vendor, variant=variant, fmt=fmt)
 
 
 @app.command()
 def mre(
-    exam_dir: Annotated[Path, typer.Argument(help="Exam folder with the MRE DICOM series (any sub-folders).")],
+    exam_dir: Annotated[Path, typer.Argument(
+        help="Exam folder: MRE DICOM series (any sub-folders) or magnitude/stiffness[/confidence].nii.gz; "
+             "a folder of several exams measures each (one row per exam, mre.csv with --out).")],
     out: Annotated[
         Path | None, typer.Option("--out", help="Folder for mre.json, masks and overlay_slice<k>.png.")
     ] = None,
@@ -368,7 +379,10 @@ def mre(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Liver stiffness (kPa, area-weighted over slices) and stage from one MRE exam."""
+    """Liver stiffness (kPa, area-weighted over slices) and stage from MRE exams (DICOM or NIfTI).
+
+    Examples: liverfib mre exam/ --out res | liverfib mre exams/ --out res --json (one row per exam in res/mre.csv)
+    """
     _run(as_json, "run_mre", exam_dir, out_dir=out, model=model, mask=mask, cutoffs=cutoffs,
          confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
 
