@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--name", required=True, help="result name: benchmarks/results/<name>.json")
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-wrong-masks", action="store_true", help="skip the wrong-mask measurements")
     args = ap.parse_args()
 
     import torch
@@ -92,7 +93,7 @@ def main() -> None:
                    "auto_kpa": auto["mean_stiffness_kpa"], "auto_stage": auto["stage"],
                    "dice": dice_iou(pred, true_mask)[0], "auto_synthetic": auto["synthetic"],
                    "vendor": truth["vendor"], "variant": truth["variant"], "format": truth["format"]}
-            for name, wrong in _wrong_masks(true_mask).items():
+            for name, wrong in ({} if args.no_wrong_masks else _wrong_masks(true_mask)).items():
                 mpath = Path(tmp) / f"{d.name}_{name}.npy"
                 np.save(mpath, wrong)
                 try:

@@ -29,7 +29,7 @@ __all__ = ["SEG_TASKS", "SegTask", "register_seg_task", "list_seg_tasks", "seg_t
 SEG_TASKS: dict[str, tuple[str, str]] = {
     "us-liver": ("liverfib.pipeline.segment:run_train_us_liver", "ultrasound liver masks (image/mask pairs)"),
     "cam-us": ("liverfib.pipeline.segment:run_train_cam_us", "ultrasound CAM pseudo-masks (image/mask pairs)"),
-    "mre": ("liverfib.pipeline.mre:train_seg_mre", "MRE liver on magnitude + confidence (exam folders with truth.json)"),
+    "mre": ("liverfib.pipeline.mre:train_seg_mre", "MRE liver on the magnitude image (exam folders with truth.json)"),
     "mri": ("liverfib.pipeline.mri:run_train_seg_mri", "MR/CT liver, 2D slice-wise (manifest.csv slices/volumes or LiQA root)"),
 }
 
