@@ -594,10 +594,12 @@ def _write_nifti_exam(exam: PhantomSlices, folder: Path, confidence_as_fraction:
     def vol(a: np.ndarray) -> Image:
         return Image(a.astype(np.float32), spacing_mm=spacing, modality="MR")
 
-    write_nifti(vol(exam.magnitude / max(float(np.percentile(exam.magnitude, 99.5)), 1e-6) * 1000),
-                folder / "magnitude.nii.gz")
+    # the same stored values as the DICOM export (12-bit magnitude, whole-percent confidence)
+    mag = np.clip(exam.magnitude / max(float(np.percentile(exam.magnitude, 99.5)), 1e-6) * 3000, 0, 4095)
+    write_nifti(vol(np.round(mag)), folder / "magnitude.nii.gz")
     write_nifti(vol(exam.elastogram_kpa), folder / "stiffness.nii.gz")
-    conf = exam.confidence_pct / 100.0 if confidence_as_fraction else exam.confidence_pct
+    conf = np.round(exam.confidence_pct)
+    conf = conf / 100.0 if confidence_as_fraction else conf
     write_nifti(vol(conf), folder / "confidence.nii.gz")
 
 
