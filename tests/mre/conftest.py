@@ -63,3 +63,4 @@ def write_csv():  # type: ignore[no-untyped-def]
         return path
 
     return write
+

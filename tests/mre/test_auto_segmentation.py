@@ -19,6 +19,24 @@ from liverfib.cli import app
 from liverfib.io.nifti import read_nifti
 from liverfib.mre.train import dice_iou
 
+
+def _shipped_model_is_magnitude_only() -> bool:
+    import torch
+
+    from liverfib.mre.models import default_seg_checkpoint
+
+    path = default_seg_checkpoint()
+    return path.is_file() and int(torch.load(path, map_location="cpu", weights_only=False).get("in_channels", 0)) == 1
+
+
+#: Tests that run the shipped segmenter need the magnitude-only checkpoint (issue 16).
+needs_shipped_model = pytest.mark.skipif(
+    not _shipped_model_is_magnitude_only(),
+    reason="shipped mre_seg_default.pt is still the 2-channel (leaking) model; retrain per BENCHMARKS §7",
+)
+
+pytestmark = needs_shipped_model
+
 MAX_ERROR_KPA = 0.3  # the issue's mean-absolute-error target, applied per exam
 MIN_DICE = 0.9
 

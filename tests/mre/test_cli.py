@@ -12,6 +12,22 @@ from typer.testing import CliRunner
 
 from liverfib.cli import app
 
+
+def _shipped_model_is_magnitude_only() -> bool:
+    import torch
+
+    from liverfib.mre.models import default_seg_checkpoint
+
+    path = default_seg_checkpoint()
+    return path.is_file() and int(torch.load(path, map_location="cpu", weights_only=False).get("in_channels", 0)) == 1
+
+
+#: Tests that run the shipped segmenter need the magnitude-only checkpoint (issue 16).
+needs_shipped_model = pytest.mark.skipif(
+    not _shipped_model_is_magnitude_only(),
+    reason="shipped mre_seg_default.pt is still the 2-channel (leaking) model; retrain per BENCHMARKS §7",
+)
+
 MRE_KEYS = {"mean_stiffness_kpa", "stage", "slices", "roi_area_mm2", "synthetic"}
 
 
@@ -71,6 +87,7 @@ def test_nifti_export_gives_the_same_result_as_dicom(mre_exams, name):
         assert b["mean_stiffness_kpa"] == pytest.approx(a["mean_stiffness_kpa"], abs=0.02)
 
 
+@needs_shipped_model
 def test_synthetic_flag_and_slice_numbering(mre_exams, tmp_path):
     e = mre_exams.siemens
     res = CliRunner().invoke(app, ["mre", str(e.dir), "--out", str(tmp_path)])
@@ -100,6 +117,7 @@ def test_a_real_looking_exam_with_a_mask_is_not_flagged(mre_exams, tmp_path):
     assert out["synthetic"] is False and out["synthetic_reasons"] == []
 
 
+@needs_shipped_model
 def test_folder_of_several_exams_gives_one_row_each(mre_exams, tmp_path):
     out = _json(["mre", str(mre_exams.root), "--out", str(tmp_path / "res")])
     assert out["n_exams"] == 2 and out["n_failed"] == 0 and out["synthetic"] is True
