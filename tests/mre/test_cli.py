@@ -82,7 +82,7 @@ def test_nifti_export_gives_the_same_result_as_dicom(mre_exams, name):
     assert b["stage"] == a["stage"]
     if name == "siemens":  # both carry the confidence map in percent / fraction: same ROI, kPa to 1 Pa
         assert b["mean_stiffness_kpa"] == pytest.approx(a["mean_stiffness_kpa"], abs=2e-3)
-        assert b["roi_area_mm2"] == pytest.approx(a["roi_area_mm2"])
+        assert b["roi_area_mm2"] == pytest.approx(a["roi_area_mm2"], rel=1e-3)  # magnitude: round vs truncate
     else:  # GE DICOM stores only the 95 % overlay and 0.01-kPa steps
         assert b["mean_stiffness_kpa"] == pytest.approx(a["mean_stiffness_kpa"], abs=0.02)
 
