@@ -361,11 +361,13 @@ def _find(summary: dict[str, Any], key: str) -> Any:
     return None
 
 
-def phantom_mre(out: PathLike, *, n: int = 10, seed: int = 0, vendor: str | None = None) -> Result:
-    """SYNTHETIC MR elastography exams with ground truth."""
+def phantom_mre(out: PathLike, *, n: int = 10, seed: int = 0, vendor: str | None = None,
+                variant: str = "standard", fmt: str = "dicom") -> Result:
+    """SYNTHETIC MR elastography exams with ground truth (``variant`` standard | independent,
+    ``fmt`` dicom | nifti)."""
     from liverfib.pipeline.mre import run_phantom_mre
 
-    return _wrap(Result, run_phantom_mre(n, seed, Path(out), vendor=vendor))
+    return _wrap(Result, run_phantom_mre(n, seed, Path(out), vendor=vendor, variant=variant, fmt=fmt))
 
 
 def agreement(a: PathLike, b: PathLike, *, out: PathLike | None = None, **options: Any) -> Result:

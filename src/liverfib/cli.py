@@ -423,15 +423,23 @@ def phantom_mre(
     vendor: Annotated[
         str | None, typer.Option("--vendor", help="siemens | ge (default: alternate every 5 exams).")
     ] = None,
+    variant: Annotated[
+        str, typer.Option("--variant", help="standard | independent (other shapes and noise, for held-out tests).")
+    ] = "standard",
+    fmt: Annotated[
+        str, typer.Option("--format", help="dicom (Siemens/GE series) | nifti (magnitude/stiffness/confidence.nii.gz).")
+    ] = "dicom",
     as_json: JsonFlag = False,
 ) -> None:
-    """Synthetic MR elastography exams: magnitude, waves, elastogram, confidence; truth.json per exam."""
-    _call(as_json, api.phantom_mre, out, n=n, seed=seed, vendor=vendor)
+    """SYNTHETIC MR elastography exams with truth.json (true liver mask, true stiffness field)."""
+    _call(as_json, api.phantom_mre, out, n=n, seed=seed, vendor=vendor, variant=variant, fmt=fmt)
 
 
 @app.command()
 def mre(
-    exam_dir: Annotated[Path, typer.Argument(help="Exam folder with the MRE DICOM series (any sub-folders).")],
+    exam_dir: Annotated[Path, typer.Argument(
+        help="Exam folder: MRE DICOM series (any sub-folders) or magnitude/stiffness[/confidence].nii.gz; "
+             "a folder of several exams measures each (one row per exam, mre.csv with --out).")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder for mre.json, masks and overlay_slice<k>.png.")
     ] = None,
@@ -449,7 +457,8 @@ def mre(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Liver stiffness (kPa, area-weighted over slices) and stage from one MRE exam."""
+    """Liver stiffness (kPa, area-weighted over slices) and stage from MRE exams (DICOM or NIfTI);
+    a folder of several exams gives one row per exam (mre.csv with --out)."""
     _call(as_json, api.mre, exam_dir, out=out, model=model, mask=mask, cutoffs=cutoffs,
           confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
 

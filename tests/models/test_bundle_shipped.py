@@ -28,7 +28,7 @@ def inputs() -> dict[str, tuple[Any, ...]]:
     return {
         "us_staging_default": (torch.randn(2, 3, 224, 224, generator=g),),
         "us_liver_seg_default": (torch.randn(2, 3, 256, 256, generator=g),),
-        "mre_seg_default": (torch.rand(2, 2, 128, 128, generator=g),),
+        "mre_seg_default": (torch.rand(2, 1, 128, 128, generator=g),),
         "mri_seg_default": (torch.rand(2, 1, 256, 256, generator=g),),
         "mri_staging_synthetic": (torch.rand(2, 7, 3, 3, 48, 48, generator=g),
                                   torch.tensor([[True] * 7, [True, False, True, True, False, True, True]])),

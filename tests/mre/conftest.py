@@ -1,4 +1,5 @@
-"""Two small phantom MRE exams (one Siemens-style, one GE-style) written once per session."""
+"""Small phantom MRE exams written once per session: one Siemens-style and one GE-style DICOM exam,
+the same two simulations as NIfTI exams, and one independent-variant NIfTI exam."""
 
 from __future__ import annotations
 
@@ -14,13 +15,22 @@ def mre_exams(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     from liverfib.mre.phantom import simulate_exam, write_exam
 
     root = tmp_path_factory.mktemp("mre")
+    nifti_root = tmp_path_factory.mktemp("mre_nifti")
     out = {}
-    for name, seed, stage, vendor in (("siemens", (11, 0), "F1", "siemens"), ("ge", (11, 1), "F3", "ge")):
-        exam = simulate_exam(seed, stage, vendor)
-        write_exam(exam, root / name, exam_id=name)
-        out[name] = SimpleNamespace(dir=root / name, sim=exam, seed=seed,
-                                    truth=json.loads((root / name / "truth.json").read_text()))
-    return SimpleNamespace(root=root, **out)
+    for name, seed, stage, vendor, variant, fmt, where in (
+        ("siemens", (11, 0), "F1", "siemens", "standard", "dicom", root),
+        ("ge", (11, 1), "F3", "ge", "standard", "dicom", root),
+        ("indep", (12, 0), "F4", "siemens", "independent", "nifti", nifti_root),
+    ):
+        exam = simulate_exam(seed, stage, vendor, variant=variant)
+        write_exam(exam, where / name, exam_id=name, fmt=fmt)
+        out[name] = SimpleNamespace(dir=where / name, sim=exam, seed=seed,
+                                    truth=json.loads((where / name / "truth.json").read_text()))
+        if fmt == "dicom":  # the same simulation exported as NIfTI volumes
+            write_exam(exam, nifti_root / f"{name}_nifti", exam_id=f"{name}_nifti", fmt="nifti")
+            out[f"{name}_nifti"] = SimpleNamespace(dir=nifti_root / f"{name}_nifti", sim=exam, seed=seed,
+                                                   truth=out[name].truth)
+    return SimpleNamespace(root=root, nifti_root=nifti_root, **out)
 
 
 @pytest.fixture()
@@ -53,3 +63,4 @@ def write_csv():  # type: ignore[no-untyped-def]
         return path
 
     return write
+

@@ -14,10 +14,10 @@ from liverfib.mre.models import SEG_MODELS, create_seg_model, load_seg_checkpoin
 def test_contract(name, tmp_path):
     torch.manual_seed(0)
     net = create_seg_model(name).eval()
-    x = torch.rand(1, 2, 64, 64)
+    x = torch.rand(1, 1, 64, 64)
     with torch.inference_mode():
         assert net(x).shape == (1, 1, 64, 64)
-    path = save_bundle(tmp_path / "m", net, **seg_bundle_fields(model=name, in_channels=2, img_size=64,
+    path = save_bundle(tmp_path / "m", net, **seg_bundle_fields(model=name, in_channels=1, img_size=64,
                                                                 train_config={"seed": 0}, metrics={}))
     a, info = load_seg_checkpoint(path)
     b, _ = load_seg_checkpoint(path)

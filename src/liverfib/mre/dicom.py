@@ -20,6 +20,14 @@ confidence series (percent 0-100, fraction 0-1 or a 0/1 mask) or, failing that, 
 plane (60xx,3000) on the stiffness images that marks the area *below* the confidence limit
 (GE-style cross-hatching); then the map is 0 % under the overlay and 100 % elsewhere.
 Colour (RGB) elastograms carry no kPa and are skipped.
+
+Several exams under one folder: :func:`read_mre_exams` finds every exam below a folder (one per
+DICOM StudyInstanceUID, and every NIfTI exam folder, see :mod:`liverfib.mre.nifti`) and reads each;
+``liverfib mre`` then measures every exam (one row each). Inside one study a second stiffness or
+confidence series is an error that lists the series (liverfib does not guess which one to measure).
+
+An exam is flagged ``synthetic`` when its files say so: DICOM ``ManufacturerModelName``
+``liverfib-phantom`` or ``SYNTHETIC`` in ``ImageComments``, or a ``SYNTHETIC.txt`` beside NIfTI volumes.
 """
 
 from __future__ import annotations
@@ -35,8 +43,9 @@ from liverfib.errors import ConfigError, InputError
 from liverfib.image import Image
 from liverfib.io.dicom import has_dicom_marker
 from liverfib.io.dicom_dataset import read_dataset
+from liverfib.mre.phantom import PHANTOM_MODEL_NAME
 
-__all__ = ["MreExam", "read_mre_exam", "ROLES"]
+__all__ = ["MreExam", "read_mre_exam", "read_mre_exams", "ROLES"]
 
 ROLES = ("magnitude", "wave", "stiffness", "confidence")
 _UNITS = {"KPA": 1.0, "PA": 1e-3}
@@ -58,6 +67,8 @@ class MreExam:
     series: list[dict[str, Any]]
     slice_locations_mm: list[float]
     warnings: list[str] = field(default_factory=list)
+    exam_id: str = ""
+    synthetic: bool = False
 
     @property
     def pixel_spacing_mm(self) -> tuple[float, float]:
@@ -154,23 +165,43 @@ def _pixels(ds: Any, path_hint: str) -> np.ndarray:
 
 
 def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -> MreExam:
-    """Read one MRE exam folder (see module docstring for the layouts understood).
+    """Read the one MRE exam under ``exam_dir`` (DICOM or NIfTI; see the module docstring).
+
+    Raises:
+        InputError: as :func:`read_mre_exams`, or the folder holds several exams (they are listed).
+    """
+    exams = read_mre_exams(exam_dir, stiffness_units=stiffness_units)
+    if len(exams) > 1:
+        raise InputError(f"{exam_dir}: holds {len(exams)} MRE exams ({', '.join(e.exam_id for e in exams)}); "
+                         "pass one exam folder")
+    return exams[0]
+
+
+def read_mre_exams(root: str | Path, *, stiffness_units: str | None = None) -> list[MreExam]:
+    """Every MRE exam below ``root``: NIfTI exam folders, then DICOM studies (by StudyInstanceUID).
 
     Raises:
         InputError: not a folder, no stiffness series, no confidence (series or overlay), slice
-            locations that do not match between series, unreadable pixels. The message lists the
-            series found.
+            locations that do not match between series, two stiffness/confidence series in one
+            study, unreadable pixels. The message lists the series found.
     """
 
-    exam_dir = Path(exam_dir)
+    from liverfib.mre.nifti import is_nifti_exam, read_mre_nifti
+
+    root = Path(root)
     if stiffness_units is not None and stiffness_units.upper() not in _UNITS:
         raise ConfigError(f"--stiffness-units must be kPa or Pa, got '{stiffness_units}'")
-    if not exam_dir.is_dir():
-        raise InputError(f"{exam_dir}: expected an MRE exam folder holding DICOM series, "
-                         f"got {'a file' if exam_dir.exists() else 'nothing (not found)'}")
-    groups: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
-    for path in sorted(exam_dir.rglob("*")):
+    if not root.is_dir():
+        raise InputError(f"{root}: expected an MRE exam folder holding DICOM series or NIfTI volumes, "
+                         f"got {'a file' if root.exists() else 'nothing (not found)'}")
+    nifti_dirs = sorted({p.parent for pattern in ("stiffness.nii.gz", "stiffness.nii") for p in root.rglob(pattern)
+                         if is_nifti_exam(p.parent)})
+    exams = [read_mre_nifti(d, stiffness_units=stiffness_units, exam_id=_exam_id(root, d)) for d in nifti_dirs]
+    studies: dict[str, dict[str, list[tuple[Path, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(root.rglob("*")):
         if not path.is_file() or path.name.startswith(".") or not has_dicom_marker(path):
+            continue
+        if any(d in path.parents for d in nifti_dirs):
             continue
         try:
             ds = read_dataset(path)
@@ -178,7 +209,42 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
             raise InputError(f"{path}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
         if "PixelData" not in ds:
             continue
-        groups[str(getattr(ds, "SeriesInstanceUID", path.parent))].append((path, ds))
+        study = str(getattr(ds, "StudyInstanceUID", "") or path.parent)
+        studies[study][str(getattr(ds, "SeriesInstanceUID", path.parent))].append((path, ds))
+    if not exams and not studies:
+        raise InputError(f"{root}: not a recognised MRE layout, no DICOM series and no stiffness.nii.gz found")
+    for study_uid, groups in studies.items():
+        folders = [p.parent for items in groups.values() for p, _ in items]
+        common = Path(*_common_parts(folders))
+        name = _exam_id(root, common)
+        if any(e.exam_id == name for e in exams) or sum(1 for g in studies.values() if _common_parts(
+                [p.parent for items in g.values() for p, _ in items]) == _common_parts(folders)) > 1:
+            name = f"{name}#{study_uid[-8:]}"
+        exams.append(_read_study(common, groups, stiffness_units, name))
+    return exams
+
+
+def _common_parts(folders: list[Path]) -> tuple[str, ...]:
+    parts = [f.parts for f in folders]
+    out = []
+    for items in zip(*parts):
+        if len(set(items)) != 1:
+            break
+        out.append(items[0])
+    return tuple(out)
+
+
+def _exam_id(root: Path, folder: Path) -> str:
+    """The exam folder relative to ``root`` (its own name when it is ``root``); 'dicom' leaves are skipped."""
+    if folder.name.lower() == "dicom" and folder != root:
+        folder = folder.parent
+    rel = folder.relative_to(root) if folder != root and root in folder.parents else Path(root.name)
+    return rel.as_posix()
+
+
+def _read_study(exam_dir: Path, groups: dict[str, list[tuple[Path, Any]]], stiffness_units: str | None,
+                exam_id: str) -> MreExam:
+    """Build one exam from its series (``SeriesInstanceUID -> [(path, dataset)]``)."""
     series = _summary(groups)
     roles: dict[str, list[tuple[Path, Any]]] = {}
     warnings: list[str] = []
@@ -192,6 +258,9 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
             warnings.append(f"colour series '{desc}' skipped (no kPa values)")
             continue
         if role in roles:
+            if role in ("stiffness", "confidence"):
+                raise InputError(f"{exam_dir}: one study holds two {role} series; found {_found(series)}. "
+                                 "Put each acquisition in its own folder and pass that folder")
             warnings.append(f"second {role} series '{desc}' ignored")
             continue
         roles[role] = items
@@ -246,7 +315,10 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
     gap = float(np.median(np.diff(s_locs))) if len(s_locs) > 1 else float(getattr(s_ds[0], "SliceThickness", 1) or 1)
     spacing = (abs(gap) or 1.0, row_mm, col_mm)
     manufacturer = str(getattr(s_ds[0], "Manufacturer", "")).strip() or "unknown"
-    meta = {"manufacturer": manufacturer, "stiffness_scaling": how, "confidence_source": conf_how}
+    synthetic = str(getattr(s_ds[0], "ManufacturerModelName", "")) == PHANTOM_MODEL_NAME or \
+        "SYNTHETIC" in str(getattr(s_ds[0], "ImageComments", "")).upper()
+    meta = {"manufacturer": manufacturer, "stiffness_scaling": how, "confidence_source": conf_how,
+            "synthetic": synthetic}
 
     def img(a: np.ndarray) -> Image:
         return Image(a.astype(np.float32), spacing_mm=spacing, modality="MR", path=exam_dir, meta=meta)
@@ -259,6 +331,8 @@ def read_mre_exam(exam_dir: str | Path, *, stiffness_units: str | None = None) -
         series=series,
         slice_locations_mm=[float(v) for v in s_locs],
         warnings=warnings,
+        exam_id=exam_id,
+        synthetic=synthetic,
     )
 
 

@@ -1,6 +1,6 @@
 """Liver segmentation networks for MRE (registry as plain data) and their bundles.
 
-All models map ``(B, C, H, W)`` float inputs (C = 2: normalised magnitude, confidence >= 95 % mask)
+All models map ``(B, C, H, W)`` float inputs (C = 1: the normalised magnitude, see :mod:`liverfib.mre.segment`)
 to ``(B, 1, H, W)`` logits. H and W must be multiples of 32.
 
 * ``unet_resnext50``: smp ``Unet`` with a ``resnext50_32x4d`` encoder, the published model
@@ -55,7 +55,7 @@ def list_seg_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in SEG_MODELS if fnmatch.fnmatch(n, pattern))
 
 
-def create_seg_model(name: str, in_channels: int = 2) -> torch.nn.Module:
+def create_seg_model(name: str, in_channels: int = 1) -> torch.nn.Module:
     """Build a randomly initialised model (no download is ever attempted)."""
     if name not in SEG_MODELS:
         raise unknown_choice("segmentation model", name, SEG_MODELS)

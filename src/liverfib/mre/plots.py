@@ -29,10 +29,12 @@ def write_slice_overlays(
     slices: list[dict[str, Any]],
     vmax_kpa: float = 8.0,
     scale: int = 2,
+    label: str | None = None,
 ) -> list[Path]:
     """One PNG per slice (OpenCV, fast): background in gray, stiffness inside the ROI in colour
     (jet, 0..``vmax_kpa`` kPa, colour bar on the right), liver outline white, ROI outline black, and
-    the slice mean and ROI area written on top. Images are upscaled ``scale`` times (nearest)."""
+    the slice mean and ROI area written on top; ``label`` (e.g. ``"SYNTHETIC"``) in red in the title.
+    Images are upscaled ``scale`` times (nearest)."""
     import cv2
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -62,8 +64,10 @@ def write_slice_overlays(
         cv2.putText(canvas, "0 kPa", (w * scale + 22, h * scale + 24), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         s = slices[k]
         mean = f"{s['mean_kpa']:.2f} kPa" if s.get("mean_kpa") is not None else "no ROI"
-        title = f"slice {k + 1}: {mean}, ROI {s['area_mm2'] / 100:.1f} cm2"
+        title = f"slice {s['slice']}: {mean}, ROI {s['area_mm2'] / 100:.1f} cm2"
         cv2.putText(canvas, title, (6, 19), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        if label:
+            cv2.putText(canvas, label, (6, h * scale + 20), font, 0.6, (0, 0, 255), 2, cv2.LINE_AA)
         path = out_dir / f"overlay_slice{k + 1}.png"
         tmp = out_dir / f".overlay_slice{k + 1}.tmp.png"
         if not cv2.imwrite(str(tmp), canvas):

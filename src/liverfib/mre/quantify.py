@@ -89,6 +89,8 @@ def measure_roi(
 ) -> dict[str, Any]:
     """Per-slice mean/median/IQR (kPa) and area (mm²), and the area-weighted exam mean.
 
+    Slices are numbered from 1 (``slice``), in the order of the input's first axis.
+
     Returns ``{"mean_stiffness_kpa", "roi_area_mm2", "slices": [...]}``; the exam mean is ``None``
     when the ROI is empty. Slices whose ROI is smaller than ``min_slice_area_mm2`` are listed with
     ``used: False`` and do not count.
@@ -99,8 +101,8 @@ def measure_roi(
     weighted = 0.0
     for k in range(stiffness_kpa.shape[0]):
         vals = stiffness_kpa[k][roi[k]].astype(np.float64)
-        area = vals.size * px_mm2
-        entry: dict[str, Any] = {"slice": k, "area_mm2": area, "n_pixels": int(vals.size)}
+        area = round(vals.size * px_mm2, 4)
+        entry: dict[str, Any] = {"slice": k + 1, "area_mm2": area, "n_pixels": int(vals.size)}
         if vals.size:
             q1, med, q3 = np.percentile(vals, [25, 50, 75])
             entry.update(mean_kpa=float(vals.mean()), median_kpa=float(med), q1_kpa=float(q1),
@@ -113,7 +115,7 @@ def measure_roi(
             weighted += entry["mean_kpa"] * area
         slices.append(entry)
     mean = weighted / total_area if total_area > 0 else None
-    return {"mean_stiffness_kpa": mean, "roi_area_mm2": total_area, "slices": slices}
+    return {"mean_stiffness_kpa": mean, "roi_area_mm2": round(total_area, 4), "slices": slices}
 
 
 def quantify_stiffness(

@@ -1,9 +1,10 @@
 """Liver segmentation of an MRE exam: network input, inference, post-processing.
 
-The network sees two channels per slice, ``(D, 2, H, W)`` float32: the magnitude image divided by
-its exam-wide 99th percentile (clipped to [0, 1.5]) and the confidence >= 95 % mask (0/1), so the
-same model serves confidence *series* (Siemens-style) and confidence *overlays* (GE-style). Slices
-are resized to the model's ``img_size`` (bilinear), the logits resized back, thresholded at 0 and
+The network sees one channel per slice, ``(D, 1, H, W)`` float32: the magnitude image divided by
+its exam-wide 99th percentile (clipped to [0, 1.5]). It does not see the confidence map: on the
+phantoms that map is low along every tissue boundary, so a thresholded confidence input outlines
+the true liver and lets the net copy the answer instead of finding the liver (the leak found in
+issue 16). Magnitude alone serves Siemens-, GE- and NIfTI-style exams alike. Slices are resized to the model's ``img_size`` (bilinear), the logits resized back, thresholded at 0 and
 per slice only connected components of at least 20 % of the largest are kept.
 """
 
@@ -18,21 +19,20 @@ from liverfib.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CONFIDENCE_INPUT_PCT", "prepare_input", "segment_liver", "postprocess_mask"]
+__all__ = ["INPUT_CHANNELS", "prepare_input", "segment_liver", "postprocess_mask"]
 
-CONFIDENCE_INPUT_PCT = 95.0
+#: Channels of the network input (magnitude only).
+INPUT_CHANNELS = 1
 
 
-def prepare_input(magnitude: np.ndarray | None, confidence_pct: np.ndarray) -> np.ndarray:
-    """Network input ``(D, 2, H, W)`` float32 from magnitude and confidence ``(D, H, W)``."""
+def prepare_input(magnitude: np.ndarray | None) -> np.ndarray:
+    """Network input ``(D, 1, H, W)`` float32 from the magnitude ``(D, H, W)``."""
     if magnitude is None:
         raise InputError("automatic liver segmentation needs the magnitude series, which this exam lacks; "
                          "pass a liver mask with --mask")
     mag = np.asarray(magnitude, np.float32)
     scale = float(np.percentile(mag, 99)) or 1.0
-    mag = np.clip(mag / scale, 0, 1.5)
-    conf = (np.asarray(confidence_pct) >= CONFIDENCE_INPUT_PCT).astype(np.float32)
-    return np.stack([mag, conf], axis=1)
+    return np.clip(mag / scale, 0, 1.5)[:, None]
 
 
 def postprocess_mask(mask: np.ndarray, keep_fraction: float = 0.2) -> np.ndarray:
@@ -56,8 +56,13 @@ def segment_liver(net: torch.nn.Module, info: dict[str, Any], inputs: np.ndarray
     import torch
     import torch.nn.functional as F
 
+    from liverfib.errors import ModelError
+
     size = int(info["img_size"])
-    d, _, h, w = inputs.shape
+    d, c, h, w = inputs.shape
+    if int(info.get("in_channels", c)) != c:
+        raise ModelError(f"{info.get('path', 'model')}: trained on {info['in_channels']} input channels, the MRE "
+                         f"input now has {c} (magnitude only); retrain it with 'liverfib train-seg --task mre'")
     out = []
     with torch.inference_mode():
         for i in range(0, d, batch_size):

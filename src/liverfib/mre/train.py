@@ -41,6 +41,7 @@ class SegTrainConfig(BaseModel):
     epochs: int = Field(32, ge=1)
     val_fraction: float = Field(0.2, ge=0, lt=1)
     hflip: bool = False
+    intensity_aug: bool = False
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     max_exams: int | None = Field(None, ge=1)
@@ -68,7 +69,7 @@ def load_labelled_exams(data_dir: Path, max_exams: int | None = None) -> list[di
         exam = read_mre_exam(d)
         mask = read_nifti(d / truth["liver_mask_path"]).array.astype(bool)
         mag = exam.magnitude.array if exam.magnitude is not None else None
-        x = prepare_input(mag, exam.confidence_pct.array)
+        x = prepare_input(mag)
         if mask.shape != x[:, 0].shape:
             raise InputError(f"{d}: liver mask {mask.shape} does not match the exam {x[:, 0].shape}")
         # phantoms (liverfib phantom mre) record the stage they were generated for
@@ -89,6 +90,21 @@ def _split(exams: list[dict[str, Any]], val_fraction: float, seed: int) -> tuple
         idx = list(rng.permutation(idx))
         val.update(idx[: int(round(val_fraction * len(idx)))])
     return [e for i, e in enumerate(exams) if i not in val], [e for i, e in enumerate(exams) if i in val]
+
+
+def _augment_intensity(x: Any, gen: Any) -> Any:
+    """Random smooth bias field (linear + quadratic), gamma 0.7-1.4 and Gaussian noise on ``(B, C, H, W)``."""
+    import torch
+
+    b, _, h, w = x.shape
+    yy = torch.linspace(-1, 1, h).view(1, 1, h, 1)
+    xx = torch.linspace(-1, 1, w).view(1, 1, 1, w)
+    c = (torch.rand(b, 5, generator=gen) - 0.5).view(b, 5, 1, 1)
+    bias = (1 + 0.5 * c[:, 0:1] * yy + 0.4 * c[:, 1:2] * xx + 0.6 * c[:, 2:3] * yy**2
+            + 0.4 * c[:, 3:4] * xx**2).clamp(0.4, 2.0)
+    gamma = 0.7 + 0.7 * torch.rand(b, 1, 1, 1, generator=gen)
+    noise = 0.05 * torch.rand(b, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+    return ((x.clamp(min=0) ** gamma) * bias + noise).clamp(0, 2.0)
 
 
 def _predict(net: Any, x: np.ndarray, img_size: int) -> np.ndarray:
@@ -159,6 +175,8 @@ def train_mre_segmentation(
             xb, yb = x[idx], y[idx]
             if config.hflip and torch.rand(1, generator=gen).item() < 0.5:
                 xb, yb = xb.flip(-1), yb.flip(-1)
+            if config.intensity_aug:
+                xb = _augment_intensity(xb, gen)
             yield xb, yb
 
     def step_loss(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
@@ -197,10 +215,11 @@ def train_mre_segmentation(
         "device": "cpu",
         "init": "random (no pretrained weights)",
     }
+    synthetic = all(e["synthetic"] for e in exams)
     save_bundle(out_dir / "best", net, **seg_bundle_fields(
         model=config.model, in_channels=int(x.shape[1]), img_size=size, train_config=config.model_dump(),
         metrics={"val_dice_mean": metrics["val_dice_mean"], "n_train_exams": len(train)},
-        synthetic=any(e["synthetic"] for e in exams)))
+        synthetic=synthetic))
     with (out_dir / "log.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "best"])
         w.writeheader()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -20,14 +21,17 @@ MRE_JSON_KEYS = ("mean_stiffness_kpa", "stage", "slices", "roi_area_mm2")
 
 
 # -------------------------------------------------------------------------------------- phantoms
-def run_phantom_mre(n: int, seed: int, out_dir: Path, *, vendor: str | None = None) -> tuple[dict[str, Any], str]:
-    """Write ``n`` synthetic MRE exams (DICOM + truth.json) under ``out_dir``."""
+def run_phantom_mre(n: int, seed: int, out_dir: Path, *, vendor: str | None = None, variant: str = "standard",
+                    fmt: str = "dicom") -> tuple[dict[str, Any], str]:
+    """Write ``n`` SYNTHETIC MRE exams (DICOM or NIfTI + truth.json) under ``out_dir``."""
     from liverfib.mre.phantom import write_phantoms
 
-    truths = write_phantoms(Path(out_dir), n, seed, vendor=vendor, progress=progress_bar("phantom mre"))
+    truths = write_phantoms(Path(out_dir), n, seed, vendor=vendor, variant=variant, fmt=fmt,
+                            progress=progress_bar("phantom mre"))
     exams = [{k: t[k] for k in ("exam_id", "vendor", "stage", "mean_stiffness_kpa", "n_slices")} for t in truths]
-    summary = {"out_dir": str(out_dir), "n": n, "seed": seed, "exams": exams}
-    lines = [f"Wrote {n} MRE phantom exams to {out_dir} (seed {seed})"]
+    summary = {"out_dir": str(out_dir), "n": n, "seed": seed, "variant": variant, "format": fmt,
+               "synthetic": True, "exams": exams}
+    lines = [f"Wrote {n} SYNTHETIC MRE phantom exams ({fmt}, {variant} variant) to {out_dir} (seed {seed})"]
     lines += [f"  {e['exam_id']}  {e['vendor']:8s} {e['stage']}  {e['mean_stiffness_kpa']:.2f} kPa  "
               f"{e['n_slices']} slices" for e in exams]
     return summary, "\n".join(lines)
@@ -56,6 +60,13 @@ def _read_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(mask) > 0
 
 
+def _seg_is_synthetic(info: dict[str, Any]) -> bool:
+    """True when the segmentation checkpoint was trained on phantoms only (its own record says so)."""
+    if "synthetic" in info:
+        return bool(info["synthetic"])
+    return "phantom" in str(info.get("data", "")).lower() or "phantom" in str(info.get("train_config", "")).lower()
+
+
 def run_mre(
     exam_dir: Path,
     *,
@@ -68,27 +79,117 @@ def run_mre(
     stiffness_units: str | None = None,
     overlays: bool = True,
 ) -> tuple[dict[str, Any], str]:
-    """Read an MRE exam, segment the liver (or take ``mask``), measure stiffness, stage it.
+    """Read every MRE exam under ``exam_dir``, segment the liver (or take ``mask``), measure, stage.
 
-    With ``out_dir``: ``mre.json``, ``liver_mask.nii.gz``, ``roi.nii.gz`` and ``overlay_slice<k>.png``.
+    One exam (DICOM series or a NIfTI folder with ``stiffness.nii.gz``): its summary, with
+    ``mean_stiffness_kpa`` and ``stage`` at the top. With ``out_dir``: ``mre.json``,
+    ``liver_mask.nii.gz``, ``roi.nii.gz`` and ``overlay_slice<k>.png`` (``k`` from 1, as in
+    ``slices[].slice``).
+
+    Several exams (one per DICOM study or NIfTI exam folder): every exam is measured, one row each;
+    the summary holds ``exams`` (one summary per exam) and, with ``out_dir``, ``mre.csv``
+    (``exam,mean_stiffness_kpa,stage,...``, the input of ``liverfib agreement``) plus one
+    sub-folder per exam. An exam that cannot be measured gets its ``error`` and no value.
+
+    Every summary carries ``synthetic`` (and ``synthetic_reasons``): true when the exam is a phantom
+    or the segmentation model was trained on phantoms only.
     """
-    from liverfib.image import Image
-    from liverfib.mre.dicom import read_mre_exam
-    from liverfib.mre.quantify import QuantifyConfig, quantify_stiffness
+    from liverfib.mre.dicom import read_mre_exams
+    from liverfib.mre.quantify import QuantifyConfig
     from liverfib.mre.stages import load_cutoffs, validation_message
 
-    t0 = time.perf_counter()
     try:
         qcfg = QuantifyConfig(confidence_min_pct=confidence_min_pct, edge_margin_mm=edge_margin_mm)
     except ValueError as exc:
         raise ConfigError(f"invalid ROI settings: {validation_message(exc)}") from None
     table = load_cutoffs(cutoffs)
-    exam = read_mre_exam(exam_dir, stiffness_units=stiffness_units)
+    exams = read_mre_exams(exam_dir, stiffness_units=stiffness_units)
+    if len(exams) == 1:
+        summary, lines = _measure_exam(exams[0], out_dir=out_dir, model=model, mask=mask, qcfg=qcfg,
+                                       table=table, overlays=overlays)
+        summary["exam_dir"] = str(exam_dir)
+        if out_dir is not None:
+            from liverfib.report.jsonio import write_json
+
+            write_json(summary, Path(out_dir) / "mre.json")
+        return summary, "\n".join(lines)
+    if mask is not None:
+        raise ConfigError(f"--mask is for one exam; {exam_dir} holds {len(exams)} exams "
+                          f"({', '.join(e.exam_id for e in exams)}); pass one exam folder")
+    results: list[dict[str, Any]] = []
+    tick = progress_bar("mre")
+    for i, exam in enumerate(exams):
+        sub = None if out_dir is None else Path(out_dir) / exam.exam_id.replace("#", "_")
+        try:
+            r, _ = _measure_exam(exam, out_dir=sub, model=model, mask=None, qcfg=qcfg, table=table, overlays=overlays)
+            if sub is not None:
+                from liverfib.report.jsonio import write_json
+
+                write_json(r, sub / "mre.json")
+        except InputError as exc:
+            r = {"exam": exam.exam_id, "mean_stiffness_kpa": None, "stage": None, "error": str(exc),
+                 **_synthetic_fields(exam, None)}
+        results.append(r)
+        tick(i + 1, len(exams))
+    failed = [r["exam"] for r in results if r.get("error")]
+    summary: dict[str, Any] = {
+        "input": str(exam_dir), "n_exams": len(results), "n_failed": len(failed), "failed": failed,
+        "synthetic": any(r["synthetic"] for r in results),
+        "synthetic_reasons": sorted({x for r in results for x in r.get("synthetic_reasons", [])}),
+        "exams": results,
+    }
+    lines = [_SYNTHETIC_LABEL] if summary["synthetic"] else []
+    lines += [f"{len(results)} MRE exams under {exam_dir}", "",
+              f"{'exam':30s} {'kPa':>6s} {'stage':>5s} {'ROI cm²':>8s} {'slices':>6s}"]
+    for r in results:
+        if r.get("error"):
+            lines.append(f"{r['exam']:30s} error: {r['error']}")
+        else:
+            lines.append(f"{r['exam']:30s} {r['mean_stiffness_kpa']:6.2f} {r['stage']:>5s} "
+                         f"{r['roi_area_mm2'] / 100:8.1f} {r['n_slices']:6d}")
+    if failed:
+        lines.append(f"{len(failed)} of {len(results)} exams could not be measured: {', '.join(failed)}")
+    if out_dir is not None:
+        from liverfib.io.atomic import atomic_write_text
+        from liverfib.report.jsonio import write_json
+
+        columns = ["exam", "mean_stiffness_kpa", "stage", "roi_area_mm2", "n_slices", "layout", "synthetic", "error"]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows({**r, "synthetic": str(bool(r["synthetic"])).lower()} for r in results)
+        atomic_write_text(Path(out_dir) / "mre.csv", buf.getvalue())
+        write_json(summary, Path(out_dir) / "mre.json")
+        summary["csv"] = str(Path(out_dir) / "mre.csv")
+        lines.append(f"wrote {Path(out_dir) / 'mre.csv'} (one row per exam; liverfib agreement --a it --b reference.csv)")
+    return summary, "\n".join(lines)
+
+
+_SYNTHETIC_LABEL = "[SYNTHETIC: phantom data and/or a phantom-trained segmentation model; not a clinical result]"
+
+
+def _synthetic_fields(exam: Any, seg_info: dict[str, Any] | None) -> dict[str, Any]:
+    reasons = []
+    if exam.synthetic:
+        reasons.append("exam is a synthetic phantom")
+    if seg_info is not None and _seg_is_synthetic(seg_info):
+        reasons.append("liver segmentation model trained on synthetic phantoms only")
+    return {"synthetic": bool(reasons), "synthetic_reasons": reasons}
+
+
+def _measure_exam(exam: Any, *, out_dir: Path | None, model: str, mask: Path | None, qcfg: Any, table: Any,
+                  overlays: bool) -> tuple[dict[str, Any], list[str]]:
+    """One exam -> (summary, text lines); writes masks/overlays under ``out_dir`` (not mre.json)."""
+    from liverfib.image import Image
+    from liverfib.mre.quantify import quantify_stiffness
+
+    t0 = time.perf_counter()
     shape = exam.stiffness_kpa.shape
     mag = exam.magnitude.array if exam.magnitude is not None else None
+    info: dict[str, Any] | None = None
     if mask is not None:
         liver = _read_mask(Path(mask), shape)
-        seg = {"source": "mask", "path": str(mask)}
+        seg: dict[str, Any] = {"source": "mask", "path": str(mask)}
     else:
         import torch
 
@@ -96,20 +197,23 @@ def run_mre(
 
         torch.set_num_threads(min(torch.get_num_threads(), 2))
         net, info = _model(model)
-        liver = segment_liver(net, info, prepare_input(mag, exam.confidence_pct.array))
-        seg = {"source": "model", "model": info["model"], "checkpoint": info["path"], "img_size": info["img_size"]}
+        liver = segment_liver(net, info, prepare_input(mag))
+        seg = {"source": "model", "model": info["model"], "checkpoint": info["path"], "img_size": info["img_size"],
+               "trained_on": info.get("data", "unknown")}
     result, roi = quantify_stiffness(exam.stiffness_kpa.array, liver, exam.confidence_pct.array,
                                      exam.pixel_spacing_mm, magnitude=mag, config=qcfg, cutoffs=table)
     px_mm2 = exam.pixel_spacing_mm[0] * exam.pixel_spacing_mm[1]
     for s, loc, n_liver in zip(result["slices"], exam.slice_locations_mm, liver.sum(axis=(1, 2)), strict=True):
         s["slice_location_mm"] = loc
-        s["liver_area_mm2"] = float(n_liver * px_mm2)
+        s["liver_area_mm2"] = round(float(n_liver * px_mm2), 4)
     summary: dict[str, Any] = {
-        "exam_dir": str(exam_dir),
+        "exam": exam.exam_id,
         "mean_stiffness_kpa": result["mean_stiffness_kpa"],
         "stage": result["stage"],
+        **_synthetic_fields(exam, info),
         "roi_area_mm2": result["roi_area_mm2"],
         "slices": result["slices"],
+        "slice_numbering": "slice = 1..n in order of slice location (as in the text and overlay_slice<k>.png)",
         "n_slices": exam.n_slices,
         "layout": exam.layout,
         "series": exam.series,
@@ -123,7 +227,6 @@ def run_mre(
     }
     if out_dir is not None:
         from liverfib.io.nifti import write_nifti
-        from liverfib.report.jsonio import write_json
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,23 +237,24 @@ def run_mre(
             from liverfib.mre.plots import write_slice_overlays
 
             background = mag if mag is not None else exam.confidence_pct.array
-            paths = write_slice_overlays(out_dir, background, exam.stiffness_kpa.array, liver, roi, result["slices"])
+            paths = write_slice_overlays(out_dir, background, exam.stiffness_kpa.array, liver, roi, result["slices"],
+                                         label="SYNTHETIC" if summary["synthetic"] else None)
             summary["overlays"] = [str(p) for p in paths]
         summary["seconds_total"] = round(time.perf_counter() - t0, 3)
-        write_json(summary, out_dir / "mre.json")
-    lines = [f"MRE exam {exam_dir}  ({exam.layout})", "",
-             f"{'slice':>5s} {'mean':>7s} {'median':>7s} {'IQR':>6s} {'ROI cm²':>8s}"]
+    lines = [_SYNTHETIC_LABEL] if summary["synthetic"] else []
+    lines += [f"MRE exam {exam.exam_id}  ({exam.layout})", "",
+              f"{'slice':>5s} {'mean':>7s} {'median':>7s} {'IQR':>6s} {'ROI cm²':>8s}"]
     for s in result["slices"]:
         if s["mean_kpa"] is None:
-            lines.append(f"{s['slice'] + 1:5d}    (no valid ROI)")
+            lines.append(f"{s['slice']:5d}    (no valid ROI)")
         else:
-            lines.append(f"{s['slice'] + 1:5d} {s['mean_kpa']:7.2f} {s['median_kpa']:7.2f} {s['iqr_kpa']:6.2f} "
+            lines.append(f"{s['slice']:5d} {s['mean_kpa']:7.2f} {s['median_kpa']:7.2f} {s['iqr_kpa']:6.2f} "
                          f"{s['area_mm2'] / 100:8.1f}")
     lines += ["", f"liver stiffness {result['mean_stiffness_kpa']:.2f} kPa (area-weighted, ROI "
               f"{result['roi_area_mm2'] / 100:.1f} cm²) -> stage {result['stage']}",
               f"cut-offs: {result['cutoffs_source']}"]
     lines += [f"warning: {w}" for w in exam.warnings]
-    return summary, "\n".join(lines)
+    return summary, lines
 
 
 # ------------------------------------------------------------------------------------- agreement

@@ -257,13 +257,15 @@ def run_mri_stage(
         if mask is not None:
             raise ConfigError("--mask is for single-volume (CirrMRI600+) models; a LiQA case carries mask_GED4.nii.gz")
         summary, text, rows, columns = _predict_liqa(path, net, cfg, seg, phases=phases)
-    summary.update(model=str(model), model_trained_on=info.get("data", "unknown"))
-    if info.get("synthetic") or "SYNTHETIC" in str(info.get("data", "")):
-        text += "\n[model trained on SYNTHETIC data only: not a clinical result]"
+    synthetic = bool(info.get("synthetic") or "SYNTHETIC" in str(info.get("data", "")))
+    summary.update(model=str(model), model_trained_on=info.get("data", "unknown"), synthetic=synthetic)
+    if synthetic:
+        text += "\n[SYNTHETIC: model trained on synthetic data only; not a clinical result]"
     if out_csv is not None:
         from liverfib.pipeline._common import write_rows
 
-        write_rows(rows, out_csv, columns)
+        rows = [{**r, "synthetic": str(synthetic).lower()} for r in rows]
+        write_rows(rows, out_csv, [*columns, "synthetic"])
         summary["predictions_csv"] = str(out_csv)
         text += f"\nwrote {len(rows)} rows to {out_csv} (liverfib evaluate --predictions {out_csv})"
     return summary, text
