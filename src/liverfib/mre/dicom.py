@@ -227,7 +227,7 @@ def read_mre_exams(root: str | Path, *, stiffness_units: str | None = None) -> l
 def _common_parts(folders: list[Path]) -> tuple[str, ...]:
     parts = [f.parts for f in folders]
     out = []
-    for items in zip(*parts):
+    for items in zip(*parts, strict=False):
         if len(set(items)) != 1:
             break
         out.append(items[0])
