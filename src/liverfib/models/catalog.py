@@ -51,7 +51,7 @@ SHIPPED_MODELS: tuple[ShippedModel, ...] = (
         "us_liver_seg_default", "ultrasound liver segmentation", "segment --modality us, explain",
         "us_liver_seg_default",
         "Dice 0.665 [0.601, 0.724] (leave-one-subject-out CV, 27 images, 2 subjects)",
-        "src/liverfib/assets/us_liver_seg_default/bundle.yaml, BENCHMARKS.md", result="us_liver_seg_default",
+        "benchmarks/results/us_liver_seg_loso.json", result="us_liver_seg_loso",
     ),
     ShippedModel(
         "mri_seg_default", "MR/CT liver segmentation", "segment --modality mr|ct, predict-mri",
@@ -61,8 +61,9 @@ SHIPPED_MODELS: tuple[ShippedModel, ...] = (
     ),
     ShippedModel(
         "mre_seg_default", "MRE liver segmentation", "mre", "mre_seg_default",
-        "Dice 0.970 [0.967, 0.973] (30 held-out PHANTOM exams; never seen a real exam)",
-        "src/liverfib/assets/mre_seg_default/bundle.yaml", synthetic=True, result="mre_seg_default",
+        "kPa vs phantom truth on fresh independent NIfTI phantoms (SYNTHETIC; never seen a real exam)",
+        "benchmarks/results/mre_phantom_independent_nifti.json", synthetic=True,
+        result="mre_phantom_independent_nifti",
         caveat="The liver mask comes from a model trained on SYNTHETIC phantoms only; check the outlined ROI. "
         "The stage comes from published stiffness cut-offs, not from a trained classifier.",
     ),
