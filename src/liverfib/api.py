@@ -387,7 +387,7 @@ def predict_mri(path: PathLike, *, model: str = "default", out: PathLike | None 
 
 def train_mri(data: PathLike, *, out: PathLike, **options: Any) -> TrainResult:
     """Train MRI staging; options as ``liverfib train-mri --help``."""
-    from liverfib.pipeline.mri import run_mri_train
+    from liverfib.pipeline.mri_train import run_mri_train
 
     return _wrap(TrainResult, run_mri_train(Path(data), Path(out), **options))
 

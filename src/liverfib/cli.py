@@ -438,12 +438,12 @@ def phantom_mre(
 @app.command()
 def mre(
     exam_dir: Annotated[Path, typer.Argument(
-        help="Exam folder: MRE DICOM series (any sub-folders) or magnitude/stiffness[/confidence].nii.gz; "
+        help="Exam folder: MRE DICOM series (any sub-folders) or magnitude.nii.gz + stiffness.nii.gz (+ optional confidence.nii.gz); "
              "a folder of several exams measures each (one row per exam, mre.csv with --out).")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder for mre.json, masks and overlay_slice<k>.png.")
     ] = None,
-    model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a train-seg checkpoint.")] = "default",
+    model: Annotated[str, typer.Option("--model", help="'default' (shipped) or a train-seg model bundle (its best/ folder).")] = "default",
     mask: Annotated[
         Path | None, typer.Option("--mask", help="Liver mask (D,H,W) .nii.gz/.npy instead of the model.")
     ] = None,

@@ -44,7 +44,8 @@ def _mutants(data: bytes, n: int, seed: int = 0) -> list[bytes]:
 
 def _expected_status(data: bytes) -> int:
     """The upload contract, decided with pydicom alone: a header it cannot parse is 400, a parsed
-    header whose Modality is not US is 415 (not analysed), an ultrasound file is accepted (201)."""
+    header whose Modality is not US is 415 (not analysed), an ultrasound file without pixel data is
+    422, one whose pixels do not decode is 400 (decoded before the answer), else accepted (201)."""
     import io
 
     import pydicom
@@ -54,7 +55,16 @@ def _expected_status(data: bytes) -> int:
         modality = str(ds.get("Modality", "") or "").upper()
     except Exception:  # noqa: BLE001 - pydicom raises many types on corrupt headers; any of them means 400
         return 400
-    return 201 if modality == "US" else 415
+    if modality != "US":
+        return 415
+    try:
+        full = pydicom.dcmread(io.BytesIO(data))
+        if "PixelData" not in full:
+            return 422
+        full.pixel_array  # noqa: B018 - decoding is the check
+    except Exception:  # noqa: BLE001 - as above: any decoder error means the upload is refused
+        return 400
+    return 201
 
 
 def test_web_survives_mutated_dicom(tmp_path: Path, us_dicom, fast_models) -> None:

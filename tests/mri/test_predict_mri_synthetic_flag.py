@@ -14,7 +14,7 @@ from liverfib.cli import app
 from liverfib.mri.synthetic import write_liqa_dataset
 
 torch.set_num_threads(1)
-ASSET = Path(__file__).resolve().parents[2] / "src" / "liverfib" / "assets" / "mri_staging_synthetic.pt"
+ASSET = Path(__file__).resolve().parents[2] / "src" / "liverfib" / "assets" / "mri_staging_synthetic" / "bundle.yaml"
 
 
 @pytest.mark.skipif(not ASSET.is_file(), reason="shipped staging model not built")

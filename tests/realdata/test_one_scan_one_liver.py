@@ -18,7 +18,7 @@ from liverfib.mri import segmentation as seg_mod
 # ../shared/data beside the repository; LIVERFIB_SHARED_DATA overrides it (e.g. from a git worktree)
 DATA = Path(os.environ.get("LIVERFIB_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data")) / "mr-ct-liver"
 CASE = DATA / "amos_ct_0013"
-ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default.pt"
+ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default" / "bundle.yaml"
 
 pytestmark = [
     pytest.mark.slow,

@@ -39,12 +39,12 @@ SHIPPED_MODELS: tuple[ShippedModel, ...] = (
     ShippedModel(
         "us_staging_default", "ultrasound staging F0-F4", "predict, explain, report, serve",
         "us_staging_default",
-        "5-stage accuracy 0.663 [95% CI 0.567, 0.753], macro-AUC 0.897 [0.862, 0.929] on 175 held-out "
-        "distinct images (grouped test split of the public liver-us-fibrosis set; accuracy 0.590 on "
-        "scanner S1, 0.771 on scanner S2)",
-        "liverfib evaluate --model default --subset test (MODEL_CARD.md)", result="us_staging_default",
+        "5-stage accuracy 0.491 [95% CI 0.417, 0.569], macro-AUC 0.804 [0.762, 0.852] on 175 held-out "
+        "distinct images whose same-scan groups are disjoint from training (public liver-us-fibrosis set; "
+        "accuracy 0.453 on scanner S1, 0.551 on scanner S2)",
+        "benchmarks/results/us_staging_default.json (BENCHMARKS.md §4)", result="us_staging_default",
         caveat="In the public training set the stage is confounded with the scanner (two devices with "
-        "different stage mixes; accuracy 0.590 on one, 0.771 on the other), so part of what the model learned "
+        "different stage mixes; accuracy 0.453 on one, 0.551 on the other), so part of what the model learned "
         "may be the device rather than the liver. Images from other scanners are untested.",
     ),
     ShippedModel(
