@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--engine", default="torch", choices=["torch", "onnx"])
+    ap.add_argument("--result", default=None, help="write benchmarks/results/<RESULT>.json (one result shape)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     pred = load_predictor(a.model, engine=a.engine)
@@ -54,6 +55,20 @@ def main() -> None:
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["torch"] = torch.__version__
     print(json.dumps(out))
+    if a.result:
+        import os
+        import sys
+
+        from liverfib.evaluation.results import device_string, metric, write_result
+
+        keys = ("net_images_per_s_batch1", "net_images_per_s_batch32", "end_to_end_images_per_s_batch32", "peak_rss_mb")
+        print(write_result(
+            a.result, title=f"US staging inference speed, {a.model} model, {a.engine} engine (no CI: one timed run)",
+            metrics={k: metric(out[k]) for k in keys}, n=len(files), unit="image (demo/us x5 per end-to-end call)",
+            command="python " + " ".join(sys.argv), synthetic=False, test_scored_count=0,
+            device=device_string(a.threads) + f", load average {os.getloadavg()[0]:.1f} at the end",
+            extra={"seconds_per_measure": a.seconds, "torch": torch.__version__, "img_size": size,
+                   "ci_method": "none: throughput of one timed run"}))
 
 
 if __name__ == "__main__":
