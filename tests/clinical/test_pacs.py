@@ -215,6 +215,8 @@ def test_mre_exam_through_scp(node, tmp_path: Path) -> None:
     back = read_sr_findings(path)
     assert back["stiffness_kpa"] == pytest.approx(job.result["stiffness_kpa"], rel=1e-6)
     assert back["stage"] == job.result["stage"]
+    # a phantom measured by a phantom-trained segmenter: the SR says SYNTHETIC (issue 16)
+    assert "SYNTHETIC" in str(sr.SeriesDescription)
     assert any(ds.Modality == "OT" for ds in pacs.received)  # stiffness map with colour bar
     assert 0.5 < back["stiffness_kpa"] < 15.0, truth
     html = (Path(job.out_dir) / job.id / "report.html").read_text()

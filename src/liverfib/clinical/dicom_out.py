@@ -233,7 +233,9 @@ def write_sr(
         source: the image the findings come from (evidence and source image of the group).
         findings: ``stage`` (e.g. ``"F2"``), ``probabilities`` ({stage: p}), optional
             ``p_ge_f2``/``p_ge_f3``/``p_f4``, ``liver_volume_ml``, ``liver_area_mm2``,
-            ``stiffness_kpa``, ``model`` (name) — absent keys are left out, never written as NaN.
+            ``stiffness_kpa``, ``model`` (name) — absent keys are left out, never written as NaN;
+            ``synthetic`` (bool): the result comes from phantom data or a phantom-trained model, said in
+            the series description and the algorithm name.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -245,7 +247,8 @@ def write_sr(
         return hd.sr.CodedConcept(value, SCHEME, meaning)
 
     unitless = hd.sr.CodedConcept("1", "UCUM", "no units")
-    model = str(findings.get("model", "liverfib"))
+    synthetic = bool(findings.get("synthetic"))
+    model = str(findings.get("model", "liverfib")) + (" [SYNTHETIC]" if synthetic else "")
     algo = hd.sr.AlgorithmIdentification(name=model[:64], version=__version__)
     measurements = []
     for stage, p in dict(findings.get("probabilities", {})).items():
@@ -339,7 +342,7 @@ def write_sr(
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,
-        series_description="liverfib measurements (research use)",
+        series_description="liverfib measurements (research use" + ("; SYNTHETIC)" if synthetic else ")"),
     )
     save_dataset(sr, path)
     return sr

@@ -232,7 +232,8 @@ def _analyse_mre(job: Any) -> dict[str, Any]:
     if first is None:
         raise InputError(f"{study_dir}: no DICOM file to reference from the SR")
     source = read_dicom_dataset(first)
-    findings = {"stage": summary.get("stage"), "stiffness_kpa": kpa, "model": "mre:default"}
+    findings = {"stage": summary.get("stage"), "stiffness_kpa": kpa, "model": "mre:default",
+                "synthetic": bool(summary.get("synthetic"))}
     write_sr(source, findings, out_dir / "sr.dcm")
     files = ["sr.dcm", "mre.json"]
     overlays = [Path(p) for p in summary.get("overlays") or []]
