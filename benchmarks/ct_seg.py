@@ -23,6 +23,7 @@ import json
 import os
 import pickle
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,7 +46,7 @@ SPLIT = ROOT / "benchmarks" / "splits" / "ct_seg_split.csv"
 TEST_VOLUMES = ("amos_ct_0013", "dcmqi_ct")
 VAL_VOLUMES = ("totalseg_ct_dicom",)
 TRAIN_VOLUMES = ("totalseg_ct", "totalseg_mr")
-CACHE = Path("/tmp/liverfib_ct_seg_cache")
+CACHE = Path(os.environ.get("LIVERFIB_CACHE", Path(tempfile.gettempdir()) / "liverfib")) / "ct_seg_cache"
 # Post-processing/TTA variants compared on validation (the model is fixed; each is one SegModelConfig).
 VARIANTS = {
     "plain": {},

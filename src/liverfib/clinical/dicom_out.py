@@ -165,7 +165,6 @@ def write_seg(
         InputError: no segments, a mask whose shape differs from the source, an unknown kind.
     """
     import highdicom as hd
-    from pydicom.uid import generate_uid
 
     if not segments:
         raise InputError("write_seg: no segments given")
@@ -199,8 +198,21 @@ def write_seg(
             )
         )
     pixel_array = np.stack(planes, axis=-1)[None]  # (1, H, W, S)
-    seg_ds = hd.seg.Segmentation(
-        source_images=[source],
+    seg_ds = _binary_segmentation([source], pixel_array, descriptions, series_number)
+    _type2_empty(seg_ds, "PatientOrientation")
+    save_dataset(seg_ds, path)
+    return seg_ds
+
+
+
+def _binary_segmentation(sources: list[Dataset], pixel_array: np.ndarray, descriptions: list[Any],
+                         series_number: int) -> Any:
+    """A highdicom BINARY ``Segmentation`` of ``sources`` with liverfib's device and series fields."""
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+
+    return hd.seg.Segmentation(
+        source_images=sources,
         pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -215,10 +227,6 @@ def write_seg(
         omit_empty_frames=False,
         series_description="liverfib segmentation (research use)",
     )
-    _type2_empty(seg_ds, "PatientOrientation")
-    save_dataset(seg_ds, path)
-    return seg_ds
-
 
 def write_sr(
     source: Dataset,
@@ -418,7 +426,6 @@ def write_seg_series(
         InputError: frame count or size differs from the sources, unknown kind.
     """
     import highdicom as hd
-    from pydicom.uid import generate_uid
 
     if kind not in SEGMENT_KINDS:
         raise InputError(f"unknown segment kind {kind!r}; valid: {', '.join(SEGMENT_KINDS)}")
@@ -435,22 +442,8 @@ def write_seg_series(
             name=algorithm, version=__version__, family=hd.sr.CodedConcept("123109", "DCM", "Artificial Intelligence")
         ),
     )
-    seg_ds = hd.seg.Segmentation(
-        source_images=[_complete_source(s) for s in sources],
-        pixel_array=frames.astype(bool),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description],
-        series_instance_uid=generate_uid(),
-        series_number=series_number,
-        sop_instance_uid=generate_uid(),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        manufacturer_model_name="liverfib",
-        software_versions=__version__,
-        device_serial_number="0",
-        omit_empty_frames=False,
-        series_description="liverfib segmentation (research use)",
-    )
+    seg_ds = _binary_segmentation([_complete_source(s) for s in sources], frames.astype(bool), [description],
+                                  series_number)
     save_dataset(seg_ds, path)
     return seg_ds
 

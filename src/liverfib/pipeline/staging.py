@@ -273,7 +273,6 @@ def _predict_folder(model: str, data_dir: Path, labels_csv: Path | None, dedup: 
     """Predict every image of a labelled folder; groups from the audit clustering (+ patients)."""
     from liverfib.dataset.audit import audit_folder
     from liverfib.dataset.split import assign_groups
-    from liverfib.inference.predictor import load_predictor
     from liverfib.training.staging import STAGES
 
     audit = audit_folder(data_dir, labels_csv=labels_csv, progress=progress_bar("audit"))
@@ -290,6 +289,14 @@ def _predict_folder(model: str, data_dir: Path, labels_csv: Path | None, dedup: 
         for r in rows:
             first.setdefault(r["sha256"], r)
         rows = list(first.values())
+    return _predict_rows(model, data_dir, rows)
+
+
+def _predict_rows(model: str, data_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stage every row (``path`` relative to ``data_dir`` or absolute, ``label``, optional ``group``/
+    ``cluster``/``source``) with ``model``: the inputs of the evaluation metrics."""
+    from liverfib.inference.predictor import load_predictor
+
     predictor = load_predictor(model, engine="auto")
     out = predictor.predict_paths([_resolve(data_dir, r["path"]) for r in rows], progress=True)
     if out.errors:
@@ -299,8 +306,8 @@ def _predict_folder(model: str, data_dir: Path, labels_csv: Path | None, dedup: 
         "labels": [r["label"] for r in rows],
         "probs": out.probs,
         "classes": predictor.classes,
-        "groups": [r["group"] for r in rows],
-        "sources": [r["source"] for r in rows],
+        "groups": [r.get("group") or r.get("cluster") or r["path"] for r in rows],
+        "sources": [r.get("source") or "?" for r in rows],
         "thresholds": predictor.thresholds,
     }
 
@@ -343,23 +350,9 @@ def _predict_split(
     model: str, data_dir: Path, split_csv: Path, subset: str, dedup: bool = True
 ) -> dict[str, Any]:
     """Predict one split subset; with ``dedup`` exact copies are counted once."""
-    from liverfib.inference.predictor import load_predictor
     from liverfib.training.staging import load_split_rows
 
-    rows = load_split_rows(data_dir, split_csv, subset, dedup=dedup)
-    predictor = load_predictor(model, engine="auto")
-    out = predictor.predict_paths([data_dir / r["path"] for r in rows], progress=True)
-    if out.errors:
-        raise InputError(f"{len(out.errors)} files could not be read, e.g. {out.errors[0][1]}")
-    return {
-        "paths": [r["path"] for r in rows],
-        "labels": [r["label"] for r in rows],
-        "probs": out.probs,
-        "classes": predictor.classes,
-        "groups": [r.get("group") or r.get("cluster") or r["path"] for r in rows],
-        "sources": [r.get("source") or "?" for r in rows],
-        "thresholds": predictor.thresholds,
-    }
+    return _predict_rows(model, data_dir, load_split_rows(data_dir, split_csv, subset, dedup=dedup))
 
 
 # --------------------------------------------------------------------------------------- predict
