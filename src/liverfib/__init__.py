@@ -15,10 +15,9 @@ import sys
 import types
 from typing import Any
 
+from liverfib._version import __version__
 from liverfib.errors import ConfigError, InputError, LiverfibError, ModelError
 from liverfib.image import Image
-
-__version__ = "0.1.0"
 
 #: Public API functions and result types, loaded from :mod:`liverfib.api` on first use.
 _API = (

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from liverfib import __version__, api
+from liverfib import api
+from liverfib._version import __version__
 from liverfib.errors import LiverfibError
 
 # Flags take no value: show no "<bool>" type beside them in --help.

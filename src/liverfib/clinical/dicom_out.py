@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from liverfib import __version__
+from liverfib._version import __version__
 from liverfib.errors import InputError
 from liverfib.io.dicom_dataset import read_dataset
 

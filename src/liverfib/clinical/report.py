@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from liverfib import __version__
+from liverfib._version import __version__
 
 __all__ = ["NOTICE", "overlay_rgb", "overlay_rgba", "render_report_html", "write_png", "write_report"]
 

@@ -61,7 +61,7 @@ def file_sha256(path: str | Path) -> str:
 
 def code_version(repo: str | Path | None = None) -> str:
     """``git describe --always --dirty`` of the source tree, or ``liverfib <version>`` outside git."""
-    from liverfib import __version__
+    from liverfib._version import __version__
 
     where = Path(repo) if repo else Path(__file__).resolve().parent
     try:

@@ -253,7 +253,7 @@ def _plain(value: Any) -> Any:
 
 
 def _code_version() -> str:
-    from liverfib import __version__
+    from liverfib._version import __version__
 
     return f"liverfib {__version__}"
 

@@ -189,7 +189,7 @@ def train_staging(
     import torch
     import yaml
 
-    from liverfib import __version__
+    from liverfib._version import __version__
     from liverfib.dataset.fingerprint import file_sha256
     from liverfib.evaluation import evaluate_probabilities, fit_thresholds
     from liverfib.models.bundle import save_bundle
