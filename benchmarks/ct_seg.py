@@ -257,11 +257,29 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"done: {len(log)} steps, {train_s:.0f} s training", flush=True)
 
 
+def write_val_results(name: str, val: dict, info: dict) -> None:
+    """One result JSON per post-processing variant (``<name>_<variant>``), validation subset only."""
+    from liverfib.evaluation.results import metric, write_result
+
+    for variant, v in val.items():
+        m = {"val_mean_dice": metric(v["val_mean_dice"], v["val_dice_ci"])}
+        m.update({f"dice_{s}": metric(d) for s, d in v["per_source"].items()})
+        m.update({f"dice_{k}": metric(c["dice"]) for k, c in v.get("volumes", {}).items()})
+        n = len(v["per_case"])
+        print(write_result(f"{name}_{variant.replace('+', '_')}", title=f"CT seg validation: {name}, {variant}",
+                           metrics=m, n=n, unit="validation case", groups=n, command=" ".join(sys.argv),
+                           synthetic=False, split_file=SPLIT, subset="val", test_scored_count=0,
+                           extra={"per_case": v["per_case"], "run_info": info,
+                                  "ci_method": "percentile bootstrap over validation cases"}))
+
+
 def cmd_validate(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     val = validate(load_seg_model(args.model), read_split(), args.variants)
     if args.json:
         args.json.write_text(json.dumps(val, indent=1, default=str))
+    if args.name:
+        write_val_results(args.name, val, {"model": str(args.model)})
 
 
 def cmd_test(args: argparse.Namespace) -> None:
@@ -350,6 +368,7 @@ def main() -> None:
     va = sub.add_parser("validate")
     va.add_argument("--model", required=True)
     va.add_argument("--json", type=Path)
+    va.add_argument("--name", default=None, help="also write benchmarks/results/<name>_<variant>.json")
     va.add_argument("--variants", nargs="*", default=None, help="subset of the variants (default: all)")
     va.add_argument("--threads", type=int, default=1)
     te = sub.add_parser("test")
