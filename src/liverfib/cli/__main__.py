@@ -1,0 +1,5 @@
+"""``python -m liverfib.cli``."""
+
+from liverfib.cli import main
+
+main()
