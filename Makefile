@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 
-.PHONY: venv demo test test-fast lint clean
+.PHONY: venv demo test test-fast lint clean viewer viewer-check
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need python3.11 on PATH"; exit 1; }
@@ -36,6 +36,21 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
+
+# The 3D volume viewer of the web app: NiiVue (npm, versions pinned in webviewer/package-lock.json)
+# bundled with esbuild into src/liverfib/clinical/static/niivue-viewer.js, which is committed and
+# served by the app itself (no CDN). Needs node >= 18 and the npm registry; `viewer-check` rebuilds
+# into a temporary folder and fails if the committed files differ.
+VIEWER_STATIC := src/liverfib/clinical/static
+viewer:
+	cd webviewer && npm ci --no-audit --no-fund && node build.mjs
+
+viewer-check:
+	cd webviewer && npm ci --no-audit --no-fund
+	tmp=$$(mktemp -d) && node webviewer/build.mjs $$tmp && \
+	  for f in niivue-viewer.js niivue-viewer.manifest.json NIIVUE-LICENSES.txt; do \
+	    cmp $$tmp/$$f $(VIEWER_STATIC)/$$f || { echo "$(VIEWER_STATIC)/$$f differs from a rebuild: run make viewer"; rm -rf $$tmp; exit 1; }; \
+	  done; rm -rf $$tmp; echo "viewer bundle matches a rebuild"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
