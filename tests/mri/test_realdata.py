@@ -21,7 +21,7 @@ pytestmark = [
 
 @pytest.mark.parametrize("case", ["totalseg_mr", "amos_ct_0013"])
 def test_nifti_mask_has_input_grid(tmp_path: Path, case: str) -> None:
-    from liverfib.pipeline.mri import run_segment_volume
+    from liverfib.pipeline.segment_volume import run_segment_volume
 
     src = DATA / case / "image.nii.gz"
     summary, _ = run_segment_volume([src], out=tmp_path / "mask.nii.gz")
@@ -33,7 +33,7 @@ def test_nifti_mask_has_input_grid(tmp_path: Path, case: str) -> None:
 
 def test_dicom_series_gives_volume_mask(tmp_path: Path) -> None:
     from liverfib.io.nifti import read_nifti
-    from liverfib.pipeline.mri import run_segment_volume
+    from liverfib.pipeline.segment_volume import run_segment_volume
 
     summary, _ = run_segment_volume([DATA / "dcmqi_ct" / "dicom" / "image"], out=tmp_path / "m.nii.gz")
     mask = read_nifti(tmp_path / "m.nii.gz")

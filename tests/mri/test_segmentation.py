@@ -13,7 +13,7 @@ from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.mri import segmentation as seg_mod
 from liverfib.mri.segmentation import SegModel, SegModelConfig, keep_largest_component
 from liverfib.mri.shape import liver_volume_ml
-from liverfib.pipeline.mri import run_segment_volume
+from liverfib.pipeline.segment_volume import run_segment_volume
 
 ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default"
 

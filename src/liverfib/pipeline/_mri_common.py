@@ -1,4 +1,5 @@
-"""Helpers shared by the MRI workflows (:mod:`liverfib.pipeline.mri`, :mod:`liverfib.pipeline.mri_train`)."""
+"""Helpers shared by the MRI workflows (:mod:`liverfib.pipeline.mri`, :mod:`liverfib.pipeline.mri_train`,
+:mod:`liverfib.pipeline.segment_volume`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,21 @@ from typing import Any
 
 from liverfib.errors import InputError
 
-__all__ = ["CIRRMRI_SPLITS", "LIQA_CLASSES", "LazySegmenter", "check_out_csv", "prediction_columns", "prob_cells",
-           "case_progress", "cirrmri_slices", "liqa_slices"]
+__all__ = ["CIRRMRI_SPLITS", "LIQA_CLASSES", "VOLUME_SUFFIXES", "LazySegmenter", "check_out_csv", "file_stem",
+           "prediction_columns", "prob_cells", "case_progress", "cirrmri_slices", "liqa_slices"]
 
 LIQA_CLASSES = ("S1", "S2", "S3", "S4")
 CIRRMRI_SPLITS = ("train", "valid", "test")
+VOLUME_SUFFIXES = (".nii.gz", ".nii")
+
+
+def file_stem(path: Path) -> str:
+    """``path``'s name without its image suffix (``.nii.gz``, ``.nii``, ``.png``, ``.dcm``, ...)."""
+    name = path.name
+    for suffix in (*VOLUME_SUFFIXES, ".png", ".jpg", ".jpeg", ".dcm", ".tif", ".tiff", ".bmp"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def check_out_csv(out_csv: Path | None) -> Path | None:

@@ -128,7 +128,7 @@ def _load_volume_segmenter(model: str, engine: str) -> Any:
 
 
 def _run_volume_segment(seg: Any, decoded: list[Any], paths: list[Path], mask_dir: Path) -> list[dict[str, Any]]:
-    """Same steps as ``segment --modality ct|mr`` (:func:`liverfib.pipeline.mri.run_segment_volume`)."""
+    """Same steps as ``segment --modality ct|mr`` (:func:`liverfib.pipeline.segment_volume.run_segment_volume`)."""
     from liverfib.io import read_image
     from liverfib.mri.maskio import write_mask_like
     from liverfib.mri.shape import liver_volume_ml

@@ -1,12 +1,11 @@
-"""MRI workflows: liver segmentation (MR/CT volumes and slices), multi-phase staging, datasets
-(training: :mod:`liverfib.pipeline.mri_train`).
+"""MRI workflows: fibrosis staging (``predict-mri``), synthetic datasets, dataset listings
+(training: :mod:`liverfib.pipeline.mri_train`; MR/CT liver masks: :mod:`liverfib.pipeline.segment_volume`).
 
 Each ``run_*`` returns ``(json_summary, human_text)`` like the rest of :mod:`liverfib.pipeline`.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,147 +17,16 @@ from liverfib.pipeline._mri_common import (
     LazySegmenter,
     case_progress,
     check_out_csv,
+    file_stem,
     prediction_columns,
     prob_cells,
 )
 
 __all__ = [
-    "run_segment_volume",
     "run_mri_stage",
     "run_mri_phantom",
     "run_mri_inspect",
 ]
-
-_VOLUME_SUFFIXES = (".nii.gz", ".nii")
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (*_VOLUME_SUFFIXES, ".png", ".jpg", ".jpeg", ".dcm", ".tif", ".tiff", ".bmp"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def run_segment_volume(
-    paths: list[Path],
-    *,
-    out: Path,
-    model: str = "default",
-    as_json: bool = False,
-    modality: str | None = None,
-    series_uid: str | None = None,
-    dicom_seg: bool = False,
-) -> tuple[dict, str]:
-    """Liver masks for MR/CT inputs with the 2D/3D MONAI segmenter.
-
-    * a NIfTI file or DICOM series folder (searched recursively; ``series_uid`` picks one of
-      several) -> ``out`` = ``mask.nii.gz`` (one input) or a folder (``<stem>_mask.nii.gz`` per
-      input). The mask keeps the input's grid: a NIfTI input's own voxel order and affine, a DICOM
-      input the affine its slice geometry gives. Beside it ``<mask>_qc.png`` (slices per axis with the
-      mask outline and the volume in ml) and, with ``dicom_seg``, ``<mask>_seg.dcm``: a DICOM SEG
-      whose frames reference the source slices (DICOM input only). JSON gives the liver ``volume_ml``.
-    * a 2D slice (PNG/JPEG/single-frame DICOM) -> ``out`` is a folder; ``<stem>_mask.png`` uint8 0/255.
-
-    ``modality`` ('mr' or 'ct'): inputs whose DICOM Modality says otherwise, or that are colour or
-    cine, are refused before anything is written.
-    """
-    from liverfib.io import read_image
-    from liverfib.io.dicom import read_dicom_series
-    from liverfib.mri.maskio import write_mask_like
-    from liverfib.mri.segmentation import load_seg_model
-    from liverfib.mri.shape import liver_volume_ml
-    from liverfib.pipeline.segment import check_segment_modality
-    from liverfib.report.montage import write_mask_montage
-
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise InputError("No input given; pass a NIfTI volume, a DICOM series folder or a 2D slice")
-    out = Path(out)
-    out_is_file = out.name.endswith((*_VOLUME_SUFFIXES, ".png"))
-    if out_is_file and len(paths) > 1:
-        raise ConfigError(f"--out {out} names one file but {len(paths)} inputs were given; pass a folder")
-    if series_uid is not None and not any(p.is_dir() for p in paths):
-        raise ConfigError(f"--series {series_uid} picks a DICOM series inside a folder; no folder was given")
-    if dicom_seg:
-        not_series = [str(p) for p in paths if not p.is_dir()]
-        if not_series:
-            raise ConfigError(f"--dicom-seg needs DICOM series folders as input (the SEG references their "
-                              f"slices); not a folder: {', '.join(not_series[:3])}")
-    images = []
-    for path in paths:  # read and check every input before anything is written
-        image = read_dicom_series(path, series_uid=series_uid) if path.is_dir() else read_image(path)
-        if image.meta.get("is_sequence"):
-            raise InputError(f"{path}: a cine/multi-frame sequence, expected an MR/CT volume or slice")
-        reason = check_segment_modality(image, modality or "mr/ct")
-        if reason:
-            raise InputError(f"{path}: {reason}")
-        if image.ndim == 3:
-            target = out if out_is_file else out / f"{_stem(path)}_mask.nii.gz"
-            if not target.name.endswith(_VOLUME_SUFFIXES):
-                raise ConfigError(f"{path} is a volume; --out must end in .nii.gz (or be a folder), got {out}")
-            if dicom_seg and "native_ornt" not in image.meta:
-                raise InputError(f"{path}: --dicom-seg needs slices with ImagePositionPatient/Orientation")
-        else:
-            if out_is_file:
-                raise ConfigError(f"{path} is a 2D slice; --out must be a folder (writes <stem>_mask.png), got {out}")
-            if dicom_seg:
-                raise ConfigError(f"{path}: --dicom-seg is for volumes (DICOM series folders), got a 2D slice")
-            target = out / f"{_stem(path)}_mask.png"
-        images.append((path, image, target))
-    seg = load_seg_model(model)
-    results: list[dict[str, Any]] = []
-    for path, image, target in images:
-        t0 = time.time()
-        mask = seg.segment(image.array)
-        write_mask_like(mask, image, target)
-        entry: dict[str, Any] = {
-            "input": str(path),
-            "mask": str(target),
-            "kind": "volume" if image.ndim == 3 else "slice",
-            "modality": image.modality,
-            "shape": list(image.shape),
-            "spacing_mm": list(image.spacing_mm) if image.spacing_mm else None,
-            "liver_voxels": int(mask.sum()),
-        }
-        if image.ndim == 3:
-            volume_ml = round(liver_volume_ml(mask, image.spacing_mm), 2) if image.spacing_mm else None
-            entry["volume_ml"] = volume_ml
-            base = target.parent / _stem(target)
-            qc = write_mask_montage(image.array, mask, base.with_name(base.name + "_qc.png"),
-                                    spacing_mm=image.spacing_mm, volume_ml=volume_ml,
-                                    title=f"{path.name} ({image.modality}), liverfib MR/CT liver segmenter",
-                                    window=(-160.0, 240.0) if image.modality == "CT" else None)
-            entry["qc_png"] = str(qc)
-            if dicom_seg:
-                entry["dicom_seg"] = str(_write_volume_seg(image, mask, base.with_name(base.name + "_seg.dcm")))
-            if image.meta.get("SeriesInstanceUID"):
-                entry["series_uid"] = image.meta["SeriesInstanceUID"]
-        else:
-            entry["area_mm2"] = (
-                round(float(mask.sum() * image.spacing_mm[0] * image.spacing_mm[1]), 1) if image.spacing_mm else None
-            )
-        entry["seconds"] = round(time.time() - t0, 2)
-        results.append(entry)
-    summary: dict[str, Any] = {"model": str(model), "model_info": seg.info.get("trained_on"), "results": results}
-    if len(results) == 1 and "volume_ml" in results[0]:
-        summary["volume_ml"] = results[0]["volume_ml"]
-    lines = []
-    for r in results:
-        what = f"liver {r['volume_ml']} ml" if r.get("volume_ml") is not None else f"{r['liver_voxels']} liver voxels"
-        extra = "".join(f", {k.replace('_', ' ')} {r[k]}" for k in ("qc_png", "dicom_seg") if k in r)
-        lines.append(f"{r['input']}: {what} -> {r['mask']}{extra} ({r['seconds']} s)")
-    return summary, "\n".join(lines)
-
-
-def _write_volume_seg(image: Any, mask: Any, path: Path) -> Path:
-    """DICOM SEG of ``mask`` (on the volume grid) whose frames reference the source slices."""
-    from liverfib.clinical.dicom_out import write_seg_series
-    from liverfib.io.dicom import read_series_headers, to_source_frames
-
-    write_seg_series(read_series_headers(image), to_source_frames(mask, image), path)
-    return path
-
 
 def _stage_liqa_exam(exam: Any, net: Any, cfg: Any, seg: LazySegmenter, phases: list[str] | None) -> dict[str, Any]:
     """Stage one LiQA exam (any subset of phases) -> JSON-ready summary incl. ``stage_probs``."""
@@ -359,9 +227,9 @@ def _predict_cirrmri(path: Path, net: Any, cfg: Any, seg: LazySegmenter, *, mask
     else:
         if mask is not None and not Path(mask).is_file():
             raise InputError(f"{mask}: mask file not found")
-        chosen = [MriExam(case_id=_stem(path), root=path.parent, phase_paths={cfg.sequence: path},
+        chosen = [MriExam(case_id=file_stem(path), root=path.parent, phase_paths={cfg.sequence: path},
                           mask_path=Path(mask) if mask else None, mask_phase=cfg.sequence if mask else None,
-                          meta={"layout": "volume", "subject": _stem(path), "sequence": cfg.sequence})]
+                          meta={"layout": "volume", "subject": file_stem(path), "sequence": cfg.sequence})]
     results, rows = [], []
     for exam in case_progress(chosen, "predict-mri") if len(chosen) > 1 else chosen:
         try:

@@ -11,32 +11,11 @@ import numpy as np
 
 from liverfib.errors import ConfigError, InputError
 from liverfib.pipeline._common import collect_files, read_2d_images, unique_stems
+from liverfib.pipeline._modality import check_segment_modality
 
 __all__ = ["SEGMENT_MODALITIES", "check_segment_modality", "run_segment", "run_train_seg_2d", "run_train_us_liver", "run_train_cam_us", "run_train_seg"]
 
 SEGMENT_MODALITIES = ("us", "mr", "ct")
-
-
-def check_segment_modality(image: Any, modality: str) -> str | None:
-    """Why ``image`` cannot be segmented as ``modality`` ('us', 'mr', 'ct' or 'mr/ct'), else ``None``.
-
-    The DICOM Modality tag must agree (files that do not say, e.g. PNG or NIfTI, pass); MR/CT needs a
-    gray image, ultrasound one 2D frame.
-    """
-    said = image.modality  # US/MR/CT from DICOM; OT when the file does not say
-    if modality == "us":
-        if said in ("MR", "CT"):
-            return f"DICOM modality {said}, not ultrasound; use --modality {said.lower()}"
-        if image.ndim != 2:
-            return f"expected one 2D ultrasound frame, got shape {image.shape}; for a volume use --modality mr|ct"
-        return None
-    if said == "US":
-        return "DICOM modality US, not MR/CT; use --modality us"
-    if said in ("MR", "CT") and modality in ("mr", "ct") and said.lower() != modality:
-        return f"DICOM modality {said} but --modality {modality} was given; use --modality {said.lower()}"
-    if image.meta.get("colour"):
-        return "colour image (RGB content); MR/CT liver segmentation needs a gray slice or volume"
-    return None
 
 
 def run_segment(
@@ -51,7 +30,7 @@ def run_segment(
 ) -> tuple[dict[str, Any], str]:
     """Liver masks. ``us``: per image ``<stem>_mask.png`` (0/255, input size) and ``<stem>_overlay.png``
     in folder ``out``; area in pixels and, where the spacing is known, mm². ``mr``/``ct``: see
-    :func:`liverfib.pipeline.mri.run_segment_volume` (NIfTI mask on the input grid, QC montage PNG,
+    :func:`liverfib.pipeline.segment_volume.run_segment_volume` (NIfTI mask on the input grid, QC montage PNG,
     optional DICOM SEG). Inputs of another modality (DICOM tag) are refused."""
     if modality not in SEGMENT_MODALITIES:
         from liverfib.errors import unknown_choice
@@ -59,7 +38,7 @@ def run_segment(
         raise unknown_choice("modality", modality, SEGMENT_MODALITIES)
     if modality in ("mr", "ct"):
         try:
-            from liverfib.pipeline.mri import run_segment_volume
+            from liverfib.pipeline.segment_volume import run_segment_volume
         except ImportError:
             raise ConfigError("MR/CT segmentation is not available in this build") from None
         return run_segment_volume(list(paths), out=out, model=model, modality=modality, series_uid=series_uid,
