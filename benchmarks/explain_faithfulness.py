@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from liverfib.dataset.split import read_split_csv
-from liverfib.evaluation.segmentation import bootstrap_mean_ci
+from liverfib.evaluation.resampling import bootstrap
 from liverfib.explain import cam_statistics, compute_cams
 from liverfib.explain.faithfulness import road_scores
 from liverfib.inference.predictor import load_predictor
@@ -26,8 +26,8 @@ from liverfib.preprocess.fan import detect_fan, to_uint8
 
 
 def ci(values: list[float]) -> dict:
-    m, lo, hi = bootstrap_mean_ci(values)
-    return {"mean": round(m, 3), "ci95": [round(lo, 3), round(hi, 3)], "n": len(values)}
+    ci = bootstrap(values)
+    return {"mean": round(float(np.mean(values)), 3), "ci95": [round(ci.low, 3), round(ci.high, 3)], "n": len(values)}
 
 
 def main() -> None:

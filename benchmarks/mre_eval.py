@@ -47,13 +47,14 @@ def _wrong_masks(liver: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _agree(auto: np.ndarray, truth: np.ndarray, stages_a: list[str], stages_t: list[str], n_boot: int) -> dict[str, Any]:
-    from liverfib.evaluation.agreement import bland_altman, bootstrap_ci, icc, pearson_ci
+    from liverfib.evaluation.agreement import bland_altman, icc, pearson_ci
+    from liverfib.evaluation.resampling import bootstrap
     from liverfib.mre.agreement import stage_agreement
 
     err = np.abs(auto - truth)
-    mae_ci = bootstrap_ci(err, lambda idx: float(err[idx].mean()), n_boot=n_boot)
-    return {"pearson": pearson_ci(auto, truth), "icc": icc(auto, truth), "bland_altman": bland_altman(auto, truth),
-            "mae_kpa": {"value": float(err.mean()), "ci": list(mae_ci)}, "max_abs_error_kpa": float(err.max()),
+    mae_ci = bootstrap(err, n_boot=n_boot, min_valid=0.5)
+    return {"pearson": pearson_ci(auto, truth), "icc": {f"icc{f[0]}_1": icc(np.column_stack([auto, truth]), form=f) for f in ("3,1", "2,1")}, "bland_altman": bland_altman(auto, truth),
+            "mae_kpa": {"value": float(err.mean()), "ci": [mae_ci.low, mae_ci.high]}, "max_abs_error_kpa": float(err.max()),
             "stage": stage_agreement(stages_a, stages_t, n_boot=n_boot)}
 
 

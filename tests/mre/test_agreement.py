@@ -43,15 +43,19 @@ def _icc_by_regression(a, b):
     return (msr - mse) / (msr + mse + 2 * (msc - mse) / n), (msr - mse) / (msr + mse)
 
 
+def _both_forms(a, b):
+    return {f"icc{f[0]}_1": icc(np.column_stack([a, b]), form=f) for f in ("2,1", "3,1")}
+
+
 def test_icc_matches_anova_by_regression_and_cis_bracket():
-    res = icc(AUTO, TRUTH)
+    res = _both_forms(AUTO, TRUTH)
     icc2, icc3 = _icc_by_regression(AUTO, TRUTH)
     assert res["icc2_1"]["icc"] == pytest.approx(icc2, rel=1e-9)
     assert res["icc3_1"]["icc"] == pytest.approx(icc3, rel=1e-9)
     assert icc2 < icc3  # the systematic 3 % bias costs absolute agreement only
     for k in ("icc2_1", "icc3_1"):
         assert res[k]["ci_low"] < res[k]["icc"] < res[k]["ci_high"] <= 1
-    wide = icc(AUTO[:8], TRUTH[:8])["icc3_1"]
+    wide = icc(np.column_stack([AUTO[:8], TRUTH[:8]]), form="3,1")
     assert wide["ci_high"] - wide["ci_low"] > res["icc3_1"]["ci_high"] - res["icc3_1"]["ci_low"]
 
 
@@ -98,4 +102,4 @@ def test_mask_summary_and_input_errors():
     with pytest.raises(InputError, match="at least 3"):
         pearson_ci([1, 2], [1, 2])
     with pytest.raises(InputError, match="NaN"):
-        icc([1, 2, np.nan], [1, 2, 3])
+        icc(np.column_stack([[1, 2, np.nan], [1, 2, 3]]))

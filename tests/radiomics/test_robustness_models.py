@@ -6,19 +6,19 @@ import numpy as np
 import pytest
 
 from liverfib.errors import InputError
-from liverfib.evaluation.agreement import icc_2_1
+from liverfib.evaluation.agreement import icc
 from liverfib.image import Image
 from liverfib.radiomics import RadiomicsConfig
-from liverfib.radiomics.robustness import perturb, robust_features, robustness_icc
+from liverfib.radiomics.robustness import feature_robustness, perturb, robust_features
 
 
 def test_icc_matches_shrout_fleiss_example() -> None:
     # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges; ICC(2,1) = 0.29
     ratings = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
-    assert icc_2_1(ratings) == pytest.approx(0.2898, abs=5e-4)
-    assert icc_2_1(np.repeat(np.arange(6.0)[:, None], 3, axis=1)) == pytest.approx(1.0)
+    assert icc(ratings)["icc"] == pytest.approx(0.2898, abs=5e-4)
+    assert icc(np.repeat(np.arange(6.0)[:, None], 3, axis=1))["icc"] == pytest.approx(1.0)
     with pytest.raises(InputError, match="n_subjects"):
-        icc_2_1(np.ones((1, 3)))
+        icc(np.ones((1, 3)))
 
 
 def test_filter_drops_a_deliberately_unstable_feature() -> None:
@@ -27,9 +27,9 @@ def test_filter_drops_a_deliberately_unstable_feature() -> None:
     stable = truth[:, None] + 0.05 * rng.normal(size=(30, 4))  # agrees across the 4 perturbations
     unstable = rng.normal(size=(30, 4))  # changes arbitrarily with every perturbation
     cube = np.stack([stable, unstable], axis=2)
-    icc = dict(zip(["stable", "unstable"], icc_2_1(cube), strict=True))
-    assert icc["stable"] > 0.95 and icc["unstable"] < 0.3
-    assert robust_features(icc, 0.75) == ["stable"]
+    icc_ = dict(zip(["stable", "unstable"], icc(cube, level=None)["icc"], strict=True))
+    assert icc_["stable"] > 0.95 and icc_["unstable"] < 0.3
+    assert robust_features(icc_, 0.75) == ["stable"]
 
 
 def _textured(mean: float, seed: int) -> tuple[Image, np.ndarray]:
@@ -48,9 +48,9 @@ def test_perturbations_and_real_icc() -> None:
     assert eroded.sum() == 28 * 28 and dilated.sum() > mask.sum()
     assert not np.array_equal(noisy.array, image.array)
     pairs = [_textured(m, s) for s, m in enumerate([40.0, 80.0, 120.0, 160.0, 200.0])]
-    icc = robustness_icc(pairs, RadiomicsConfig(feature_classes=("firstorder",)))
+    icc_ = feature_robustness(pairs, RadiomicsConfig(feature_classes=("firstorder",)))
     # the ROI mean tracks the image's brightness under every perturbation
-    assert icc["original_firstorder_Mean"] > 0.95
+    assert icc_["original_firstorder_Mean"] > 0.95
 
 
 def _toy(n: int = 150, informative: bool = True, seed: int = 0):

@@ -1,15 +1,16 @@
 """Agreement statistics between two measurements of the same subjects, and bootstrap CIs.
 
 * Pearson r with the Fisher z 95 % CI; Lin's concordance correlation coefficient (CCC).
-* ICC(2,1) (two-way random, absolute agreement, single rater) and ICC(3,1) (two-way mixed,
-  consistency) from the ANOVA mean squares (Shrout & Fleiss 1979); 95 % CIs from the F
-  distribution as in McGraw & Wong 1996 (the formulas pingouin and R ``irr`` use).
-  :func:`icc_2_1` is the vectorised point estimate over many features (radiomics robustness).
+* ICC(2,1) (two-way random, absolute agreement, single rater) or ICC(3,1) (two-way mixed,
+  consistency) from the ANOVA mean squares (Shrout & Fleiss 1979), of one rating table or of
+  many features at once (radiomics robustness); 95 % CIs from the F distribution as in McGraw &
+  Wong 1996 (the formulas pingouin and R ``irr`` use).
 * Bland-Altman bias and 95 % limits of agreement (bias ± 1.96 SD), with t-based CIs for the bias
   and the approximate CIs of the limits (SE = sqrt(3 SD² / n), Bland & Altman 1999), in the
   measurement's unit and as a percentage of the pair mean.
-* Cohen's kappa of integer codes (unweighted or quadratic), vectorised for the bootstrap.
-* Percentile bootstrap CI of any statistic over resampled rows.
+* Cohen's kappa of integer codes (unweighted or quadratic), vectorised over bootstrap weights.
+
+Bootstrap CIs come from the one bootstrap, :func:`liverfib.evaluation.resampling.bootstrap`.
 
 The metrics home of liverfib: segmentation overlap lives in :mod:`liverfib.evaluation.segmentation`,
 classification metrics in :mod:`liverfib.evaluation.metrics`; modality packages import from here.
@@ -23,9 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from liverfib.errors import InputError
+from liverfib.errors import InputError, unknown_choice
 
-__all__ = ["pearson_ci", "lins_ccc", "icc", "icc_2_1", "bland_altman", "bootstrap_ci", "kappa_from_codes"]
+__all__ = ["ICC_FORMS", "pearson_ci", "lins_ccc", "icc", "bland_altman", "kappa_from_codes"]
+
+#: ICC forms :func:`icc` computes (Shrout & Fleiss notation)
+ICC_FORMS = ("2,1", "3,1")
+
 
 def _pair(a: Sequence[float], b: Sequence[float], min_n: int = 3) -> tuple[np.ndarray, np.ndarray]:
     a_, b_ = np.asarray(a, float), np.asarray(b, float)
@@ -56,40 +61,58 @@ def pearson_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> d
     return {"r": float(r), "ci_low": lo, "ci_high": hi, "p": float(p), "n": n}
 
 
-def icc(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict[str, dict[str, float]]:
-    """ICC(2,1) and ICC(3,1) with CIs for two raters (columns a, b) over n subjects."""
+def icc(ratings: np.ndarray | Sequence[Sequence[float]], *, form: str = "2,1", level: float | None = 0.95) -> dict[str, Any]:
+    """ICC(2,1) or ICC(3,1) of ``ratings`` (n_subjects, k_raters), or of (n, k, F) F features at once.
+
+    Returns ``{"icc", "ci_low", "ci_high"}``: floats, or (F,) arrays for 3-D ratings; no CI keys
+    when ``level`` is None. Without residual variance the CI collapses onto the estimate; without
+    any variance (a constant feature) the ICC is 0: it cannot tell subjects apart. A 2-D table
+    must be finite; a feature with NaN/inf in a 3-D table gets NaN.
+    """
+    if form not in ICC_FORMS:
+        raise unknown_choice("ICC form", form, ICC_FORMS)
+    x = np.asarray(ratings, dtype=np.float64)
+    single = x.ndim == 2
+    x = x[:, :, None] if single else x
+    if x.ndim != 3 or x.shape[0] < 2 or x.shape[1] < 2:
+        raise InputError(f"ICC needs (n_subjects >= 2, k_raters >= 2[, F]) ratings, got shape {x.shape}")
+    if single and not np.isfinite(x).all():
+        raise InputError("ICC ratings contain NaN/inf; drop or fix those subjects")
+    n, k, _ = x.shape
+    grand = x.mean(axis=(0, 1))
+    msr = k * ((x.mean(axis=1) - grand) ** 2).sum(axis=0) / (n - 1)
+    msc = n * ((x.mean(axis=0) - grand) ** 2).sum(axis=0) / (k - 1)
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + grand
+    mse = (resid**2).sum(axis=(0, 1)) / ((n - 1) * (k - 1))
+    denom = msr + (k - 1) * mse + (k * (msc - mse) / n if form == "2,1" else 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(denom > 0, (msr - mse) / denom, 0.0)
+        out: dict[str, Any] = {"icc": value}
+        if level is not None:
+            ci = _mcgraw_wong_ci(value, msr, msc, mse, n, k, form, 1 - level)
+            out["ci_low"], out["ci_high"] = (np.where(mse > 0, c, value) for c in ci)
+    return {key: float(v[0]) for key, v in out.items()} if single else out
+
+
+def _mcgraw_wong_ci(
+    value: np.ndarray, msr: np.ndarray, msc: np.ndarray, mse: np.ndarray, n: int, k: int, form: str, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """McGraw & Wong (1996) F-distribution CI of ICC(3,1) or ICC(2,1)."""
     from scipy.stats import f as fdist
 
-    x, y = _pair(a, b)
-    data = np.stack([x, y], axis=1)
-    n, k = data.shape
-    grand = data.mean()
-    msr = k * ((data.mean(1) - grand) ** 2).sum() / (n - 1)
-    msc = n * ((data.mean(0) - grand) ** 2).sum() / (k - 1)
-    sse = ((data - data.mean(1, keepdims=True) - data.mean(0, keepdims=True) + grand) ** 2).sum()
-    mse = sse / ((n - 1) * (k - 1))
-    alpha = 1 - level
-    icc3 = (msr - mse) / (msr + (k - 1) * mse)
-    icc2 = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
-    out: dict[str, dict[str, float]] = {}
-    if mse > 0:
+    if form == "3,1":
         f0 = msr / mse
         fl = f0 / fdist.ppf(1 - alpha / 2, n - 1, (n - 1) * (k - 1))
         fu = f0 * fdist.ppf(1 - alpha / 2, (n - 1) * (k - 1), n - 1)
-        out["icc3_1"] = {"icc": float(icc3), "ci_low": float((fl - 1) / (fl + k - 1)),
-                         "ci_high": float((fu - 1) / (fu + k - 1))}
-        a_ = k * icc2 / (n * (1 - icc2))
-        b_ = 1 + k * icc2 * (n - 1) / (n * (1 - icc2))
-        v = (a_ * msc + b_ * mse) ** 2 / ((a_ * msc) ** 2 / (k - 1) + (b_ * mse) ** 2 / ((n - 1) * (k - 1)))
-        fs = fdist.ppf(1 - alpha / 2, n - 1, v)
-        fs2 = fdist.ppf(1 - alpha / 2, v, n - 1)
-        lo = n * (msr - fs * mse) / (fs * (k * msc + (k * n - k - n) * mse) + n * msr)
-        hi = n * (fs2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fs2 * msr)
-        out["icc2_1"] = {"icc": float(icc2), "ci_low": float(lo), "ci_high": float(hi)}
-    else:  # identical measurements: perfect agreement, degenerate CI
-        out["icc3_1"] = {"icc": 1.0, "ci_low": 1.0, "ci_high": 1.0}
-        out["icc2_1"] = {"icc": 1.0, "ci_low": 1.0, "ci_high": 1.0}
-    return out
+        return (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)
+    a_ = k * value / (n * (1 - value))
+    b_ = 1 + k * value * (n - 1) / (n * (1 - value))
+    v = (a_ * msc + b_ * mse) ** 2 / ((a_ * msc) ** 2 / (k - 1) + (b_ * mse) ** 2 / ((n - 1) * (k - 1)))
+    fs = fdist.ppf(1 - alpha / 2, n - 1, v)
+    fs2 = fdist.ppf(1 - alpha / 2, v, n - 1)
+    lo = n * (msr - fs * mse) / (fs * (k * msc + (k * n - k - n) * mse) + n * msr)
+    hi = n * (fs2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fs2 * msr)
+    return lo, hi
 
 
 def bland_altman(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict[str, Any]:
@@ -118,30 +141,27 @@ def bland_altman(a: Sequence[float], b: Sequence[float], level: float = 0.95) ->
     return out
 
 
-def bootstrap_ci(values: np.ndarray, stat, n_boot: int = 2000, seed: int = 0,  # type: ignore[no-untyped-def]
-                 level: float = 0.95) -> tuple[float | None, float | None]:
-    """Percentile bootstrap CI of ``stat(indices)`` over resampled row indices."""
-    n = len(values)
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_boot):
-        s = stat(rng.integers(0, n, n))
-        if s is not None and np.isfinite(s):
-            stats.append(s)
-    if len(stats) < n_boot / 2:
-        return None, None
-    lo, hi = np.percentile(stats, [50 * (1 - level), 100 - 50 * (1 - level)])
-    return float(lo), float(hi)
+def kappa_from_codes(
+    ia: np.ndarray, ib: np.ndarray, k: int, weights: str | None = None, sample_weight: np.ndarray | None = None
+) -> Any:
+    """Cohen's kappa of integer codes 0..k-1 (scikit-learn's formula); None when undefined.
 
-
-def kappa_from_codes(ia: np.ndarray, ib: np.ndarray, k: int, weights: str | None = None) -> float | None:
-    """Cohen's kappa of integer codes 0..k-1 (scikit-learn's formula, vectorised for the bootstrap)."""
-    cm = np.bincount(ia * k + ib, minlength=k * k).reshape(k, k).astype(float)
-    expected = np.outer(cm.sum(1), cm.sum(0)) / cm.sum()
+    With ``sample_weight`` (B, N), e.g. bootstrap resample counts, returns (B,) kappas, NaN where undefined.
+    """
+    codes = np.asarray(ia) * k + np.asarray(ib)
+    if sample_weight is None:
+        cm = np.bincount(codes, minlength=k * k).reshape(1, k, k).astype(float)
+    else:
+        cm = (np.asarray(sample_weight, float) @ np.eye(k * k)[codes]).reshape(-1, k, k)
+    expected = cm.sum(2)[:, :, None] * cm.sum(1)[:, None, :] / cm.sum(axis=(1, 2))[:, None, None]
     grid = np.subtract.outer(np.arange(k), np.arange(k)) ** 2
     w = grid if weights == "quadratic" else (grid > 0).astype(float)
-    denom = (w * expected).sum()
-    return None if denom == 0 else float(1 - (w * cm).sum() / denom)
+    denom = (w * expected).reshape(len(cm), -1).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = np.where(denom == 0, np.nan, 1 - (w * cm).reshape(len(cm), -1).sum(1) / denom)
+    if sample_weight is not None:
+        return kappa
+    return None if np.isnan(kappa[0]) else float(kappa[0])
 
 
 def lins_ccc(a: Sequence[float], b: Sequence[float]) -> float:
@@ -150,29 +170,3 @@ def lins_ccc(a: Sequence[float], b: Sequence[float]) -> float:
     sxy = float(np.mean((x - x.mean()) * (y - y.mean())))
     denom = float(x.var() + y.var() + (x.mean() - y.mean()) ** 2)
     return 1.0 if denom == 0 else 2 * sxy / denom
-
-
-def icc_2_1(values: np.ndarray) -> np.ndarray:
-    """ICC(2,1) of ``values`` shaped ``(n_subjects, k_raters)`` or ``(n, k, F)`` -> scalar or ``(F,)``.
-
-    A feature constant over all subjects and raters has no between-subject variance: its ICC is 0
-    (useless for telling images apart), not NaN.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    squeeze = x.ndim == 2
-    if squeeze:
-        x = x[:, :, None]
-    if x.ndim != 3 or x.shape[0] < 2 or x.shape[1] < 2:
-        raise InputError(f"ICC needs (n_subjects >= 2, k_raters >= 2[, F]) values, got shape {x.shape}")
-    n, k, _ = x.shape
-    grand = x.mean(axis=(0, 1))
-    row = x.mean(axis=1)
-    col = x.mean(axis=0)
-    msr = k * ((row - grand) ** 2).sum(axis=0) / (n - 1)
-    msc = n * ((col - grand) ** 2).sum(axis=0) / (k - 1)
-    resid = x - row[:, None, :] - col[None, :, :] + grand
-    mse = (resid**2).sum(axis=(0, 1)) / ((n - 1) * (k - 1))
-    denom = msr + (k - 1) * mse + k * (msc - mse) / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        icc = np.where(denom > 0, (msr - mse) / denom, 0.0)
-    return float(icc[0]) if squeeze else icc

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.metrics import (
@@ -37,9 +37,11 @@ from liverfib.evaluation.predictions_csv import SUM_TOL, read_predictions_csv
 from liverfib.evaluation.resampling import (
     DEFAULT_THRESHOLD,
     N_CALIBRATION_BINS,
+    PercentileCI,
     TaskArrays,
     bootstrap,
     calibration,
+    resample_metrics,
 )
 
 __all__ = [
@@ -352,14 +354,11 @@ def evaluate_probabilities(
     group, n_groups = _group_index(group_list, n)
     ci_names = list(_CI_SCALARS) + [f"auc_{t}" for t in BINARY_TASKS]
     ci_names += [f"{t}_{m}" for t in BINARY_TASKS for m in ("sensitivity", "specificity")]
-    draws = bootstrap(y, p, tasks, thr, present, group, n_groups, n_boot, seed) if n_boot else {}
-    ci95: dict[str, list[float] | None] = {}
-    effective: dict[str, int] = {}
-    for name in ci_names:
-        values = draws.get(name, np.empty(0))
-        values = values[np.isfinite(values)]
-        effective[name] = int(values.size)
-        ci95[name] = [float(v) for v in np.percentile(values, [2.5, 97.5])] if values.size else None
+    intervals = cast(dict[str, PercentileCI], bootstrap(
+        lambda w: resample_metrics(w, y, p, tasks, thr, present), group, n_boot=n_boot, seed=seed
+    ) if n_boot else {})
+    ci95 = {name: intervals[name].as_list() if name in intervals else None for name in ci_names}
+    effective = {name: intervals[name].n_valid if name in intervals else 0 for name in ci_names}
     result["ci95"] = ci95
     result["n_boot"] = int(n_boot)
     result["n_boot_effective"] = effective

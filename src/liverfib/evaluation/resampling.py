@@ -1,15 +1,32 @@
-"""The vectorised group bootstrap behind :func:`liverfib.evaluation.metrics.evaluate_probabilities`.
+"""The one bootstrap of liverfib: percentile CIs over resamples of whole groups (clusters).
 
-A resample is a vector of per-item counts, so every metric is a sample-weighted metric; the B
-resamples are evaluated at once from weighted confusion matrices and weighted rank sums. Tested to
-agree with scikit-learn given ``sample_weight`` to 1e-12.
+A resample is a vector of per-item counts (how often each item's group was drawn), so every
+statistic is a sample-weighted statistic and B resamples are evaluated at once. :func:`bootstrap`
+serves every CI in the codebase (classification metrics, overlap means, kappa, MAE); the
+classification metrics of :func:`liverfib.evaluation.metrics.evaluate_probabilities` are evaluated
+per resample by :func:`resample_metrics` from weighted confusion matrices and weighted rank sums,
+tested to agree with scikit-learn given ``sample_weight`` to 1e-12.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["DEFAULT_THRESHOLD", "N_CALIBRATION_BINS", "TaskArrays", "bootstrap", "calibration", "resample_metrics", "weighted_auc"]
+from liverfib.errors import ConfigError, InputError
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "N_CALIBRATION_BINS",
+    "PercentileCI",
+    "TaskArrays",
+    "bootstrap",
+    "calibration",
+    "resample_metrics",
+    "weighted_auc",
+]
 
 #: Equal-width bins of top-class confidence for ECE and the reliability diagram.
 N_CALIBRATION_BINS = 15
@@ -121,25 +138,80 @@ def resample_metrics(
     return out
 
 
-def bootstrap(
-    y: np.ndarray,
-    probs: np.ndarray,
-    tasks: TaskArrays,
-    thresholds: dict[str, float],
-    present: np.ndarray,
-    group: np.ndarray,
-    n_groups: int,
-    n_boot: int,
-    seed: int,
-) -> dict[str, np.ndarray]:
-    """Metric values (n_boot,) per metric over group resamples, processed in memory-bounded chunks."""
+@dataclass(frozen=True)
+class PercentileCI:
+    """A percentile bootstrap interval; ``low``/``high`` are None when too few resamples were finite."""
+
+    low: float | None
+    high: float | None
+    #: resamples that gave a finite value
+    n_valid: int
+
+    def as_list(self) -> list[float] | None:
+        """``[low, high]``, or None without an interval (the JSON form)."""
+        return None if self.low is None or self.high is None else [self.low, self.high]
+
+
+#: per-item values (N,), or resample weights (B, N) -> values (B,) or {name: values (B,)}
+Statistic = np.ndarray | Sequence[float] | Callable[[np.ndarray], np.ndarray | dict[str, np.ndarray]]
+
+
+def _resample_weights(codes: np.ndarray, n_groups: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield per-item counts (b, N) for ``n_boot`` group resamples, in memory-bounded chunks."""
     rng = np.random.default_rng(seed)
-    chunk = max(1, 2_000_000 // max(len(y), n_groups))
-    parts: list[dict[str, np.ndarray]] = []
+    chunk = max(1, 2_000_000 // max(codes.size, n_groups))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         draws = rng.integers(0, n_groups, size=(b, n_groups))
         counts = np.bincount((draws + n_groups * np.arange(b)[:, None]).ravel(), minlength=b * n_groups)
-        weights = counts.reshape(b, n_groups)[:, group].astype(np.float64)
-        parts.append(resample_metrics(weights, y, probs, tasks, thresholds, present))
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        yield counts.reshape(b, n_groups)[:, codes].astype(np.float64)
+
+
+def bootstrap(
+    stat: Statistic,
+    groups: Sequence[Hashable] | np.ndarray | None = None,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    min_valid: float = 0.0,
+) -> PercentileCI | dict[str, PercentileCI]:
+    """Percentile bootstrap CI of a statistic, resampling whole ``groups`` with replacement.
+
+    ``stat`` is per-item values (N,), whose mean is the statistic, or a function of resample weights
+    (B, N) returning (B,) values or a dict of them (NaN: the resample cannot give that statistic).
+    ``groups`` labels the N items' clusters (names, or integer codes numbered 0..G-1); None makes
+    each item its own group (per-item values only). An interval needs finite values in at least
+    ``max(1, min_valid * n_boot)`` resamples. Returns one :class:`PercentileCI`, or a dict of them
+    when ``stat`` returns a dict.
+    """
+    if n_boot < 1:
+        raise ConfigError(f"Expected n_boot >= 1 resamples, got {n_boot}")
+    if callable(stat):
+        fn = stat
+        if groups is None:
+            raise InputError("bootstrap of a function needs groups (one label per item)")
+    else:
+        values = np.asarray(stat, dtype=np.float64)
+        if values.ndim != 1 or values.size == 0:
+            raise InputError(f"expected a non-empty list of per-item values, got shape {values.shape}")
+
+        def fn(w: np.ndarray) -> np.ndarray:
+            return (w @ values) / w.sum(axis=1)
+
+        groups = np.arange(values.size) if groups is None else groups
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    codes = codes.ravel()
+    parts = [fn(w) for w in _resample_weights(codes, int(codes.max()) + 1, n_boot, seed)]
+    q = [round(50 * (1 - level), 10), round(50 * (1 + level), 10)]
+    if isinstance(parts[0], dict):
+        return {k: _interval(np.concatenate([p[k] for p in parts]), q, min_valid * n_boot) for k in parts[0]}
+    return _interval(np.concatenate(parts), q, min_valid * n_boot)
+
+
+def _interval(draws: np.ndarray, q: list[float], min_valid: float) -> PercentileCI:
+    finite = draws[np.isfinite(draws)]
+    if finite.size < max(1.0, min_valid):
+        return PercentileCI(None, None, int(finite.size))
+    lo, hi = np.percentile(finite, q)
+    return PercentileCI(float(lo), float(hi), int(finite.size))

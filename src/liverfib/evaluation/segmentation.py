@@ -1,4 +1,4 @@
-"""Overlap metrics for binary masks with cluster-bootstrap confidence intervals.
+"""Overlap metrics for binary masks, summarised with cluster-bootstrap confidence intervals.
 
 Dice and IoU come from MONAI's metric functions; an empty prediction of an empty truth counts as a
 perfect 1.0 (MONAI's ``ignore_empty=False`` convention).
@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from liverfib.errors import InputError
+from liverfib.evaluation.resampling import bootstrap
 
-__all__ = ["overlap_scores", "dice_hd95", "bootstrap_mean_ci", "summarise_overlap"]
+__all__ = ["overlap_scores", "dice_hd95", "summarise_overlap"]
 
 
 def overlap_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -56,25 +57,6 @@ def dice_hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...] | 
     return dice, hd
 
 
-def bootstrap_mean_ci(
-    values: Sequence[float], groups: Sequence[str] | None = None, *, n_boot: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean with a 95 % percentile bootstrap CI; with ``groups`` whole groups are resampled."""
-    v = np.asarray(values, float)
-    if v.size == 0:
-        raise InputError("no values to summarise")
-    if groups is None:
-        groups = [str(i) for i in range(v.size)]
-    names, idx = np.unique(np.asarray(groups), return_inverse=True)
-    sums = np.bincount(idx, weights=v, minlength=names.size)
-    counts = np.bincount(idx, minlength=names.size).astype(float)
-    rng = np.random.default_rng(seed)
-    draw = rng.integers(0, names.size, size=(n_boot, names.size))
-    boot = sums[draw].sum(1) / counts[draw].sum(1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return float(v.mean()), float(lo), float(hi)
-
-
 def summarise_overlap(
     scores: Sequence[dict[str, float]], groups: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -82,7 +64,7 @@ def summarise_overlap(
     out: dict[str, Any] = {"n": len(scores)}
     for key in ("dice", "iou"):
         vals = [s[key] for s in scores]
-        mean, lo, hi = bootstrap_mean_ci(vals, groups)
-        out[key] = {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)],
+        ci = bootstrap(vals, groups)
+        out[key] = {"mean": round(float(np.mean(vals)), 4), "ci95": [round(ci.low, 4), round(ci.high, 4)],
                     "median": round(float(np.median(vals)), 4)}
     return out

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from liverfib.errors import InputError
-from liverfib.evaluation.agreement import bootstrap_ci, kappa_from_codes
+from liverfib.evaluation.agreement import kappa_from_codes
+from liverfib.evaluation.resampling import bootstrap
 from liverfib.mre.stages import STAGES
 
 __all__ = ["stage_agreement", "mask_agreement"]
@@ -45,8 +46,9 @@ def stage_agreement(stage_a: Sequence[str], stage_b: Sequence[str], n_boot: int 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value = float(cohen_kappa_score(a, b, labels=labels, weights=w))
-        lo, hi = bootstrap_ci(full, lambda idx, w=w: kappa_from_codes(ia[idx], ib[idx], len(labels), w), n_boot=n_boot, seed=seed)
-        out[name] = {"value": value if np.isfinite(value) else None, "ci_low": lo, "ci_high": hi}
+        ci = bootstrap(lambda counts, w=w: kappa_from_codes(ia, ib, len(labels), w, sample_weight=counts),
+                       full, n_boot=n_boot, seed=seed, min_valid=0.5)
+        out[name] = {"value": value if np.isfinite(value) else None, "ci_low": ci.low, "ci_high": ci.high}
     out["confusion"] = {"labels": labels, "rows": "a", "columns": "b",
                         "matrix": confusion_matrix(a, b, labels=labels).tolist()}
     f1 = f1_score(b, a, labels=labels, average=None, zero_division=0)
@@ -60,8 +62,9 @@ def mask_agreement(rows: Sequence[dict[str, Any]], n_boot: int = 2000, seed: int
     def summarise(sub: list[dict[str, Any]]) -> dict[str, Any]:
         d = np.array([r["dice"] for r in sub])
         j = np.array([r["iou"] for r in sub])
-        dl, dh = bootstrap_ci(d, lambda idx: float(d[idx].mean()), n_boot=n_boot, seed=seed)
-        il, ih = bootstrap_ci(j, lambda idx: float(j[idx].mean()), n_boot=n_boot, seed=seed)
+        dci = bootstrap(d, n_boot=n_boot, seed=seed, min_valid=0.5)
+        ici = bootstrap(j, n_boot=n_boot, seed=seed, min_valid=0.5)
+        dl, dh, il, ih = dci.low, dci.high, ici.low, ici.high
         return {"n": len(sub), "dice": float(d.mean()), "dice_ci_low": dl, "dice_ci_high": dh,
                 "dice_min": float(d.min()), "iou": float(j.mean()), "iou_ci_low": il, "iou_ci_high": ih}
 

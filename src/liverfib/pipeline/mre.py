@@ -317,7 +317,7 @@ def run_agreement(
         "only_in_a": sorted(set(ra) - set(rb)),
         "only_in_b": sorted(set(rb) - set(ra)),
         "pearson": pearson_ci(a, b),
-        "icc": icc(a, b),
+        "icc": {f"icc{f[0]}_1": icc(np.column_stack([a, b]), form=f) for f in ("3,1", "2,1")},
         "bland_altman": bland_altman(a, b),
         "stage": stage_agreement(sa, sb, n_boot=n_boot, seed=seed),
     }

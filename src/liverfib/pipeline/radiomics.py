@@ -161,14 +161,14 @@ def write_robustness(
     import numpy as np
 
     from liverfib.radiomics.extract import _load_job
-    from liverfib.radiomics.robustness import PERTURBATIONS, robustness_icc
+    from liverfib.radiomics.robustness import PERTURBATIONS, feature_robustness
     from liverfib.report.jsonio import write_json
 
     if n_images < 2:
         raise ConfigError(f"--robustness needs at least 2 images, got {n_images}")
     pick = np.unique(np.linspace(0, len(jobs) - 1, min(n_images, len(jobs))).round().astype(int))
     pairs = [_load_job(jobs[i]) for i in pick]
-    icc = robustness_icc(pairs, config, seed=seed)
+    icc = feature_robustness(pairs, config, seed=seed)
     write_json(
         {
             "method": "ICC(2,1) over perturbations",

@@ -322,7 +322,7 @@ def _cam_shortcut(model: str, paths: list[Path], sources: list[str], method: str
     area outside the fan; an alarm when the CAM favours the outside more than a uniform map would."""
     import numpy as np
 
-    from liverfib.evaluation.segmentation import bootstrap_mean_ci
+    from liverfib.evaluation.resampling import bootstrap
     from liverfib.explain.cam import cam_statistics, compute_cams
     from liverfib.inference.predictor import load_predictor
     from liverfib.io import read_image
@@ -339,7 +339,9 @@ def _cam_shortcut(model: str, paths: list[Path], sources: list[str], method: str
     result: dict[str, Any] = {}
     for src in sorted(set(sources)):
         idx = [i for i, s in enumerate(sources) if s == src]
-        mean, lo, hi = bootstrap_mean_ci([out_mass[i] for i in idx])
+        mass = [out_mass[i] for i in idx]
+        mean, ci = float(np.mean(mass)), bootstrap(mass)
+        lo, hi = ci.low, ci.high
         area = float(np.mean([out_area[i] for i in idx]))
         result[src] = {"n": len(idx), "mass_outside_fan": {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]},
                        "area_outside_fan": round(area, 4), "alarm": bool(lo > area)}

@@ -5,7 +5,7 @@ noise of ``noise_fraction`` x the ROI's standard deviation); the perturbed versi
 the agreement is the intraclass correlation ICC(2,1) (two-way random effects, absolute agreement,
 single measurement; Shrout & Fleiss 1979, McGraw & Wong's ICC(A,1)). Features with ICC below a
 threshold (0.75 = "good" reliability, Koo & Li 2016) are dropped. No library in the lock file
-computes ICC (pingouin is not installed), so it is written out here, vectorised over features.
+computes ICC (pingouin is not installed): :func:`liverfib.evaluation.agreement.icc` is vectorised over features.
 The filter uses no labels, so running it on all images leaks nothing into the evaluation.
 """
 
@@ -19,7 +19,7 @@ from liverfib.errors import ConfigError, InputError
 from liverfib.image import Image
 from liverfib.radiomics.config import RadiomicsConfig
 
-__all__ = ["PERTURBATIONS", "perturb", "robustness_icc", "robust_features"]
+__all__ = ["PERTURBATIONS", "perturb", "feature_robustness", "robust_features"]
 
 #: Perturbations applied to every image (the "raters").
 PERTURBATIONS = ("original", "erode", "dilate", "noise")
@@ -51,7 +51,7 @@ def perturb(
     raise ConfigError(f"Unknown perturbation '{kind}'. Valid choices: {', '.join(PERTURBATIONS)}")
 
 
-def robustness_icc(
+def feature_robustness(
     pairs: Sequence[tuple[Image, np.ndarray]],
     config: RadiomicsConfig,
     *,
@@ -77,10 +77,10 @@ def robustness_icc(
             raters.append([feats[n] for n in names])
         cube.append(raters)
     assert names is not None  # len(pairs) >= 2
-    from liverfib.evaluation.agreement import icc_2_1
+    from liverfib.evaluation.agreement import icc
 
-    icc = icc_2_1(np.asarray(cube))
-    return {n: float(v) for n, v in zip(names, icc, strict=True)}
+    values = icc(np.asarray(cube), form="2,1", level=None)["icc"]
+    return {n: float(v) for n, v in zip(names, values, strict=True)}
 
 
 def robust_features(icc: dict[str, float], threshold: float = 0.75) -> list[str]:
