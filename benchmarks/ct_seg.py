@@ -208,11 +208,11 @@ def validate(model: SegModel, split: dict[str, str], names: list[str] | None = N
 
 
 def cmd_split(args: argparse.Namespace) -> None:
-    from liverfib.io.atomic import atomic_write_text
+    from liverfib.io.atomic import atomic_write
 
     split = make_split()
     lines = ["case,subset"] + [f"{g},{s}" for g, s in split.items()]
-    atomic_write_text(SPLIT, "\n".join(lines) + "\n")
+    atomic_write(SPLIT, data="\n".join(lines) + "\n")
     counts = {s: sum(v == s for v in split.values()) for s in ("train", "val", "test")}
     print(SPLIT, counts)
 

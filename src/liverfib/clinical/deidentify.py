@@ -309,7 +309,7 @@ def load_or_create_salt(path: str | Path) -> str:
     import os
     import secrets
 
-    from liverfib.io.atomic import atomic_write_text
+    from liverfib.io.atomic import atomic_write
 
     env = os.environ.get("LIVERFIB_DEID_SALT", "")
     if env:
@@ -320,7 +320,7 @@ def load_or_create_salt(path: str | Path) -> str:
         if salt:
             return salt
     salt = secrets.token_hex(32)
-    atomic_write_text(path, salt + "\n")
+    atomic_write(path, data=salt + "\n")
     os.chmod(path, 0o600)
     return salt
 

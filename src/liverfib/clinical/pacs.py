@@ -33,7 +33,7 @@ from typing import Any
 from liverfib.clinical.jobs import JobStore
 from liverfib.clinical.routing import route_dataset
 from liverfib.errors import ConfigError
-from liverfib.io.atomic import atomic_write_bytes
+from liverfib.io.atomic import atomic_write
 
 __all__ = [
     "DicomListener",
@@ -252,7 +252,7 @@ class DicomListener:
             self._record_bad(calling, why)
             return _CANNOT_UNDERSTAND
         try:
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write(path, data=buffer.getvalue())
             if self.keep_identifiers:
                 self.store.add_pseudonyms(mapping)
         except OSError as exc:

@@ -49,7 +49,7 @@ def store_cached_embedding(pixel_sha1: str, vec: np.ndarray) -> None:
     """Cache one raw embedding when ``$LIVERFIB_EMBEDDING_CACHE`` names a folder."""
     import io
 
-    from liverfib.io.atomic import atomic_write_bytes
+    from liverfib.io.atomic import atomic_write
 
     path = _cache_file(pixel_sha1)
     if path is None:
@@ -57,7 +57,7 @@ def store_cached_embedding(pixel_sha1: str, vec: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.asarray(vec, np.float32))
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write(path, data=buf.getvalue())
 
 
 class EmbeddingModel:

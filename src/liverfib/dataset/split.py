@@ -166,7 +166,7 @@ def write_split_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     from liverfib.io.atomic import atomic_write
 
     path = Path(path)
-    with atomic_write(path, "w", errors="surrogateescape") as fh:
+    with atomic_write(path, mode="w", errors="surrogateescape") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(SPLIT_COLUMNS))
         writer.writeheader()
         for row in rows:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from liverfib.errors import ModelError
-from liverfib.io.atomic import atomic_write_bytes
+from liverfib.io.atomic import atomic_write
 
 __all__ = ["ENGINES", "OnnxNet", "cache_dir", "onnxruntime_available", "resolve_engine", "weights_key"]
 
@@ -116,7 +116,7 @@ def build_session(net: Any, img_size: int, threads: int) -> OnnxNet:
     if not path.is_file():
         data = _export(net, img_size)
         try:  # atomic: a crash never leaves a half-written model in the cache
-            atomic_write_bytes(path, data)
+            atomic_write(path, data=data)
         except OSError:
             pass  # read-only home: keep the export in memory
     try:

@@ -13,23 +13,42 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write"]
 
 
-@contextmanager
 def atomic_write(
-    path: str | Path, mode: str = "w", encoding: str | None = "utf-8", errors: str = "strict"
-) -> Iterator[IO[Any]]:
-    """Open a temporary file for writing; on clean exit it replaces ``path`` in one rename.
+    path: str | Path,
+    mode: str = "w",
+    encoding: str | None = "utf-8",
+    errors: str = "strict",
+    *,
+    data: bytes | str | None = None,
+) -> Any:
+    """Write ``path`` atomically: whole new file or the old one, never half of either.
 
-    ``mode`` is ``"w"`` (text) or ``"wb"`` (bytes). Parent folders are created. The file keeps the
+    With ``data=`` (``bytes`` or ``str``; ``mode`` is then taken from its type), writes it and returns
+    ``path`` as a ``Path``; text is encoded with ``encoding`` and written without newline translation.
+    Without ``data``, returns a context manager yielding an open temporary file (``mode`` ``"w"``
+    text or ``"wb"`` bytes) that replaces ``path`` on clean exit. Parent folders are created; the file keeps the
     permissions of the file it replaces (0644 for a new one). On any exception the temporary file is
     removed and ``path`` is left as it was. ``errors`` is the text encoding's error handler
     (``"surrogateescape"`` writes non-UTF-8 file names back as their original bytes).
     """
+    if data is None:
+        return _replacing_file(Path(path), mode, encoding, errors)
+    if not isinstance(data, (bytes, bytearray, memoryview, str)):
+        raise TypeError(f"atomic_write: data must be bytes or str, got {type(data).__name__}")
+    with _replacing_file(Path(path), "w" if isinstance(data, str) else "wb", encoding, errors) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+@contextmanager
+def _replacing_file(path: Path, mode: str, encoding: str | None, errors: str) -> Iterator[IO[Any]]:
+    """Temporary file beside ``path``; fsync and rename over ``path`` on clean exit, else removed."""
     if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
+        got = repr(mode) if isinstance(mode, str) else type(mode).__name__
+        raise ValueError(f"atomic_write: mode must be 'w' or 'wb', got {got}; pass content as data=")
     path.parent.mkdir(parents=True, exist_ok=True)
     perm = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -44,17 +63,3 @@ def atomic_write(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically; returns the path."""
-    with atomic_write(path, "wb") as fh:
-        fh.write(data)
-    return Path(path)
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
-    with atomic_write(path, "w") as fh:
-        fh.write(text)
-    return Path(path)

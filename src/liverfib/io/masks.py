@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from liverfib.errors import InputError
-from liverfib.io.atomic import atomic_write_bytes
+from liverfib.io.atomic import atomic_write
 
 __all__ = ["MaskPair", "read_mask", "list_mask_pairs", "write_mask_png"]
 
@@ -53,7 +53,7 @@ def write_mask_png(mask: np.ndarray, path: str | Path) -> Path:
     ok, buf = cv2.imencode(".png", np.where(mask, 255, 0).astype(np.uint8))
     if not ok:  # pragma: no cover - OpenCV fails only on absurd inputs
         raise InputError(f"{path}: could not encode mask")
-    return atomic_write_bytes(path, buf.tobytes())
+    return atomic_write(path, data=buf.tobytes())
 
 
 def list_mask_pairs(root: str | Path) -> list[MaskPair]:

@@ -131,7 +131,7 @@ def save_bundle(
     import yaml
     from safetensors.torch import save as st_save
 
-    from liverfib.io.atomic import atomic_write_bytes, atomic_write_text
+    from liverfib.io.atomic import atomic_write
 
     if "name" not in network:
         raise ValueError("save_bundle: network needs a 'name'")
@@ -163,13 +163,13 @@ def save_bundle(
             zf.writestr(YAML_NAME, text)
             if card is not None:
                 zf.writestr(CARD_NAME, card)
-        return atomic_write_bytes(path, buf.getvalue())
+        return atomic_write(path, data=buf.getvalue())
     if path.is_file():
         raise ModelError(f"{path}: is a file; a bundle is a folder (or a path ending in .zip)")
-    atomic_write_bytes(path / WEIGHTS_NAME, blob)
+    atomic_write(path / WEIGHTS_NAME, data=blob)
     if card is not None:
-        atomic_write_text(path / CARD_NAME, card)
-    atomic_write_text(path / YAML_NAME, text)
+        atomic_write(path / CARD_NAME, data=card)
+    atomic_write(path / YAML_NAME, data=text)
     return path
 
 

@@ -30,7 +30,7 @@ def write_rows(rows: Sequence[dict[str, Any]], path: Path, columns: Sequence[str
     """Write a CSV atomically (see :mod:`liverfib.io.atomic`): a failure leaves an earlier file intact."""
     from liverfib.io.atomic import atomic_write
 
-    with atomic_write(path, "w", errors="surrogateescape") as fh:  # non-UTF-8 names keep their bytes
+    with atomic_write(path, mode="w", errors="surrogateescape") as fh:  # non-UTF-8 names keep their bytes
         w = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)

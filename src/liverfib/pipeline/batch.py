@@ -169,7 +169,7 @@ def _write_shard(rows: list[dict[str, Any]], path: Path, columns: list[str], typ
     arrays = [pa.array([r.get(c) for r in rows], type=pa.type_for_alias(types[c]) if c in types else None)
               for c in columns]
     table = pa.Table.from_arrays(arrays, names=columns)
-    with atomic_write(path, "wb") as fh:
+    with atomic_write(path, mode="wb") as fh:
         pq.write_table(table, fh)
     return path
 
@@ -196,7 +196,7 @@ def _drop_superseded(out: Path) -> int:
             continue
         dropped += len(keep) - sum(keep)
         if any(keep):
-            with atomic_write(f, "wb") as fh:
+            with atomic_write(f, mode="wb") as fh:
                 pq.write_table(pq.read_table(f).filter(pa.array(keep)), fh)
         else:
             f.unlink()

@@ -150,7 +150,7 @@ def run_mre(
     if failed:
         lines.append(f"{len(failed)} of {len(results)} exams could not be measured: {', '.join(failed)}")
     if out_dir is not None:
-        from liverfib.io.atomic import atomic_write_text
+        from liverfib.io.atomic import atomic_write
         from liverfib.report.jsonio import write_json
 
         columns = ["exam", "mean_stiffness_kpa", "stage", "roi_area_mm2", "n_slices", "layout", "synthetic", "error"]
@@ -158,7 +158,7 @@ def run_mre(
         w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows({**r, "synthetic": str(bool(r["synthetic"])).lower()} for r in results)
-        atomic_write_text(Path(out_dir) / "mre.csv", buf.getvalue())
+        atomic_write(Path(out_dir) / "mre.csv", data=buf.getvalue())
         write_json(summary, Path(out_dir) / "mre.json")
         summary["csv"] = str(Path(out_dir) / "mre.csv")
         lines.append(f"wrote {Path(out_dir) / 'mre.csv'} (one row per exam; liverfib agreement --a it --b reference.csv)")

@@ -535,7 +535,7 @@ def run_radiomics_train(
     }
     from liverfib.io.atomic import atomic_write
 
-    with atomic_write(out_dir / "model.joblib", "wb") as fh:
+    with atomic_write(out_dir / "model.joblib", mode="wb") as fh:
         joblib.dump(bundle, fh)
     summary.update({"final_params": final_params, "selected_features": selected, "metrics": metrics})
     write_json(summary, out_dir / "metrics.json")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from liverfib.io.atomic import atomic_write_text
+from liverfib.io.atomic import atomic_write
 
 __all__ = ["tidy_floats", "write_json"]
 
@@ -73,4 +73,4 @@ def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
     anything is written. Parent folders are created. Returns the path.
     """
     text = json.dumps(_to_builtin(result, "result"), indent=2, allow_nan=False) + "\n"
-    return atomic_write_text(path, text)
+    return atomic_write(path, data=text)

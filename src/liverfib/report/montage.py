@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liverfib.io.atomic import atomic_write_bytes
+from liverfib.io.atomic import atomic_write
 
 __all__ = ["montage_slices", "write_mask_montage"]
 
@@ -117,4 +117,4 @@ def write_mask_montage(
     )
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    return atomic_write_bytes(Path(path), buf.getvalue())
+    return atomic_write(Path(path), data=buf.getvalue())

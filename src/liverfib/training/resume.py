@@ -23,12 +23,12 @@ def write_resume_state(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (dicts, lists, tensors, JSON values) to ``path`` atomically."""
     from safetensors.torch import save
 
-    from liverfib.io.atomic import atomic_write_bytes
+    from liverfib.io.atomic import atomic_write
 
     tensors: dict[str, Any] = {}
     skeleton = _flatten(state, "", tensors)
     blob = save(tensors, metadata={"liverfib": "resume-state/1", "tree": json.dumps(skeleton)})
-    return atomic_write_bytes(path, blob)
+    return atomic_write(path, data=blob)
 
 
 def read_resume_state(path: str | Path, device: Any = "cpu") -> dict[str, Any]:

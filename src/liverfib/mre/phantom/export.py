@@ -117,13 +117,13 @@ def write_exam(exam: PhantomSlices, folder: Path, *, exam_id: str, fmt: str = "d
     written beside the data, and DICOM files carry ``ManufacturerModelName`` ``liverfib-phantom``
     and an ``ImageComments`` saying so: :func:`liverfib.mre.dicom.read_mre_exams` flags the exam synthetic.
     """
-    from liverfib.io.atomic import atomic_write_text
+    from liverfib.io.atomic import atomic_write
     from liverfib.report.jsonio import write_json
 
     if fmt not in FORMATS:
         raise ConfigError(f"Unknown phantom format '{fmt}'. Valid choices: {', '.join(FORMATS)}")
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "SYNTHETIC.txt", SYNTHETIC_NOTE + "\n")
+    atomic_write(folder / "SYNTHETIC.txt", data=SYNTHETIC_NOTE + "\n")
     if fmt == "nifti":
         _write_nifti_exam(exam, folder, confidence_as_fraction=exam.vendor == "ge")
     else:
