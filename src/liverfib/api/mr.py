@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from liverfib.api._device import _resolve_device
 from liverfib.api._inputs import PathLike, _opt
 from liverfib.api.results import MreResult, Result, TrainResult, _wrap
 
 
-def mre(exam: PathLike, *, out: PathLike | None = None, **options: Any) -> MreResult:
+def mre(exam: PathLike, *, out: PathLike | None = None, device: str = "cpu", **options: Any) -> MreResult:
     """Liver stiffness (kPa) and stage of one MRE exam folder; options as ``liverfib mre --help``."""
+    _resolve_device(device, "mre")
     from liverfib.pipeline.mre import run_mre
 
     summary, text = run_mre(Path(exam), out_dir=_opt(out), **options)
@@ -43,16 +45,18 @@ def agreement(a: PathLike, b: PathLike, *, out: PathLike | None = None, **option
     return _wrap(Result, run_agreement(Path(a), Path(b), out_dir=_opt(out), **options))
 
 
-def predict_mri(path: PathLike, *, model: str = "default", out: PathLike | None = None,
+def predict_mri(path: PathLike, *, model: str = "default", out: PathLike | None = None, device: str = "cpu",
                 **options: Any) -> Result:
     """MRI staging (LiQA multi-phase or CirrMRI600+); options as ``liverfib predict-mri --help``."""
+    _resolve_device(device, "predict-mri")
     from liverfib.pipeline.mri import run_mri_stage
 
     return _wrap(Result, run_mri_stage(Path(path), model=model, out_csv=_opt(out), **options))
 
 
-def train_mri(data: PathLike, *, out: PathLike, **options: Any) -> TrainResult:
+def train_mri(data: PathLike, *, out: PathLike, device: str = "cpu", **options: Any) -> TrainResult:
     """Train MRI staging; options as ``liverfib train-mri --help``."""
+    _resolve_device(device, "train-mri")
     from liverfib.pipeline.mri_train import run_mri_train
 
     return _wrap(TrainResult, run_mri_train(Path(data), Path(out), **options))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from liverfib.api._device import _resolve_device
 from liverfib.api._inputs import Inputs, PathLike, _as_paths
 from liverfib.api.results import EvaluateResult, Result, TrainResult, _wrap
 
@@ -19,8 +20,9 @@ def radiomics_extract(images: Inputs, *, out: PathLike, masks: Sequence[PathLike
                                                masks=[Path(m) for m in masks] if masks else None, **options))
 
 
-def radiomics_deep_features(images: Inputs, *, out: PathLike, **options: Any) -> Result:
+def radiomics_deep_features(images: Inputs, *, out: PathLike, device: str = "cpu", **options: Any) -> Result:
     """ImageNet-backbone features per distinct image into Parquet ``out`` (``radiomics_train(fuse=...)``)."""
+    _resolve_device(device, "radiomics deep-features")
     from liverfib.pipeline.radiomics import run_deep_features
 
     return _wrap(Result, run_deep_features(_as_paths(images), Path(out), **options))

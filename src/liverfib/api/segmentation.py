@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from liverfib.api._device import _resolve_device
 from liverfib.api._inputs import Inputs, PathLike, _as_images, _as_paths, _opt, _write_temp
 from liverfib.api.results import SegmentResult, TrainResult, _wrap
 
@@ -16,11 +17,13 @@ def segment(
     out: PathLike,
     modality: str = "us",
     model: str = "default",
+    device: str = "cpu",
     **options: Any,
 ) -> SegmentResult:
     """Liver masks: ``us`` 2D images -> PNG masks + overlays in folder ``out``; ``mr``/``ct`` volumes
     -> ``mask.nii.gz`` (one input) or a folder. In-memory arrays are written to a temporary file first
     (2D -> PNG, 3D ``(D, H, W)`` -> NIfTI with the image's spacing)."""
+    _resolve_device(device, "segment")
     from liverfib.pipeline.segment import run_segment
 
     images = _as_images(inputs)
@@ -33,8 +36,10 @@ def segment(
 
 
 def train_seg(task: str, *, data: PathLike, out: PathLike, config: PathLike | None = None,
-              val_fraction: float = 0.0, threads: int | None = None, **overrides: Any) -> TrainResult:
+              val_fraction: float = 0.0, threads: int | None = None, device: str = "cpu",
+              **overrides: Any) -> TrainResult:
     """Train a segmentation network for ``task`` (see ``liverfib train-seg --list``)."""
+    _resolve_device(device, "train-seg")
     from liverfib.pipeline.segment import run_train_seg
 
     return _wrap(TrainResult, run_train_seg(task, Path(data), out_dir=Path(out), config=_opt(config),

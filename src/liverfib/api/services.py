@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from liverfib.api._device import _resolve_device
 from liverfib.api._inputs import PathLike
 from liverfib.api.results import DeidentifyResult, ReportResult, Result, _wrap
 
 
 def report(image: PathLike, *, out: PathLike, model: str = "default", cam: bool = True,
-           deidentified: bool = False) -> ReportResult:
+           deidentified: bool = False, device: str = "cpu") -> ReportResult:
     """Stage one image; write report.html/pdf, DICOM SEG/SR/SC and result.json into folder ``out``."""
+    _resolve_device(device, "report")
     from liverfib.pipeline.clinical import run_report
 
     return _wrap(ReportResult, run_report(Path(image), Path(out), model=model, cam=cam,
@@ -42,10 +44,11 @@ def serve_dicom(**options: Any) -> Result:
     return _wrap(Result, run_serve_dicom(**options))
 
 
-def batch(source: PathLike, *, task: str, out: PathLike, **options: Any) -> Result:
+def batch(source: PathLike, *, task: str, out: PathLike, device: str = "cpu", **options: Any) -> Result:
     """Archive-scale inference on Ray Data (``liverfib batch``): one Parquet row per input, resumable;
     options (``model``, ``address``, ``workers``, ``batch_size``, ``engine``, ``shard_size``) as in
     ``liverfib batch --help``. Returns the summary (total, ok, error, skipped, items/s, ...)."""
+    _resolve_device(device, "batch")
     from liverfib.pipeline.batch import run_batch
 
     return _wrap(Result, run_batch(Path(source), task=task, out=Path(out), **options))

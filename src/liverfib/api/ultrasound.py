@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from liverfib.api._device import _resolve_device
 from liverfib.api._inputs import Inputs, PathLike, _as_images, _as_paths, _opt
 from liverfib.api.results import (
     AuditResult,
@@ -29,11 +30,13 @@ def predict(
     out: PathLike | None = None,
     engine: str = "auto",
     strict: bool = False,
+    device: str = "cpu",
 ) -> PredictResult:
     """METAVIR stage F0..F4 of B-mode ultrasound images (files, folders, arrays ``(H, W)`` uint8).
 
     ``out``: a ``.csv`` file for the predictions (written only when the run succeeds).
     """
+    _resolve_device(device, "predict")
     images = _as_images(inputs)
     if images is not None:
         return _predict_images(images, model=model, tta=tta, batch_size=batch_size, engine=engine)
@@ -94,11 +97,12 @@ def split(data: PathLike, *, out: PathLike, labels: PathLike | None = None, val_
 
 def evaluate(*, model: str | None = None, data: PathLike | None = None, split: PathLike | None = None,
              subset: str = "test", predictions: PathLike | None = None, out: PathLike | None = None,
-             n_boot: int = 1000, keep_copies: bool = False, cam: str | None = None,
+             n_boot: int = 1000, keep_copies: bool = False, cam: str | None = None, device: str = "cpu",
              **options: Any) -> EvaluateResult:
     """Metrics with cluster-bootstrap 95% CIs, from a model + split, a model + labelled folder (no
     split: the whole folder is scored, groups from the audit clustering; ``labels_csv=`` for a labels
     CSV) or a predictions CSV."""
+    _resolve_device(device, "evaluate")
     from liverfib.pipeline.staging import run_evaluate
 
     return _wrap(EvaluateResult, run_evaluate(model=model, data_dir=_opt(data), split_csv=_opt(split),
@@ -112,6 +116,7 @@ def train(*, data: PathLike, split: PathLike, out: PathLike, config: PathLike | 
           **overrides: Any) -> TrainResult:
     """Train a staging model on a split's train rows, select on ``val_subset``; ``overrides``:
     backbone, epochs, batch_size, lr, img_size, seed."""
+    device = _resolve_device(device, "train", gpu=True)
     from liverfib.pipeline.staging import run_train
 
     return _wrap(TrainResult, run_train(Path(data), Path(split), Path(out), config_path=_opt(config),
@@ -121,8 +126,9 @@ def train(*, data: PathLike, split: PathLike, out: PathLike, config: PathLike | 
 
 def explain(inputs: Inputs, *, out: PathLike, model: str = "default", method: str = "gradcam",
             target: str = "predicted", layers: str = "all", liver_model: str | None = "default",
-            faithfulness: bool = False) -> ExplainResult:
+            faithfulness: bool = False, device: str = "cpu") -> ExplainResult:
     """Class-activation maps: heatmap + overlay per image, CAM statistics, in folder ``out``."""
+    _resolve_device(device, "explain")
     from liverfib.pipeline.explain import run_explain
 
     return _wrap(ExplainResult, run_explain(_as_paths(inputs), out_dir=Path(out), model=model, method=method,
@@ -131,8 +137,9 @@ def explain(inputs: Inputs, *, out: PathLike, model: str = "default", method: st
 
 
 def pseudo_masks(data: PathLike, *, out: PathLike, model: str = "default", method: str = "gradcam",
-                 threshold: str = "0.5") -> Result:
+                 threshold: str = "0.5", device: str = "cpu") -> Result:
     """CAM -> binary pseudo-masks for every distinct image of a labelled folder."""
+    _resolve_device(device, "pseudo-masks")
     from liverfib.pipeline.explain import run_pseudo_masks
 
     return _wrap(Result, run_pseudo_masks(Path(data), out_dir=Path(out), model=model, method=method,

@@ -115,6 +115,8 @@ StrictFlag = Annotated[
 
 DataDir = Annotated[Path, typer.Argument(help="Dataset root: one sub-folder per label (F0..F4).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DeviceOpt = Annotated[str, typer.Option(
+    "--device", help="cpu | cuda | auto (cuda when available); checked before any model loads.")]
 ModelOpt = Annotated[str, typer.Option("--model", help="'default' (shipped) or a model bundle folder/.zip.")]
 
 

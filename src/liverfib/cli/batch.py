@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import JsonFlag, _call, app
+from liverfib.cli._app import DeviceOpt, JsonFlag, _call, app
 from liverfib.pipeline.batch_tasks import BATCH_TASKS  # plain data, no heavy imports
 
 
@@ -25,8 +25,9 @@ def batch(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Inputs per decode task and forward pass.")] = 16,
     engine: Annotated[str, typer.Option("--engine", help="auto | torch | onnx (us-staging).")] = "auto",
     shard_size: Annotated[int, typer.Option("--shard-size", help="Rows per committed Parquet shard.")] = 500,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Archive-scale inference on Ray Data: one row per input, resumable, local or on a cluster."""
     _call(as_json, api.batch, source, task=task, out=out, model=model, address=address, workers=workers,
-          batch_size=batch_size, engine=engine, shard_size=shard_size)
+          batch_size=batch_size, engine=engine, shard_size=shard_size, device=device)

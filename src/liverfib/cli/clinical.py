@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import JsonFlag, StrictFlag, _call, app
+from liverfib.cli._app import DeviceOpt, JsonFlag, StrictFlag, _call, app
 
 DataFolder = Annotated[
     Path, typer.Option("--data", help="Folder for the job database, received files and results.")
@@ -94,7 +94,8 @@ def report(
     deidentified: Annotated[
         bool, typer.Option("--deidentified", help="Leave patient name, ID and date out of the report.")
     ] = False,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Stage one image and write an HTML/PDF report plus DICOM SEG, SR and SC."""
-    _call(as_json, api.report, image, out=out, model=model, cam=cam, deidentified=deidentified)
+    _call(as_json, api.report, image, out=out, model=model, cam=cam, deidentified=deidentified, device=device)

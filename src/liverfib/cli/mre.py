@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import JsonFlag, _call, app
+from liverfib.cli._app import DeviceOpt, JsonFlag, _call, app
 
 
 @app.command()
@@ -31,12 +31,13 @@ def mre(
     stiffness_units: Annotated[
         str | None, typer.Option("--stiffness-units", help="kPa | Pa, only if the files do not say.")
     ] = None,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Liver stiffness (kPa, area-weighted over slices) and stage from MRE exams (DICOM or NIfTI);
     a folder of several exams gives one row per exam (mre.csv with --out)."""
     _call(as_json, api.mre, exam_dir, out=out, model=model, mask=mask, cutoffs=cutoffs,
-          confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units)
+          confidence_min_pct=confidence, edge_margin_mm=edge_margin, stiffness_units=stiffness_units, device=device)
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import JsonFlag, _call, _renamed, app
+from liverfib.cli._app import DeviceOpt, JsonFlag, _call, _renamed, app
 
 
 @app.command("mri-inspect")
@@ -50,12 +50,13 @@ def predict_mri(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Predictions CSV for 'liverfib evaluate --predictions'.")
     ] = None,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Stage MRI: LiQA P(S4), P(S2-S4), stage, phases used (any subset); CirrMRI600+ mild/moderate/severe."""
     chosen = [p.strip() for p in phases.split(",") if p.strip()] if phases else None
     _call(as_json, api.predict_mri, path, model=model, seg_model=seg_model, phases=chosen, mask=mask,
-          labels_csv=labels, split=_renamed(subset, split_old, "--split", "--subset"), unit=unit, out=out)
+          labels_csv=labels, split=_renamed(subset, split_old, "--split", "--subset"), unit=unit, out=out, device=device)
 
 
 app.command("mri-stage", hidden=True)(predict_mri)  # old name, kept working
@@ -85,13 +86,14 @@ def train_mri(
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the 95% CIs.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     threads: Annotated[int, typer.Option("--threads", help="CPU threads for torch.")] = 1,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Train MRI staging: LiQA multi-phase (S1..S4) or CirrMRI600+ per-slice (mild/moderate/severe); held-out metrics."""
     _call(as_json, api.train_mri, data, out=out, layout=layout, sequence=sequence, labels_csv=labels,
           fusion=fusion, encoder=encoder, steps=steps, cam_weight=cam_weight,
           val_fraction=_renamed(val_fraction, val_old, "--val", "--val-fraction"), n_slices=n_slices,
-          crop_size=crop_size, n_boot=n_boot, seed=seed, threads=threads)
+          crop_size=crop_size, n_boot=n_boot, seed=seed, threads=threads, device=device)
 
 
 app.command("mri-train", hidden=True)(train_mri)  # old name, kept working

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import JsonFlag, StrictFlag, _call, _renamed, app
+from liverfib.cli._app import DeviceOpt, JsonFlag, StrictFlag, _call, _renamed, app
 
 radiomics_app = typer.Typer(
     name="radiomics",
@@ -77,11 +77,12 @@ def radiomics_deep_features(
         bool, typer.Option("--keep-copies", help="Extract byte-identical copies separately.")
     ] = False,
     strict: StrictFlag = False,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Deep features (ImageNet backbone, no fibrosis labels) per distinct image, for 'radiomics train --fuse'."""
     _call(as_json, api.radiomics_deep_features, images, out=out, backbone=backbone, img_size=img_size,
-          keep_copies=keep_copies, strict=strict)
+          keep_copies=keep_copies, strict=strict, device=device)
 
 
 @radiomics_app.command("train")

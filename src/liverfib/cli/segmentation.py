@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import InputOpt, JsonFlag, ModelOpt, _call, _fail, _inputs, app
+from liverfib.cli._app import DeviceOpt, InputOpt, JsonFlag, ModelOpt, _call, _fail, _inputs, app
 from liverfib.errors import LiverfibError
 
 
@@ -23,12 +23,13 @@ def segment(
                                                "holds several series (the error lists them).")] = None,
     dicom_seg: Annotated[bool, typer.Option("--dicom-seg", help="mr/ct: also write <mask>_seg.dcm, a DICOM SEG "
                                             "referencing the source series (DICOM input only).")] = False,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Liver segmentation. us: <stem>_mask.png + <stem>_overlay.png, area px / mm². mr/ct: mask.nii.gz on the
     input grid + <mask>_qc.png montage (volume ml), optional DICOM SEG."""
     _call(as_json, api.segment, _inputs(paths, inputs), modality=modality, out=out, model=model, series_uid=series,
-          dicom_seg=dicom_seg)
+          dicom_seg=dicom_seg, device=device)
 
 
 @app.command("train-seg")
@@ -48,6 +49,7 @@ def train_seg(
     ] = 0.0,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch.")] = None,
     list_tasks: Annotated[bool, typer.Option("--list", help="List the tasks and exit.")] = False,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Train a segmentation network for a task (us-liver, cam-us, mre, ...)."""
@@ -64,4 +66,4 @@ def train_seg(
     overrides = {k: v for k, v in dict(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr,
                                        img_size=img_size, seed=seed).items() if v is not None}
     _call(as_json, api.train_seg, task, data=data, out=out, config=config, **overrides,
-          val_fraction=val_fraction, threads=threads)
+          val_fraction=val_fraction, threads=threads, device=device)

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from liverfib import api
-from liverfib.cli._app import DataDir, InputOpt, JsonFlag, ModelOpt, StrictFlag, _call, _inputs, _renamed, app
+from liverfib.cli._app import (
+    DataDir,
+    DeviceOpt,
+    InputOpt,
+    JsonFlag,
+    ModelOpt,
+    StrictFlag,
+    _call,
+    _inputs,
+    _renamed,
+    app,
+)
 
 
 @app.command()
@@ -98,6 +109,7 @@ def evaluate(
     labels: Annotated[
         Path | None, typer.Option("--labels", help="CSV path,label[,patient] for --data without --split.")
     ] = None,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Metrics with cluster-bootstrap 95% CIs, from a model or a predictions CSV.
@@ -117,6 +129,7 @@ def evaluate(
         keep_copies=keep_copies,
         cam=cam_method if cam else None,
         labels_csv=labels,
+        device=device,
     )
 
 
@@ -136,11 +149,12 @@ def predict(
         str, typer.Option("--engine", help="auto (ONNX Runtime when installed) | torch | onnx. Same weights.")
     ] = "auto",
     strict: StrictFlag = False,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """METAVIR stage F0..F4 with probabilities for B-mode liver ultrasound images."""
     _call(as_json, api.predict, _inputs(paths, inputs), model=model, tta=tta, batch_size=batch_size, out=out,
-          engine=engine, strict=strict)
+          engine=engine, strict=strict, device=device)
 
 
 @app.command()
@@ -163,7 +177,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
     img_size: Annotated[int | None, typer.Option("--img-size", help="Input side in pixels.")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: DeviceOpt = "cpu",
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
     val_subset: Annotated[
         str, typer.Option("--val-subset", help="Split rows used for model selection.")
@@ -226,11 +240,12 @@ def explain(
     faithfulness: Annotated[
         bool, typer.Option("--faithfulness", help="Also score ROAD faithfulness vs random maps (slow).")
     ] = False,
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """Class-activation maps (pytorch-grad-cam): heatmap + overlay per image, CAM statistics."""
     _call(as_json, api.explain, _inputs(paths, inputs), out=out, model=model, method=method, target=target, layers=layers,
-         liver_model=None if liver_model == "none" else liver_model, faithfulness=faithfulness)
+         liver_model=None if liver_model == "none" else liver_model, faithfulness=faithfulness, device=device)
 
 
 @app.command("pseudo-masks")
@@ -242,7 +257,8 @@ def pseudo_masks(
     threshold: Annotated[
         str, typer.Option("--threshold", help="0..1 (0.5 as published), 'otsu' or 'pNN' (percentile in the fan).")
     ] = "0.5",
+    device: DeviceOpt = "cpu",
     as_json: JsonFlag = False,
 ) -> None:
     """CAM -> binary pseudo-masks (restricted to the fan) for every distinct image; copies once."""
-    _call(as_json, api.pseudo_masks, data, out=out, model=model, method=method, threshold=threshold)
+    _call(as_json, api.pseudo_masks, data, out=out, model=model, method=method, threshold=threshold, device=device)
