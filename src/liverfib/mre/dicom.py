@@ -33,51 +33,22 @@ An exam is flagged ``synthetic`` when its files say so: DICOM ``ManufacturerMode
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from liverfib.errors import ConfigError, InputError
+from liverfib.errors import InputError
 from liverfib.image import Image
 from liverfib.io.dicom import has_dicom_marker
 from liverfib.io.dicom_dataset import read_dataset
+from liverfib.mre.exam import STIFFNESS_UNITS, MreExam, check_stiffness_units
+from liverfib.mre.nifti import is_nifti_exam, read_mre_nifti
 from liverfib.mre.phantom import PHANTOM_MODEL_NAME
 
 __all__ = ["MreExam", "read_mre_exam", "read_mre_exams", "ROLES"]
 
 ROLES = ("magnitude", "wave", "stiffness", "confidence")
-_UNITS = {"KPA": 1.0, "PA": 1e-3}
-
-
-@dataclass(frozen=True)
-class MreExam:
-    """One exam, slices matched by location. Arrays are ``(D, H, W)`` float32.
-
-    ``stiffness_kpa`` in kPa, ``confidence_pct`` in percent (0-100), ``magnitude`` as stored
-    (``None`` if the exam has no magnitude series). ``layout`` names how kPa and confidence were
-    found; ``series`` lists every series seen (number, description, role, images).
-    """
-
-    stiffness_kpa: Image
-    confidence_pct: Image
-    magnitude: Image | None
-    layout: str
-    series: list[dict[str, Any]]
-    slice_locations_mm: list[float]
-    warnings: list[str] = field(default_factory=list)
-    exam_id: str = ""
-    synthetic: bool = False
-
-    @property
-    def pixel_spacing_mm(self) -> tuple[float, float]:
-        sp = self.stiffness_kpa.spacing_mm
-        return (float(sp[1]), float(sp[2])) if sp is not None else (1.0, 1.0)
-
-    @property
-    def n_slices(self) -> int:
-        return int(self.stiffness_kpa.shape[0])
 
 
 def _role(desc: str, image_type: list[str]) -> str | None:
@@ -110,15 +81,15 @@ def _stiffness_scale(ds: Any, units: str | None, desc: str) -> tuple[float, floa
     for item in getattr(ds, "RealWorldValueMappingSequence", []) or []:
         codes = getattr(item, "MeasurementUnitsCodeSequence", []) or []
         code = str(codes[0].CodeValue).upper() if codes and "CodeValue" in codes[0] else ""
-        if code in _UNITS:
-            f = _UNITS[code]
+        if code in STIFFNESS_UNITS:
+            f = STIFFNESS_UNITS[code]
             return float(item.RealWorldValueSlope) * f, float(item.RealWorldValueIntercept) * f, "rwvm"
     rtype = str(getattr(ds, "RescaleType", "")).upper()
-    if rtype in _UNITS:
-        f = _UNITS[rtype]
+    if rtype in STIFFNESS_UNITS:
+        f = STIFFNESS_UNITS[rtype]
         return float(getattr(ds, "RescaleSlope", 1)) * f, float(getattr(ds, "RescaleIntercept", 0)) * f, "rescale"
     if units is not None:
-        f = _UNITS[units.upper()]
+        f = STIFFNESS_UNITS[units.upper()]
         return float(getattr(ds, "RescaleSlope", 1)) * f, float(getattr(ds, "RescaleIntercept", 0)) * f, "user"
     raise InputError(
         f"stiffness series '{desc}' does not give its units (no Real World Value Mapping with kPa/Pa, "
@@ -185,12 +156,8 @@ def read_mre_exams(root: str | Path, *, stiffness_units: str | None = None) -> l
             locations that do not match between series, two stiffness/confidence series in one
             study, unreadable pixels. The message lists the series found.
     """
-
-    from liverfib.mre.nifti import is_nifti_exam, read_mre_nifti
-
     root = Path(root)
-    if stiffness_units is not None and stiffness_units.upper() not in _UNITS:
-        raise ConfigError(f"--stiffness-units must be kPa or Pa, got '{stiffness_units}'")
+    check_stiffness_units(stiffness_units)
     if not root.is_dir():
         raise InputError(f"{root}: expected an MRE exam folder holding DICOM series or NIfTI volumes, "
                          f"got {'a file' if root.exists() else 'nothing (not found)'}")
@@ -242,12 +209,10 @@ def _exam_id(root: Path, folder: Path) -> str:
     return rel.as_posix()
 
 
-def _read_study(exam_dir: Path, groups: dict[str, list[tuple[Path, Any]]], stiffness_units: str | None,
-                exam_id: str) -> MreExam:
-    """Build one exam from its series (``SeriesInstanceUID -> [(path, dataset)]``)."""
-    series = _summary(groups)
+def _assign_roles(exam_dir: Path, groups: dict[str, list[tuple[Path, Any]]], series: list[dict[str, Any]],
+                  warnings: list[str]) -> dict[str, list[tuple[Path, Any]]]:
+    """Role -> the series' ``(path, dataset)`` items; colour and surplus series are skipped with a warning."""
     roles: dict[str, list[tuple[Path, Any]]] = {}
-    warnings: list[str] = []
     for items in groups.values():
         ds = items[0][1]
         desc = str(getattr(ds, "SeriesDescription", ""))
@@ -269,13 +234,12 @@ def _read_study(exam_dir: Path, groups: dict[str, list[tuple[Path, Any]]], stiff
             f"{exam_dir}: not a recognised MRE layout, no stiffness series; found {_found(series)}. "
             "Expected a series described STIFF/ELASTOGRAM (kPa via Real World Value Mapping or RescaleType)"
         )
-    s_locs, s_ds = _stack(roles["stiffness"], exam_dir)
-    desc = str(getattr(s_ds[0], "SeriesDescription", ""))
-    stiff, how = [], ""
-    for ds in s_ds:
-        slope, icpt, how = _stiffness_scale(ds, stiffness_units, desc)
-        stiff.append(_pixels(ds, desc) * slope + icpt)
-    stiffness = np.stack(stiff)
+    return roles
+
+
+def _confidence(exam_dir: Path, roles: dict[str, list[tuple[Path, Any]]], s_locs: list[float], s_ds: list[Any],
+                series: list[dict[str, Any]]) -> tuple[np.ndarray, str]:
+    """Confidence in percent ``(D, H, W)`` from a confidence series or the stiffness overlay, and its source."""
     if "confidence" in roles:
         c_locs, c_ds = _stack(roles["confidence"], exam_dir)
         _check_locations(exam_dir, s_locs, c_locs, "confidence")
@@ -283,37 +247,62 @@ def _read_study(exam_dir: Path, groups: dict[str, list[tuple[Path, Any]]], stiff
             _pixels(ds, "confidence") * float(getattr(ds, "RescaleSlope", 1)) + float(getattr(ds, "RescaleIntercept", 0))
             for ds in c_ds
         ])
-        conf_how = "series"
         if conf.max() <= 1.0:
-            conf = conf * 100.0
-            conf_how = "series-fraction"
-    elif all((0x6000, 0x3000) in ds for ds in s_ds):
-        conf = np.stack([np.where(ds.overlay_array(0x6000) > 0, 0.0, 100.0) for ds in s_ds]).astype(np.float32)
-        conf_how = "overlay"
-    else:
-        raise InputError(
-            f"{exam_dir}: not a recognised MRE layout, no confidence map; found {_found(series)}. Expected a "
-            "series described CONF (percent) or an overlay plane (60xx,3000) on the stiffness images"
-        )
-    magnitude = None
-    if "magnitude" in roles:
-        m_locs, m_ds = _stack(roles["magnitude"], exam_dir)
-        _check_locations(exam_dir, s_locs, m_locs, "magnitude")
-        magnitude = np.stack([_pixels(ds, "magnitude") for ds in m_ds])
-        if magnitude.shape != stiffness.shape:
-            raise InputError(f"{exam_dir}: magnitude images {magnitude.shape} and stiffness {stiffness.shape} differ")
+            return conf * 100.0, "series-fraction"
+        return conf, "series"
+    if all((0x6000, 0x3000) in ds for ds in s_ds):
+        return np.stack([np.where(ds.overlay_array(0x6000) > 0, 0.0, 100.0) for ds in s_ds]).astype(np.float32), "overlay"
+    raise InputError(
+        f"{exam_dir}: not a recognised MRE layout, no confidence map; found {_found(series)}. Expected a "
+        "series described CONF (percent) or an overlay plane (60xx,3000) on the stiffness images"
+    )
+
+
+def _magnitude(exam_dir: Path, roles: dict[str, list[tuple[Path, Any]]], s_locs: list[float],
+               shape: tuple[int, ...]) -> np.ndarray | None:
+    """Magnitude ``(D, H, W)`` on the stiffness slices, or ``None`` without a magnitude series."""
+    if "magnitude" not in roles:
+        return None
+    m_locs, m_ds = _stack(roles["magnitude"], exam_dir)
+    _check_locations(exam_dir, s_locs, m_locs, "magnitude")
+    magnitude = np.stack([_pixels(ds, "magnitude") for ds in m_ds])
+    if magnitude.shape != shape:
+        raise InputError(f"{exam_dir}: magnitude images {magnitude.shape} and stiffness {shape} differ")
+    return magnitude
+
+
+def _spacing(s_locs: list[float], ds: Any, warnings: list[str]) -> tuple[float, float, float]:
+    """Voxel spacing (slice gap, row, column) in mm from the stiffness series."""
+    ps = getattr(ds, "PixelSpacing", None)
+    row_mm, col_mm = (float(ps[0]), float(ps[1])) if ps is not None else (1.0, 1.0)
+    if ps is None:
+        warnings.append("no PixelSpacing: areas are in pixels, not mm²")
+    gap = float(np.median(np.diff(s_locs))) if len(s_locs) > 1 else float(getattr(ds, "SliceThickness", 1) or 1)
+    return (abs(gap) or 1.0, row_mm, col_mm)
+
+
+def _read_study(exam_dir: Path, groups: dict[str, list[tuple[Path, Any]]], stiffness_units: str | None,
+                exam_id: str) -> MreExam:
+    """Build one exam from its series (``SeriesInstanceUID -> [(path, dataset)]``)."""
+    series = _summary(groups)
+    warnings: list[str] = []
+    roles = _assign_roles(exam_dir, groups, series, warnings)
+    s_locs, s_ds = _stack(roles["stiffness"], exam_dir)
+    desc = str(getattr(s_ds[0], "SeriesDescription", ""))
+    stiff, how = [], ""
+    for ds in s_ds:
+        slope, icpt, how = _stiffness_scale(ds, stiffness_units, desc)
+        stiff.append(_pixels(ds, desc) * slope + icpt)
+    stiffness = np.stack(stiff)
+    conf, conf_how = _confidence(exam_dir, roles, s_locs, s_ds, series)
+    magnitude = _magnitude(exam_dir, roles, s_locs, stiffness.shape)
     if conf.shape != stiffness.shape:
         raise InputError(f"{exam_dir}: confidence {conf.shape} and stiffness {stiffness.shape} differ in shape")
     if not np.isfinite(stiffness).all():
         raise InputError(f"{exam_dir}: stiffness series holds NaN/inf after scaling")
     if not 4 <= len(s_locs) <= 5:
         warnings.append(f"{len(s_locs)} slices (MRE exams usually have 4-5)")
-    ps = getattr(s_ds[0], "PixelSpacing", None)
-    row_mm, col_mm = (float(ps[0]), float(ps[1])) if ps is not None else (1.0, 1.0)
-    if ps is None:
-        warnings.append("no PixelSpacing: areas are in pixels, not mm²")
-    gap = float(np.median(np.diff(s_locs))) if len(s_locs) > 1 else float(getattr(s_ds[0], "SliceThickness", 1) or 1)
-    spacing = (abs(gap) or 1.0, row_mm, col_mm)
+    spacing = _spacing(s_locs, s_ds[0], warnings)
     manufacturer = str(getattr(s_ds[0], "Manufacturer", "")).strip() or "unknown"
     synthetic = str(getattr(s_ds[0], "ManufacturerModelName", "")) == PHANTOM_MODEL_NAME or \
         "SYNTHETIC" in str(getattr(s_ds[0], "ImageComments", "")).upper()

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from liverfib.errors import ConfigError, InputError
+from liverfib.errors import InputError
 from liverfib.image import Image
+from liverfib.mre.exam import STIFFNESS_UNITS, MreExam, check_stiffness_units
 
 __all__ = ["NIFTI_NAMES", "is_nifti_exam", "read_mre_nifti"]
 
@@ -25,7 +26,6 @@ NIFTI_NAMES = {
     "magnitude": ("magnitude.nii.gz", "magnitude.nii"),
     "confidence": ("confidence.nii.gz", "confidence.nii"),
 }
-_UNITS = {"KPA": 1.0, "PA": 1e-3}
 
 
 def _find(folder: Path, role: str) -> Path | None:
@@ -40,14 +40,18 @@ def is_nifti_exam(folder: Path) -> bool:
     return _find(Path(folder), "stiffness") is not None
 
 
-def read_mre_nifti(exam_dir: Path, *, stiffness_units: str | None = None, exam_id: str | None = None):  # type: ignore[no-untyped-def]
-    """Read one NIfTI exam folder into an :class:`liverfib.mre.dicom.MreExam` (arrays ``(D, H, W)``)."""
-    from liverfib.io.nifti import read_nifti
-    from liverfib.mre.dicom import MreExam
+def _on_grid(img: Image, path: Path, stiff: Image, stiff_path: Path) -> np.ndarray:
+    """``img`` as float32 once it is known to share the stiffness volume's grid (shape and affine)."""
+    if img.array.shape != stiff.array.shape or not np.allclose(img.meta["affine"], stiff.meta["affine"], atol=1e-3):
+        raise InputError(f"{path}: grid {img.array.shape} differs from {stiff_path.name} {stiff.array.shape} "
+                         "(shape or affine); export all volumes of the exam on one grid")
+    return img.array.astype(np.float32)
 
-    exam_dir = Path(exam_dir)
-    if stiffness_units is not None and stiffness_units.upper() not in _UNITS:
-        raise ConfigError(f"--stiffness-units must be kPa or Pa, got '{stiffness_units}'")
+
+def _read_stiffness(exam_dir: Path, stiffness_units: str | None) -> tuple[Path, Image, np.ndarray]:
+    """The stiffness file, its image and the values in kPa ``(D, H, W)``."""
+    from liverfib.io.nifti import read_nifti
+
     stiff_path = _find(exam_dir, "stiffness")
     if stiff_path is None:
         raise InputError(f"{exam_dir}: no stiffness.nii.gz; a NIfTI MRE exam holds stiffness.nii.gz (kPa), "
@@ -55,31 +59,43 @@ def read_mre_nifti(exam_dir: Path, *, stiffness_units: str | None = None, exam_i
     stiff = read_nifti(stiff_path, modality="MR")
     if stiff.array.ndim != 3:
         raise InputError(f"{stiff_path}: expected a 3D volume (slices, rows, cols), got shape {stiff.array.shape}")
-    warnings: list[str] = []
-    kpa = stiff.array.astype(np.float32) * (_UNITS[stiffness_units.upper()] if stiffness_units else 1.0)
+    kpa = stiff.array.astype(np.float32) * (STIFFNESS_UNITS[stiffness_units.upper()] if stiffness_units else 1.0)
     positive = kpa[kpa > 0]
     if stiffness_units is None and positive.size and float(np.median(positive)) > 100:
         raise InputError(f"{stiff_path}: median stiffness {float(np.median(positive)):.0f} looks like Pa, not kPa; "
                          "pass --stiffness-units Pa")
+    return stiff_path, stiff, kpa
 
-    def same_grid(img: Image, path: Path) -> np.ndarray:
-        if img.array.shape != stiff.array.shape or not np.allclose(img.meta["affine"], stiff.meta["affine"], atol=1e-3):
-            raise InputError(f"{path}: grid {img.array.shape} differs from {stiff_path.name} {stiff.array.shape} "
-                             "(shape or affine); export all volumes of the exam on one grid")
-        return img.array.astype(np.float32)
+
+def _read_confidence(exam_dir: Path, stiff: Image, stiff_path: Path,
+                     warnings: list[str]) -> tuple[Path | None, np.ndarray, str]:
+    """The confidence file (or ``None``), the map in percent and how it was stored."""
+    from liverfib.io.nifti import read_nifti
 
     conf_path = _find(exam_dir, "confidence")
     if conf_path is not None:
-        conf = same_grid(read_nifti(conf_path, modality="MR"), conf_path)
+        conf = _on_grid(read_nifti(conf_path, modality="MR"), conf_path, stiff, stiff_path)
         conf_how = "fraction" if float(conf.max()) <= 1.0 else "percent"
         if conf_how == "fraction":
             conf = conf * 100.0
     else:
-        conf = np.full(kpa.shape, 100.0, np.float32)
+        conf = np.full(stiff.array.shape, 100.0, np.float32)
         conf_how = "none"
         warnings.append("no confidence.nii.gz: every voxel counted as reliable (confidence 100 %)")
+    return conf_path, conf, conf_how
+
+
+def read_mre_nifti(exam_dir: Path, *, stiffness_units: str | None = None, exam_id: str | None = None) -> MreExam:
+    """Read one NIfTI exam folder into an :class:`liverfib.mre.exam.MreExam` (arrays ``(D, H, W)``)."""
+    from liverfib.io.nifti import read_nifti
+
+    exam_dir = Path(exam_dir)
+    check_stiffness_units(stiffness_units)
+    stiff_path, stiff, kpa = _read_stiffness(exam_dir, stiffness_units)
+    warnings: list[str] = []
+    conf_path, conf, conf_how = _read_confidence(exam_dir, stiff, stiff_path, warnings)
     mag_path = _find(exam_dir, "magnitude")
-    mag = same_grid(read_nifti(mag_path, modality="MR"), mag_path) if mag_path is not None else None
+    mag = _on_grid(read_nifti(mag_path, modality="MR"), mag_path, stiff, stiff_path) if mag_path is not None else None
     spacing = tuple(float(v) for v in (stiff.spacing_mm or (1.0, 1.0, 1.0)))
     synthetic = (exam_dir / "SYNTHETIC.txt").is_file()
     meta = {"manufacturer": "NIfTI", "stiffness_scaling": "as stored (kPa)" if not stiffness_units else stiffness_units,

@@ -124,18 +124,8 @@ def evaluate_exams(net: Any, exams: list[dict[str, Any]], img_size: int) -> list
     return rows
 
 
-def train_mre_segmentation(
-    data_dir: Path, out_dir: Path, config: SegTrainConfig, *, progress=None  # type: ignore[no-untyped-def]
-) -> dict[str, Any]:
-    """Train, keep the best-val-Dice weights, write the bundle ``best/``, ``config.yaml``, ``log.csv``, ``metrics.json``."""
-    import torch
-    import torch.nn.functional as F
-    import yaml
-
-    from liverfib.models.bundle import save_bundle
-    from liverfib.mre.models import SEG_MODELS, create_seg_model, seg_bundle_fields
-    from liverfib.report.jsonio import write_json
-    from liverfib.training.trainer import fit
+def _check(config: SegTrainConfig) -> None:
+    from liverfib.mre.models import SEG_MODELS
 
     if config.model not in SEG_MODELS:
         from liverfib.errors import unknown_choice
@@ -143,32 +133,34 @@ def train_mre_segmentation(
         raise unknown_choice("segmentation model", config.model, SEG_MODELS)
     if config.img_size % 32:
         raise ConfigError(f"img_size must be a multiple of 32, got {config.img_size}")
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    exams = load_labelled_exams(data_dir, config.max_exams)
-    train, val = _split(exams, config.val_fraction, config.seed)
-    if not train:
-        raise InputError(f"{data_dir}: no exam left for training after the {config.val_fraction:g} val split")
+
+
+def _tensors(train: list[dict[str, Any]], size: int) -> tuple[Any, Any]:
+    """Training slices ``(N, C, size, size)`` and masks ``(N, 1, size, size)``, bilinear resize."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.from_numpy(np.concatenate([e["x"] for e in train]))
     y = torch.from_numpy(np.concatenate([e["mask"] for e in train]).astype(np.float32))[:, None]
-    size = config.img_size
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     y = (F.interpolate(y, size=(size, size), mode="bilinear", align_corners=False) > 0.5).float()
-    net = create_seg_model(config.model, in_channels=int(x.shape[1]))
+    return x, y
+
+
+def _optimizer(net: Any, config: SegTrainConfig) -> Any:
+    import torch
+
     params = [p for p in net.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                                     weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    gen = torch.Generator().manual_seed(config.seed)
-    log: list[dict[str, Any]] = []
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
-    def batches(epoch: int):
+
+def _batch_source(x: Any, y: Any, config: SegTrainConfig, gen: Any):  # type: ignore[no-untyped-def]
+    """``batches(epoch)`` for :func:`fit`: shuffled, optionally flipped and intensity-augmented."""
+    import torch
+
+    def batches(epoch: int):  # type: ignore[no-untyped-def]
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), config.batch_size):
             idx = perm[i : i + config.batch_size]
@@ -179,9 +171,12 @@ def train_mre_segmentation(
                 xb = _augment_intensity(xb, gen)
             yield xb, yb
 
-    def step_loss(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
-        loss = loss_fn(net(batch[0]), batch[1])
-        return loss, {"loss": float(loss.detach()), "n": len(batch[0])}
+    return batches
+
+
+def _hooks(val: list[dict[str, Any]], n_train: int, size: int, epochs: int, log: list[dict[str, Any]],
+           progress: Any) -> tuple[Any, Any]:
+    """``validate`` and ``log_epoch`` hooks for :func:`fit`; rows are appended to ``log``."""
 
     def validate(net: Any, state: Any) -> tuple[float, dict[str, float]]:
         # the best epoch is picked on the validation exams (on -train loss when there are none)
@@ -189,20 +184,75 @@ def train_mre_segmentation(
             dice = float(np.mean([r["dice"] for r in evaluate_exams(net, val, size)]))
             return dice, {"val_dice": dice}
         rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
-        return -sum(r["loss"] * r["n"] for r in rows) / len(x), {}
+        return -sum(r["loss"] * r["n"] for r in rows) / n_train, {}
 
     def log_epoch(state: Any, logs: dict[str, Any]) -> None:
         rows = [r for r in state.rows if r["epoch"] == state.epoch + 1]
-        row: dict[str, Any] = {"epoch": state.epoch + 1, "train_loss": sum(r["loss"] * r["n"] for r in rows) / len(x),
+        row: dict[str, Any] = {"epoch": state.epoch + 1, "train_loss": sum(r["loss"] * r["n"] for r in rows) / n_train,
                                "seconds": round(state.seconds, 1), **logs}
         if state.best_step == state.step:
             row["best"] = True
         log.append(row)
         if progress is not None:
-            progress(state.epoch + 1, config.epochs)
+            progress(state.epoch + 1, epochs)
 
+    return validate, log_epoch
+
+
+def _write_outputs(out_dir: Path, net: Any, config: SegTrainConfig, in_channels: int, metrics: dict[str, Any],
+                   synthetic: bool, log: list[dict[str, Any]]) -> None:
+    """The bundle ``best/``, ``log.csv`` and ``metrics.json``."""
+    from liverfib.models.bundle import save_bundle
+    from liverfib.mre.models import seg_bundle_fields
+    from liverfib.report.jsonio import write_json
+
+    save_bundle(out_dir / "best", net, **seg_bundle_fields(
+        model=config.model, in_channels=in_channels, img_size=config.img_size, train_config=config.model_dump(),
+        metrics={"val_dice_mean": metrics["val_dice_mean"], "n_train_exams": metrics["n_train_exams"]},
+        synthetic=synthetic))
+    with (out_dir / "log.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "best"])
+        w.writeheader()
+        w.writerows(log)
+    write_json(metrics, out_dir / "metrics.json")
+
+
+def train_mre_segmentation(
+    data_dir: Path, out_dir: Path, config: SegTrainConfig, *, progress=None  # type: ignore[no-untyped-def]
+) -> dict[str, Any]:
+    """Train, keep the best-val-Dice weights, write the bundle ``best/``, ``config.yaml``, ``log.csv``, ``metrics.json``."""
+    import torch
+    import yaml
+
+    from liverfib.mre.models import create_seg_model
+    from liverfib.training.trainer import fit
+
+    _check(config)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    exams = load_labelled_exams(data_dir, config.max_exams)
+    train, val = _split(exams, config.val_fraction, config.seed)
+    if not train:
+        raise InputError(f"{data_dir}: no exam left for training after the {config.val_fraction:g} val split")
+    size = config.img_size
+    x, y = _tensors(train, size)
+    net = create_seg_model(config.model, in_channels=int(x.shape[1]))
+    opt = _optimizer(net, config)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
+    gen = torch.Generator().manual_seed(config.seed)
+    log: list[dict[str, Any]] = []
+
+    def step_loss(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        loss = loss_fn(net(batch[0]), batch[1])
+        return loss, {"loss": float(loss.detach()), "n": len(batch[0])}
+
+    validate, log_epoch = _hooks(val, len(x), size, config.epochs, log, progress)
     t0 = time.time()
-    fit(net, opt, step_loss, batches, epochs=config.epochs, validate=validate, after_epoch=[log_epoch])
+    fit(net, opt, step_loss, _batch_source(x, y, config, gen), epochs=config.epochs, validate=validate,
+        after_epoch=[log_epoch])
     val_rows = evaluate_exams(net, val, size) if val else []
     metrics = {
         "model": config.model,
@@ -215,15 +265,6 @@ def train_mre_segmentation(
         "device": "cpu",
         "init": "random (no pretrained weights)",
     }
-    synthetic = all(e["synthetic"] for e in exams)
-    save_bundle(out_dir / "best", net, **seg_bundle_fields(
-        model=config.model, in_channels=int(x.shape[1]), img_size=size, train_config=config.model_dump(),
-        metrics={"val_dice_mean": metrics["val_dice_mean"], "n_train_exams": len(train)},
-        synthetic=synthetic))
-    with (out_dir / "log.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["epoch", "train_loss", "val_dice", "seconds", "best"])
-        w.writeheader()
-        w.writerows(log)
-    write_json(metrics, out_dir / "metrics.json")
+    _write_outputs(out_dir, net, config, int(x.shape[1]), metrics, all(e["synthetic"] for e in exams), log)
     metrics["log"] = log
     return metrics
