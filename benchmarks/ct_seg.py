@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from liverfib.evaluation.resampling import bootstrap
 from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.models.bundle import save_bundle
 from liverfib.mri.seg_training import (
@@ -63,9 +64,7 @@ def boot_ci(values: list[float], n_boot: int = 2000, seed: int = 0) -> list[floa
     v = np.asarray([x for x in values if x is not None], float)
     if v.size < 2:
         return None
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, (n_boot, v.size))].mean(axis=1)
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+    return bootstrap(v, n_boot=n_boot, seed=seed).as_list()
 
 
 def make_split() -> dict[str, str]:

@@ -31,6 +31,7 @@ import numpy as np
 from liverfib.dataset.fingerprint import file_sha256
 from liverfib.dataset.split import read_split_csv
 from liverfib.evaluation import evaluate_probabilities
+from liverfib.evaluation.resampling import bootstrap
 from liverfib.io import resolve_file
 from liverfib.radiomics import RadiomicsConfig, read_feature_table
 from liverfib.radiomics.extract import ExtractionJob
@@ -170,17 +171,15 @@ def _paired(pa: np.ndarray, pb: np.ndarray, y: np.ndarray, groups: np.ndarray, n
         ge_f2 = roc_auc_score(y >= 2, p[:, 2:].sum(1), sample_weight=w)
         return np.array([acc, macro, ge_f2])
 
-    _, g = np.unique(groups, return_inverse=True)
-    n_groups = g.max() + 1
-    rng = np.random.default_rng(seed)
-    point = metrics(pa, np.ones(len(y))) - metrics(pb, np.ones(len(y)))
-    draws = []
-    for _ in range(n_boot):
-        w = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)[g].astype(float)
-        draws.append(metrics(pa, w) - metrics(pb, w))
-    lo, hi = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
     names = ["accuracy", "macro_auc", "auc_ge_f2"]
-    return {n: [float(point[i]), float(lo[i]), float(hi[i])] for i, n in enumerate(names)}
+
+    def differences(weights: np.ndarray) -> dict[str, np.ndarray]:
+        d = np.array([metrics(pa, w) - metrics(pb, w) for w in weights])
+        return dict(zip(names, d.T, strict=True))
+
+    point = metrics(pa, np.ones(len(y))) - metrics(pb, np.ones(len(y)))
+    ci = bootstrap(differences, groups, n_boot=n_boot, seed=seed)
+    return {n: [float(point[i]), ci[n].low, ci[n].high] for i, n in enumerate(names)}
 
 
 def _base(name, learner, X, y, groups, folds, *, inner_oof, timings):  # noqa: ANN001, ANN202
