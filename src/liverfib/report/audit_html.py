@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from liverfib.io.atomic import atomic_write
+
 __all__ = ["write_audit_html"]
 
 
@@ -74,8 +76,5 @@ def write_audit_html(
         parts.append("<h2>Unreadable files</h2><ul>")
         parts += [f"<li>{esc(u['error'])}</li>" for u in summary["unreadable"]]
         parts.append("</ul>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write(out, data="\n".join(parts))
     return out
