@@ -31,7 +31,7 @@ def test_report_states_accuracy_caveat_and_legend(make_us_image, tmp_path: Path,
 
 
 def test_report_of_a_user_model_says_it_is_unmeasured() -> None:
-    from liverfib.pipeline.clinical import _accuracy_of
+    from liverfib.pipeline.clinical.context import accuracy_of
 
-    acc = _accuracy_of(None, "runs/my/model.pt")
+    acc = accuracy_of(None, "runs/my/model.pt")
     assert "not measured by liverfib" in acc["figure"] and acc["source"] is None
