@@ -32,7 +32,7 @@ def read_many(
         dropped silently; errors that are not user-input errors (bugs) propagate.
     """
     if reader is None:
-        from liverfib.io import read_image
+        from liverfib.io.reader import read_image
 
         reader = read_image
     images: list[Image] = []

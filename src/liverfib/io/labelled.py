@@ -28,7 +28,7 @@ def list_labelled(root: str | Path, labels_csv: str | Path | None = None) -> lis
     ultrasound set) and holds its images (recursively). With ``labels_csv`` (columns ``path,label``
     and optionally ``patient``; paths relative to ``root``) the CSV decides.
     """
-    from liverfib.io import list_images
+    from liverfib.io.reader import list_images
 
     root = Path(root)
     if not root.is_dir():
