@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from liverfib._version import __version__
+from liverfib.io.atomic import atomic_write
 
 __all__ = ["NOTICE", "overlay_rgb", "overlay_rgba", "render_report_html", "write_png", "write_report"]
 
@@ -75,21 +74,8 @@ def write_png(array: np.ndarray, path: str | Path) -> Path:
     path = Path(path)
     buf = io.BytesIO()
     PILImage.fromarray(_gray_u8(array) if array.ndim == 2 else array).save(buf, format="PNG")
-    _write_bytes(path, buf.getvalue())
+    atomic_write(path, data=buf.getvalue())
     return path
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _entropy(probs: Mapping[str, float]) -> float:
@@ -195,6 +181,7 @@ def render_report_html(
 
 
 def _write_pdf(result: Mapping[str, Any], out_dir: Path, path: Path, deidentified: bool) -> None:
+    """One A4 page: header, headline finding, probability bars, the image, then accuracy and notes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,26 +196,7 @@ def _write_pdf(result: Mapping[str, Any], out_dir: Path, path: Path, deidentifie
         fig.text(0.08, y, f"{k}: {v}"[:110], fontsize=8)
         y -= 0.018
     probs = dict(result.get("probabilities") or {})
-    if result.get("stiffness_kpa") is not None and not probs:
-        fig.text(
-            0.08,
-            y - 0.01,
-            f"MRE liver stiffness {result['stiffness_kpa']:.2f} kPa -> stage {result.get('stage')} (cut-offs)",
-            fontsize=10,
-            weight="bold",
-        )
-    elif probs:
-        fig.text(
-            0.08,
-            y - 0.01,
-            f"Predicted METAVIR stage {result['stage']}   P(>=F2) {result['p_ge_f2']:.2f}   "
-            f"P(>=F3) {result['p_ge_f3']:.2f}   P(F4) {result['p_f4']:.2f}   "
-            f"entropy {_entropy(probs):.2f}",
-            fontsize=10,
-            weight="bold",
-        )
-    elif result.get("status") != "done":
-        fig.text(0.08, y - 0.01, f"Status {result.get('status')}: {result.get('error', '')}"[:120], fontsize=9)
+    _pdf_headline(fig, result, probs, y - 0.01)
     if probs:
         ax = fig.add_axes((0.1, 0.52, 0.35, 0.2))
         ax.bar(list(probs), list(probs.values()), color="#4a7bd0")
@@ -245,22 +213,50 @@ def _write_pdf(result: Mapping[str, Any], out_dir: Path, path: Path, deidentifie
         ax.imshow(np.asarray(PILImage.open(img)))
         ax.set_axis_off()
         ax.set_title("Image with overlay" if img.name == "overlay.png" else "MRE stiffness map (kPa)", fontsize=9)
-    notes = list(result.get("notes") or [])
-    models = dict(result.get("models") or {})
-    acc = dict(result.get("model_accuracy") or {})
-    measured = [f"Measured accuracy: {acc.get('figure')}", f"Caveat: {acc.get('caveat')}"] if acc else []
-    legend = [f"Overlay colours: {result['overlay_legend']}"] if result.get("overlay_legend") else []
-    import textwrap
-
-    wrapped = [w for line in measured + legend for w in textwrap.wrap(line, 120) if "None" not in line or w]
-    lines = wrapped + [f"liverfib {__version__}"] + [f"{k}: {v}" for k, v in models.items()] + notes
-    for i, line in enumerate(lines[:22]):
+    for i, line in enumerate(_pdf_footer(result)[:22]):
         fig.text(0.08, 0.40 - 0.018 * i, str(line)[:120], fontsize=7)
     buf = io.BytesIO()
     with PdfPages(buf) as pdf:
         pdf.savefig(fig)
     plt.close(fig)
-    _write_bytes(path, buf.getvalue())
+    atomic_write(path, data=buf.getvalue())
+
+
+def _pdf_headline(fig: Any, result: Mapping[str, Any], probs: dict[str, Any], y: float) -> None:
+    """The finding in one bold line at height ``y``: MRE stiffness, the US stage, or the job status."""
+    if result.get("stiffness_kpa") is not None and not probs:
+        fig.text(
+            0.08,
+            y,
+            f"MRE liver stiffness {result['stiffness_kpa']:.2f} kPa -> stage {result.get('stage')} (cut-offs)",
+            fontsize=10,
+            weight="bold",
+        )
+    elif probs:
+        fig.text(
+            0.08,
+            y,
+            f"Predicted METAVIR stage {result['stage']}   P(>=F2) {result['p_ge_f2']:.2f}   "
+            f"P(>=F3) {result['p_ge_f3']:.2f}   P(F4) {result['p_f4']:.2f}   "
+            f"entropy {_entropy(probs):.2f}",
+            fontsize=10,
+            weight="bold",
+        )
+    elif result.get("status") != "done":
+        fig.text(0.08, y, f"Status {result.get('status')}: {result.get('error', '')}"[:120], fontsize=9)
+
+
+def _pdf_footer(result: Mapping[str, Any]) -> list[Any]:
+    """Lines below the image: measured accuracy and caveat, overlay legend, versions, notes."""
+    import textwrap
+
+    notes = list(result.get("notes") or [])
+    models = dict(result.get("models") or {})
+    acc = dict(result.get("model_accuracy") or {})
+    measured = [f"Measured accuracy: {acc.get('figure')}", f"Caveat: {acc.get('caveat')}"] if acc else []
+    legend = [f"Overlay colours: {result['overlay_legend']}"] if result.get("overlay_legend") else []
+    wrapped = [w for line in measured + legend for w in textwrap.wrap(line, 120) if "None" not in line or w]
+    return wrapped + [f"liverfib {__version__}"] + [f"{k}: {v}" for k, v in models.items()] + notes
 
 
 def write_report(
@@ -269,7 +265,7 @@ def write_report(
     """Write ``report.html`` and ``report.pdf`` into ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     html_path = out_dir / "report.html"
-    _write_bytes(html_path, render_report_html(result, out_dir, deidentified=deidentified).encode())
+    atomic_write(html_path, data=render_report_html(result, out_dir, deidentified=deidentified).encode())
     pdf_path = out_dir / "report.pdf"
     _write_pdf(result, out_dir, pdf_path, deidentified)
     return {"html": html_path, "pdf": pdf_path}
