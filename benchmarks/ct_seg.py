@@ -39,7 +39,8 @@ from liverfib.mri.seg_training import (
     slices_from_volumes,
     train_segmenter,
 )
-from liverfib.mri.segmentation import SegModel, SegModelConfig, load_seg_model, seg_bundle_fields
+from liverfib.mri.segmentation import SegModel, SegModelConfig, seg_bundle_fields
+from liverfib.pipeline._mri_common import liver_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LIVERFIB_SHARED_DATA", ROOT / ".." / "shared" / "data"))  # worktrees: set the env var
@@ -234,7 +235,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = SegModelConfig(img_size=size, arch="unet-lite0", context=ctx, ct_window=window)
     init = None
     if args.init:  # fine-tune a trained checkpoint (same net) with this run's inputs
-        base = load_seg_model(args.init)
+        base = liver_segmenter(args.init)
         if (base.cfg.arch, base.cfg.img_size) != (cfg.arch, cfg.img_size):
             raise SystemExit(f"--init {args.init}: {base.cfg.arch}/{base.cfg.img_size} differs from this run")
         init = base.net.float().train()
@@ -274,7 +275,7 @@ def write_val_results(name: str, val: dict, info: dict) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    val = validate(load_seg_model(args.model), read_split(), args.variants)
+    val = validate(liver_segmenter(args.model), read_split(), args.variants)
     if args.json:
         args.json.write_text(json.dumps(val, indent=1, default=str))
     if args.name:
@@ -287,7 +288,7 @@ def cmd_test(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     split = read_split()
-    model = load_seg_model(args.model)
+    model = liver_segmenter(args.model)
     if args.variant:
         model = with_variant(model, **VARIANTS[args.variant])
     sl = score_slices(model, "test", split)
@@ -337,7 +338,7 @@ def cmd_speed(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     vol = (rng.normal(40, 200, (100, 256, 256)) - 300 * (rng.random((100, 256, 256)) < 0.3)).astype(np.float32)
-    models = {m: load_seg_model(m) for m in args.models}
+    models = {m: liver_segmenter(m) for m in args.models}
     times: dict[str, list[float]] = {m: [] for m in args.models}
     for _ in range(args.reps):
         for m, model in models.items():

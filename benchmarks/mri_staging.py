@@ -26,6 +26,7 @@ from liverfib.mri.layouts import list_liqa_exams
 from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, staging_bundle_fields
 from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops, train_staging
 from liverfib.mri.synthetic import write_liqa_dataset
+from liverfib.pipeline._mri_common import LazySegmenter
 
 
 def dataset(root: Path, n: int, seed: int, shape: tuple[int, int, int], cfg: StagingConfig):
@@ -38,7 +39,8 @@ def dataset(root: Path, n: int, seed: int, shape: tuple[int, int, int], cfg: Sta
         z = np.load(cache)
         return z["x"], z["present"], z["liver"], z["stages"], list(z["ids"])
     exams = list_liqa_exams(root)
-    crops = [prepare_exam(e, cfg)[0] for e in exams]
+    seg = LazySegmenter("default")  # only for exams whose mask is not on the reference phase
+    crops = [prepare_exam(e, cfg, seg_model=seg)[0] for e in exams]
     x, present, liver = stack_crops(crops)
     stages = np.array([e.stage for e in exams])
     ids = np.array([e.case_id for e in exams])

@@ -18,9 +18,8 @@ import torch
 from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.mri.exam import read_exam_volumes
 from liverfib.mri.layouts import list_liqa_exams
-from liverfib.mri.segmentation import load_seg_model
-from liverfib.mri.staging import load_staging_model
 from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops
+from liverfib.pipeline._mri_common import liver_segmenter, staging_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mri_staging import evaluate  # noqa: E402
@@ -34,8 +33,8 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=500)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    net, cfg, _ = load_staging_model(args.model)
-    seg = load_seg_model("default")
+    net, cfg, _ = staging_network(args.model)
+    seg = liver_segmenter("default")
     exams = list_liqa_exams(args.data)
     crops, dices = [], []
     for e in exams:

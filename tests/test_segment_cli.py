@@ -135,9 +135,10 @@ class _BrightIsLiver(torch.nn.Module):
 @pytest.fixture
 def bright_is_liver(monkeypatch: pytest.MonkeyPatch) -> None:
     from liverfib.mri import segmentation as seg_mod
+    from liverfib.pipeline import _mri_common
 
     model = seg_mod.SegModel(_BrightIsLiver(), seg_mod.SegModelConfig(img_size=64), {"trained_on": "test"})
-    monkeypatch.setattr(seg_mod, "load_seg_model", lambda name="default": model)
+    monkeypatch.setattr(_mri_common, "liver_segmenter", lambda name="default": model)
 
 
 def _write_ct_slice(path: Path, arr: np.ndarray, *, z: float, modality: str = "CT", series_uid: str = "1.2.3.4",

@@ -39,15 +39,14 @@ def nets() -> dict[str, Any]:
     from liverfib.inference.predictor import load_predictor
     from liverfib.inference.segmenter import load_segmenter
     from liverfib.mre.models import load_seg_checkpoint
-    from liverfib.mri.segmentation import load_seg_model
-    from liverfib.mri.staging import load_staging_model
+    from liverfib.pipeline._mri_common import liver_segmenter, staging_network
 
     return {
         "us_staging_default": load_predictor("default").net,
         "us_liver_seg_default": load_segmenter("default").net,
         "mre_seg_default": load_seg_checkpoint("default")[0],
-        "mri_seg_default": load_seg_model("default").net,
-        "mri_staging_synthetic": load_staging_model("default")[0],
+        "mri_seg_default": liver_segmenter("default").net,
+        "mri_staging_synthetic": staging_network("default")[0],
     }
 
 

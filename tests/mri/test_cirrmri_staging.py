@@ -23,8 +23,9 @@ from liverfib.mri.slice_staging import (
     predict_slice_probs,
     train_slice_staging,
 )
-from liverfib.mri.staging import load_staging_model, staging_bundle_fields
+from liverfib.mri.staging import staging_bundle_fields
 from liverfib.mri.synthetic import write_cirrmri_dataset
+from liverfib.pipeline._mri_common import staging_network
 
 torch.set_num_threads(1)
 runner = CliRunner()
@@ -61,7 +62,7 @@ def test_average_by_group_and_slice_net_round_trip(tmp_path: Path) -> None:
     p = predict_slice_probs(net, x)
     assert p.shape == (5, 3) and np.allclose(p.sum(1), 1)
     save_bundle(tmp_path / "m", net, **staging_bundle_fields(net, layout="cirrmri"))
-    net2, cfg2, info = load_staging_model(tmp_path / "m")
+    net2, cfg2, info = staging_network(tmp_path / "m")
     assert cfg2 == cfg and info["layout"] == "cirrmri"
     np.testing.assert_allclose(predict_slice_probs(net2, x), p, atol=2e-3)  # float16 storage
 
@@ -105,7 +106,7 @@ def test_train_mri_cirrmri_reports_slice_and_patient_accuracy_and_predicts_a_vol
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["metrics_patient"]["n"] == 3 and saved["metrics_patient"]["accuracy"] == res["test_patient_accuracy"]
     assert saved["metrics_slice"]["bootstrap_unit"] == "group" and saved["metrics_slice"]["n_groups"] == 3
-    _, cfg, info = load_staging_model(run / "model")
+    _, cfg, info = staging_network(run / "model")
     assert isinstance(cfg, SliceStagingConfig) and cfg.sequence == "T2" and info["classes"] == list(classes)
 
     # predict-mri on one volume + its mask reproduces the training run's patient row

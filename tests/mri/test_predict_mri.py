@@ -79,9 +79,10 @@ def test_mri_train_alias_trains_liqa_and_writes_validation_predictions(tmp_path:
     _, labels, probs, classes, extra = read_predictions_csv(run / "val_predictions.csv")
     assert classes == ["S1", "S2", "S3", "S4"] and len(labels) == result["n_val"]
     assert set(extra["group"]) <= {f"{i:04d}" for i in range(1, 9)}
-    from liverfib.mri.staging import StagingConfig, load_staging_model
+    from liverfib.mri.staging import StagingConfig
+    from liverfib.pipeline._mri_common import staging_network
 
-    _, cfg, info = load_staging_model(run / "model")
+    _, cfg, info = staging_network(run / "model")
     assert isinstance(cfg, StagingConfig) and info["layout"] == "liqa" and info["synthetic"] is True
     r = runner.invoke(app, ["train-mri", "--data", str(root), "--out", str(run), "--sequence", "T1"])
     assert r.exit_code == 2 and "--layout cirrmri" in r.output

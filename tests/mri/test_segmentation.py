@@ -13,6 +13,7 @@ from liverfib.evaluation.segmentation import dice_hd95
 from liverfib.mri import segmentation as seg_mod
 from liverfib.mri.segmentation import SegModel, SegModelConfig, keep_largest_component
 from liverfib.mri.shape import liver_volume_ml
+from liverfib.pipeline import _mri_common as mri_common
 from liverfib.pipeline.segment_volume import run_segment_volume
 
 ASSET = Path(seg_mod.__file__).resolve().parent.parent / "assets" / "mri_seg_default"
@@ -33,7 +34,7 @@ def _ellipsoid(shape, spacing, radii_mm):
 @pytest.fixture
 def threshold_model(monkeypatch: pytest.MonkeyPatch) -> None:
     model = SegModel(_ThresholdNet(), SegModelConfig(img_size=64), {"trained_on": "test threshold"})
-    monkeypatch.setattr(seg_mod, "load_seg_model", lambda name="default": model)
+    monkeypatch.setattr(mri_common, "liver_segmenter", lambda name="default": model)
 
 
 def test_dice_hd95_and_largest_component() -> None:
@@ -95,7 +96,7 @@ def test_shipped_model_segments_synthetic_mr() -> None:
     from liverfib.mri.synthetic import synthesize_subject
 
     torch.set_num_threads(1)
-    model = seg_mod.load_seg_model("default")
+    model = mri_common.liver_segmenter("default")
     subj = synthesize_subject(2, seed=424242, shape=(20, 64, 64), p_missing=0.0)
     pred = model.segment(subj.phases["GED4"])
     dice, _ = dice_hd95(pred, subj.mask, (6.0, 4.5, 4.5))
@@ -124,7 +125,7 @@ def test_3d_model_round_trips_as_an_mri_seg_3d_bundle(tmp_path: Path) -> None:
     bundle = load_bundle(path)
     assert bundle.task == "mri-seg-3d" and get_task(bundle.task).kind == "segment3d"
     bundle.load_into(build_network(bundle.task, bundle.network))  # the registry row builds the same net
-    model = seg_mod.load_seg_model(path)
+    model = mri_common.liver_segmenter(path)
     assert model.cfg.spatial_dims == 3 and model.info["trained_on"] == "test"
     vol = np.random.default_rng(0).random((20, 40, 36)).astype(np.float32)
     assert model.predict_proba(vol).shape == vol.shape

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from liverfib.errors import unknown_choice
 from liverfib.models.assets import SHIPPED
 
-__all__ = ["Task", "TASKS", "get_task", "list_tasks", "task_rows", "build_network", "task_for_train_name"]
+__all__ = ["Task", "TASKS", "get_task", "list_tasks", "task_rows", "build_network", "network_from_bundle",
+           "task_for_train_name"]
 
 Kind = Literal["classify", "segment2d", "segment3d", "regress"]
 
@@ -133,3 +134,10 @@ def task_rows(pattern: str = "*") -> list[dict[str, str]]:
 def build_network(task: str, network: Mapping[str, Any]) -> Any:
     """An untrained network for ``task`` from a bundle's ``network`` entry (``{"name", "args"}``)."""
     return get_task(task).network({"name": network.get("name"), "args": dict(network.get("args") or {})})
+
+
+def network_from_bundle(bundle: Any, what: str | None = None) -> Any:
+    """The network a loaded bundle (:func:`liverfib.models.bundle.load_bundle`) describes, built by its
+    task's factory, with the bundle's weights (strict) and in eval mode. ``what`` names the network in
+    the error raised when the weights do not fit it."""
+    return bundle.load_into(build_network(bundle.task, bundle.network), what)

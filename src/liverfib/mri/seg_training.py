@@ -155,28 +155,20 @@ def _channels(img: np.ndarray, n_ch: int) -> np.ndarray:
     return img if img.ndim == 3 else np.repeat(img[None], n_ch, axis=0)
 
 
-class _TimeAnnealedOneCycle:
+def _time_annealed_one_cycle(opt: Any, steps: int, time_limit_s: float) -> Any:
     """One-cycle LR (10 % warm-up, cosine decay to 1 %) driven by max(step/steps, elapsed/time_limit_s)."""
+    import time
 
-    def __init__(self, opt: Any, lr: float, steps: int, time_limit_s: float) -> None:
-        import time
+    from torch.optim.lr_scheduler import LambdaLR
 
-        self.opt, self.lr, self.steps, self.limit = opt, lr, steps, time_limit_s
-        self.n, self.t0, self._clock = 0, time.time(), time.time
-        self.step()
+    t0 = time.time()
 
-    def step(self) -> None:
-        frac = min(1.0, max(self.n / self.steps, (self._clock() - self.t0) / self.limit))
+    def factor(n: int) -> float:
+        frac = min(1.0, max(n / steps, (time.time() - t0) / time_limit_s))
         scale = frac / 0.1 if frac < 0.1 else 0.5 * (1 + np.cos(np.pi * (frac - 0.1) / 0.9))
-        for group in self.opt.param_groups:
-            group["lr"] = self.lr * max(scale, 0.01)
-        self.n += 1
+        return max(scale, 0.01)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"n": self.n}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.n = int(state["n"])
+    return LambdaLR(opt, factor)
 
 
 def train_segmenter(
@@ -226,7 +218,7 @@ def train_segmenter(
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     if anneal_by_time and time_limit_s is None:
         raise InputError("anneal_by_time needs time_limit_s")
-    sched = (_TimeAnnealedOneCycle(opt, lr, steps, time_limit_s) if anneal_by_time  # type: ignore[arg-type]
+    sched = (_time_annealed_one_cycle(opt, steps, time_limit_s) if anneal_by_time  # type: ignore[arg-type]
              else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1))
     n_ch = 2 * cfg.context + 1
     dice_loss = DiceLoss(sigmoid=True, batch=True)

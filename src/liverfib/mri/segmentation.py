@@ -20,13 +20,12 @@ result keeps only its largest connected component (``scipy.ndimage.label``); ``f
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from liverfib.errors import ConfigError, InputError, ModelError
+from liverfib.errors import ConfigError, InputError
 
 __all__ = [
     "SegModelConfig",
@@ -35,7 +34,6 @@ __all__ = [
     "context_stack",
     "keep_largest_component",
     "postprocess_mask",
-    "load_seg_model",
     "input_intensity",
     "looks_like_hu",
     "normalize_intensity",
@@ -237,7 +235,8 @@ def keep_largest_component(mask: np.ndarray) -> np.ndarray:
 
 def seg_bundle_fields(cfg: SegModelConfig, *, synthetic: bool = False, **info: Any) -> dict[str, Any]:
     """``save_bundle`` keyword arguments of an ``mri-seg`` model; ``info`` (``trained_on``, ``heldout``,
-    ``command``, ...) is kept under ``extra.info`` and returned by :func:`load_seg_model`."""
+    ``command``, ...) is kept under ``extra.info`` and returned by
+    :func:`liverfib.pipeline._mri_common.liver_segmenter` as ``SegModel.info``."""
     model = cfg.model_dump(mode="json")
     heldout = info.get("heldout")
     return {
@@ -252,18 +251,3 @@ def seg_bundle_fields(cfg: SegModelConfig, *, synthetic: bool = False, **info: A
         "synthetic": synthetic,
         "extra": {"info": info},
     }
-
-
-def load_seg_model(model: str | Path = "default") -> SegModel:
-    """Load ``'default'`` (the shipped ``assets/mri_seg_default/``) or a model bundle path."""
-    from liverfib.models.assets import resolve_model
-    from liverfib.models.bundle import load_bundle
-
-    path = resolve_model(model, "mri-seg")
-    bundle = load_bundle(path, task=("mri-seg", "mri-seg-3d"))
-    try:
-        cfg = SegModelConfig(**bundle.network["args"])
-    except Exception as exc:  # pydantic ValidationError: report as a model problem
-        raise ModelError(f"{path}: bundle network config is invalid ({str(exc).splitlines()[0]})") from None
-    net = bundle.load_into(build_seg_net(cfg), f"{cfg.arch} ({path})")
-    return SegModel(net, cfg, bundle.extra.get("info", {}))

@@ -80,17 +80,16 @@ class ScanSlices:
 
 
 def scan_slices(exam: MriExam, cfg: SliceStagingConfig, *, seg_model: Any = None) -> ScanSlices:
-    """Read a one-sequence exam, take its liver mask (the annotation, else ``seg_model``, else the
-    shipped segmenter) and cut ``cfg.n_slices`` evenly spaced 2.5D liver slices (duplicates dropped)."""
+    """Read a one-sequence exam, take its liver mask (the annotation, else ``seg_model.segment`` of the
+    volume) and cut ``cfg.n_slices`` evenly spaced 2.5D liver slices (duplicates dropped)."""
     images, mask = read_exam_volumes(exam)
     image = images[exam.phases[0]]
     if mask is not None:
         liver, source = mask.array, "annotation"
     else:
         if seg_model is None:
-            from liverfib.mri.segmentation import load_seg_model
-
-            seg_model = load_seg_model("default")
+            raise InputError(f"{exam.phase_paths[exam.phases[0]]}: no liver mask and no segmenter given "
+                             "(pass seg_model, e.g. the shipped MR/CT liver segmenter)")
         liver, source = seg_model.segment(image.array), "segmentation"
         if not liver.any():
             raise InputError(f"{exam.phase_paths[exam.phases[0]]}: the segmenter found no liver; pass a liver mask")

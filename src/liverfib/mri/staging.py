@@ -18,24 +18,22 @@ outputs) should lie inside the liver; the penalty is the fraction of CAM mass ou
 penalty by flipping the head's sign, which switches staging off; seen in a first run.)
 
 Bundles of task ``mri-staging`` also hold the per-slice CirrMRI600+ network of
-:mod:`liverfib.mri.slice_staging`; :func:`load_staging_model` returns whichever the file holds.
+:mod:`liverfib.mri.slice_staging`; the saved config's ``layout`` says which
+(:func:`liverfib.pipeline._mri_common.staging_network`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from liverfib.errors import ModelError
 from liverfib.mri.encoders import EncoderName, build_encoder
 from liverfib.mri.exam import LIQA_PHASES
-from liverfib.mri.slice_staging import SliceStagingConfig, build_slice_net
 
 __all__ = ["StagingConfig", "cam_outside_penalty", "build_staging_net", "cumulative_to_stage_probs",
-           "load_staging_model", "staging_bundle_fields"]
+           "staging_bundle_fields"]
 
 
 
@@ -127,7 +125,8 @@ def cumulative_to_stage_probs(cum: np.ndarray) -> np.ndarray:
 def staging_bundle_fields(net: Any, **info: Any) -> dict[str, Any]:
     """``save_bundle`` keyword arguments of an ``mri-staging`` network (its ``config()`` is saved);
     ``info`` (``data``, ``heldout``, ``synthetic``, ``layout``, ``classes``, ...) is kept under
-    ``extra.info`` and returned by :func:`load_staging_model`."""
+    ``extra.info`` and returned by
+    :func:`liverfib.pipeline._mri_common.staging_network`."""
     model = net.config()
     heldout = info.get("heldout")
     return {
@@ -140,32 +139,3 @@ def staging_bundle_fields(net: Any, **info: Any) -> dict[str, Any]:
         "synthetic": bool(info.get("synthetic", False)),
         "extra": {"info": info},
     }
-
-
-def load_staging_model(
-    model: str | Path = "default",
-) -> tuple[Any, StagingConfig | SliceStagingConfig, dict[str, Any]]:
-    """Load ``'default'`` (shipped, trained on SYNTHETIC data only) or a bundle -> (net, cfg, info).
-
-    One task holds either network; the saved config's ``layout`` says which:
-    ``liqa`` (or absent, older files) -> the multi-phase fusion net with a :class:`StagingConfig`;
-    ``cirrmri`` -> the per-slice net with a :class:`~liverfib.mri.slice_staging.SliceStagingConfig`
-    (sequence, classes).
-    """
-    from liverfib.models.assets import resolve_model
-    from liverfib.models.bundle import load_bundle
-
-    path = resolve_model(model, "mri-staging")
-    bundle = load_bundle(path, task="mri-staging")
-    args = bundle.network["args"]
-    layout = args.get("layout", "liqa")
-    cfg: StagingConfig | SliceStagingConfig
-    try:
-        cfg = SliceStagingConfig(**args) if layout == "cirrmri" else StagingConfig(**args)
-    except Exception as exc:  # pydantic ValidationError
-        raise ModelError(f"{path}: bundle network config is invalid ({str(exc).splitlines()[0]})") from None
-    if isinstance(cfg, SliceStagingConfig):
-        net = bundle.load_into(build_slice_net(cfg), f"the {cfg.encoder} per-slice staging net ({path})")
-    else:
-        net = bundle.load_into(build_staging_net(cfg), f"the {cfg.encoder} staging net ({path})")
-    return net, cfg, bundle.extra.get("info", {})

@@ -17,7 +17,7 @@ __all__ = ["prepare_exam", "stack_crops", "train_staging", "predict_cumulative"]
 
 
 def prepare_exam(exam: MriExam, cfg: StagingConfig, *, seg_model: Any = None) -> tuple[ExamCrops, dict[str, Any]]:
-    """Read an exam, get its liver mask (the annotation, else ``seg_model`` on the reference phase)
+    """Read an exam, get its liver mask (the annotation, else ``seg_model.segment`` on the reference phase)
     and cut the staging crops. Returns ``(crops, info)`` with the phases used and the mask source."""
     images, mask = read_exam_volumes(exam)
     images = {p: im for p, im in images.items() if p in cfg.phases}
@@ -30,9 +30,8 @@ def prepare_exam(exam: MriExam, cfg: StagingConfig, *, seg_model: Any = None) ->
         liver, source = mask.array, "annotation"
     else:
         if seg_model is None:
-            from liverfib.mri.segmentation import load_seg_model
-
-            seg_model = load_seg_model("default")
+            raise InputError(f"{exam.root}: no mask_{ref} and no segmenter given (pass seg_model, e.g. the "
+                             "shipped MR/CT liver segmenter)")
         liver, source = seg_model.segment(images[ref].array), "segmentation"
         if not liver.any():
             raise InputError(f"{exam.root}: the segmenter found no liver in {ref}; pass a mask_{ref} file")

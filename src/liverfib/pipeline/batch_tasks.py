@@ -122,9 +122,9 @@ def _run_us_segment(seg: Any, images: list[Any], paths: list[Path], mask_dir: Pa
 
 # ------------------------------------------------------------------------ ct-/mr-segment
 def _load_volume_segmenter(model: str, engine: str) -> Any:
-    from liverfib.mri.segmentation import load_seg_model
+    from liverfib.pipeline._mri_common import liver_segmenter
 
-    return load_seg_model(model)
+    return liver_segmenter(model)
 
 
 def _run_volume_segment(seg: Any, decoded: list[Any], paths: list[Path], mask_dir: Path) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from liverfib.pipeline._mri_common import (
     file_stem,
     prediction_columns,
     prob_cells,
+    staging_network,
 )
 
 __all__ = [
@@ -41,7 +42,7 @@ def _stage_liqa_exam(exam: Any, net: Any, cfg: Any, seg: LazySegmenter, phases: 
         if not kept:
             raise InputError(f"{exam.root}: none of the requested phases {phases} is present (has {list(exam.phases)})")
         exam = replace(exam, phase_paths=kept, missing_phases=tuple(p for p in LIQA_PHASES if p not in kept))
-    crops, prep = prepare_exam(exam, cfg, seg_model=seg() if exam.mask_path is None else None)
+    crops, prep = prepare_exam(exam, cfg, seg_model=seg)
     cum, per = predict_cumulative(net, crops.x[None], crops.present[None])
     probs = cumulative_to_stage_probs(cum)[0]
     return {
@@ -105,7 +106,6 @@ def run_mri_stage(
     (``unit='slice'``, grouped by patient). The CSV is written only when every case succeeded.
     """
     from liverfib.mri.slice_staging import SliceStagingConfig
-    from liverfib.mri.staging import load_staging_model
 
     if unit not in ("patient", "slice"):
         raise ConfigError(f"--unit must be 'patient' or 'slice', got {unit!r}")
@@ -114,7 +114,7 @@ def run_mri_stage(
     if not path.exists():
         raise InputError(f"{path}: not found; pass a case folder, a NIfTI volume or a dataset root")
     _read_before_loading(path, mask)
-    net, cfg, info = load_staging_model(model)
+    net, cfg, info = staging_network(model)
     seg = LazySegmenter(seg_model)
     if isinstance(cfg, SliceStagingConfig):
         if phases:
@@ -253,7 +253,7 @@ def _stage_volume(exam: Any, net: Any, cfg: Any, seg: LazySegmenter) -> tuple[di
     """One scan -> (summary, CSV rows: the patient row first, then one row per slice)."""
     from liverfib.mri.slice_staging import predict_slice_probs, scan_slices
 
-    slices = scan_slices(exam, cfg, seg_model=seg() if exam.mask_path is None else None)
+    slices = scan_slices(exam, cfg, seg_model=seg)
     p = predict_slice_probs(net, slices.x)
     mean = p.mean(axis=0)
     label = cfg.classes[exam.stage - 1] if exam.stage else ""

@@ -117,7 +117,8 @@ def _train_liqa(data: Path, out: Path, *, fusion: str, encoder: str, steps: int,
     subjects = sorted({e.case_id.split("-")[0] for e in exams})
     rng = np.random.default_rng(seed)
     val_subjects = set(rng.choice(subjects, size=max(2, round(val_fraction * len(subjects))), replace=False).tolist())
-    crops = [prepare_exam(e, cfg)[0] for e in case_progress(exams, "prepare")]
+    seg = LazySegmenter("default")
+    crops = [prepare_exam(e, cfg, seg_model=seg)[0] for e in case_progress(exams, "prepare")]
     x, present, liver = stack_crops(crops)
     stages = np.array([e.stage for e in exams])
     is_val = np.array([e.case_id.split("-")[0] in val_subjects for e in exams])
@@ -188,7 +189,7 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
         xs, ys, groups, rows_meta = [], [], [], []
         for e in case_progress(members, f"prepare {split}"):
             try:
-                s = scan_slices(e, cfg, seg_model=seg() if e.mask_path is None else None)
+                s = scan_slices(e, cfg, seg_model=seg)
             except InputError as exc:
                 raise InputError(f"scan {e.case_id} ({split}): {exc}") from None
             xs.append(s.x)

@@ -37,11 +37,11 @@ def run_segment_volume(
     ``modality`` ('mr' or 'ct'): inputs whose DICOM Modality says otherwise, or that are colour or
     cine, are refused before anything is written.
     """
-    from liverfib.mri.segmentation import load_seg_model
+    from liverfib.pipeline._mri_common import liver_segmenter
 
     paths, out = [Path(p) for p in paths], Path(out)
     images = _read_inputs(paths, out, modality=modality, series_uid=series_uid, dicom_seg=dicom_seg)
-    seg = load_seg_model(model)
+    seg = liver_segmenter(model)
     results = [_segment_one(seg, path, image, target, dicom_seg) for path, image, target in images]
     summary: dict[str, Any] = {"model": str(model), "model_info": seg.info.get("trained_on"), "results": results}
     if len(results) == 1 and "volume_ml" in results[0]:
