@@ -5,8 +5,11 @@
 //   <canvas class="nv-canvas" data-layers='[{"url": "/jobs/ID/files/volume.nii.gz",
 //     "name": "volume.nii.gz", "colormap": "gray"}, {"url": ..., "colormap": "red", "opacity": 0.4}]'>
 // Each layer takes NiiVue's loadVolumes fields (url, name, colormap, opacity, cal_min, cal_max,
-// colorbarVisible). The canvas gets data-state="loading" | "ready" | "error" and, on error,
-// data-error with the message, so that pages and tests can tell what happened.
+// colorbarVisible). Optional: data-slice-type="axial" (default: multiplanar); a range input with
+// data-opacity-for="<canvas id>" scales the overlays' opacity; a checkbox with
+// data-layer-for="<canvas id>" data-layer="<i>" shows or hides layer i. The canvas gets
+// data-state="loading" | "ready" | "error" and, on error, data-error with the message, so that
+// pages and tests can tell what happened.
 import { Niivue, SLICE_TYPE } from "@niivue/niivue";
 
 const FIELDS = ["url", "name", "colormap", "opacity", "cal_min", "cal_max", "colorbarVisible"];
@@ -18,7 +21,8 @@ function cleanLayer(layer) {
   return out;
 }
 
-/** Show ``layers`` (background first) on ``canvas``; resolves to the Niivue instance. */
+/** Show ``layers`` (background first) on ``canvas``; resolves to the Niivue instance.
+ * ``options.sliceType``: "axial" or multiplanar (default); ``options.niivue``: Niivue settings. */
 export async function showVolumes(canvas, layers, options = {}) {
   if (!Array.isArray(layers) || layers.length === 0) throw new Error("no volume layers given");
   const colorbar = layers.some((l) => l.colorbarVisible);
@@ -30,28 +34,39 @@ export async function showVolumes(canvas, layers, options = {}) {
     dragAndDropEnabled: false,
     loadingText: "loading volume…",
     logLevel: "warn",
-    ...options,
+    ...options.niivue,
   });
   await nv.attachToCanvas(canvas);
   await nv.loadVolumes(layers.map(cleanLayer));
-  nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  nv.setSliceType(options.sliceType === "axial" ? SLICE_TYPE.AXIAL : SLICE_TYPE.MULTIPLANAR);
   nv.setInterpolation(true); // nearest neighbour: a mask's edge stays a voxel edge
   return nv;
+}
+
+// Overlay opacity = layer opacity x slider; a hidden layer has opacity 0.
+function bindControls(id, nv, layers) {
+  const slider = document.querySelector(`input[data-opacity-for="${id}"]`);
+  const toggles = [...document.querySelectorAll(`input[data-layer-for="${id}"]`)];
+  const apply = () => {
+    const scale = slider ? Number(slider.value) / 100 : 1;
+    for (let i = 1; i < nv.volumes.length; i++) {
+      const box = toggles.find((t) => Number(t.dataset.layer) === i);
+      const shown = !box || box.checked;
+      nv.setOpacity(i, shown ? (layers[i].opacity ?? 1) * scale : 0);
+    }
+  };
+  if (slider) slider.addEventListener("input", apply);
+  toggles.forEach((t) => t.addEventListener("change", apply));
+  apply();
 }
 
 async function initCanvas(canvas) {
   canvas.dataset.state = "loading";
   try {
     const layers = JSON.parse(canvas.dataset.layers || "[]");
-    const nv = await showVolumes(canvas, layers);
-    const opacity = canvas.id ? document.querySelector(`input[data-opacity-for="${canvas.id}"]`) : null;
-    if (opacity && nv.volumes.length > 1) {
-      const apply = () => {
-        for (let i = 1; i < nv.volumes.length; i++) nv.setOpacity(i, Number(opacity.value) / 100);
-      };
-      opacity.addEventListener("input", apply);
-      apply();
-    }
+    const nv = await showVolumes(canvas, layers, { sliceType: canvas.dataset.sliceType });
+    if (canvas.id) bindControls(canvas.id, nv, layers);
+    canvas.dataset.volumes = String(nv.volumes.length);
     canvas.dataset.state = "ready";
   } catch (err) {
     canvas.dataset.state = "error";
