@@ -5,13 +5,13 @@ Security (see SECURITY.md for the threat model and the tests):
 * every page and API call needs ``Authorization: Bearer <LIVERFIB_TOKEN>`` or a session cookie
   from ``POST /login`` (random, HttpOnly, SameSite=Strict, Secure over HTTPS, kept server-side,
   expires after ``session_ttl_s``, revoked by ``POST /logout``); otherwise 401. Only ``/login``
-  and the two static files are open. Repeated wrong tokens from one client (login form or
+  and the static files are open. Repeated wrong tokens from one client (login form or
   Bearer header) get 429 with Retry-After for ``login_window_s``;
 * request bodies above ``max_upload_bytes`` get 413 (checked on Content-Length and while
   streaming, so a chunked upload cannot slip past); uploads are streamed to disk, never held whole
   in memory; an upload is refused (429) before its body is read when ``max_queued_jobs`` jobs wait;
 * uploads are recognised by content (magic bytes), never by name or declared type: 415 otherwise;
-  every image is decoded before the 201: a truncated or corrupt image is a 400, one above
+  every image (and NIfTI volume) is decoded before the 201: a truncated or corrupt image is a 400, one above
   ``max_image_pixels`` (decompression bomb) a 413, a DICOM file without pixel data a 422;
 * DICOM uploads are de-identified before they are stored; the API never returns server paths,
   patient names, IDs or dates;
@@ -26,7 +26,9 @@ Jobs are queued in the :class:`~liverfib.clinical.jobs.JobStore`; the worker run
 
 Modules: ``config`` (settings), ``auth`` (token, sessions, throttle), ``middleware`` (body limit,
 security headers), ``uploads`` (streaming, sniffing, queuing), ``validation`` (image decoding),
-``archive`` (safe zip extraction), ``pages`` (HTML), ``routes`` and ``app`` (the factory).
+``archive`` (safe zip extraction), ``volume`` (NIfTI uploads for 3D segmentation), ``pages``
+(HTML), ``viewer`` (what a job page shows around a result: NiiVue volume viewer, colour legend,
+measured accuracy, SYNTHETIC banner), ``routes`` and ``app`` (the factory).
 """
 
 from __future__ import annotations

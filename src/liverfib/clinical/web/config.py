@@ -23,6 +23,8 @@ class WebConfig(BaseModel):
     max_zip_ratio: float = Field(200.0, gt=1)
     #: Decoded pixels per image (decompression-bomb guard).
     max_image_pixels: int = Field(40_000_000, gt=0)
+    #: Voxels per NIfTI volume (checked on the header, before decompression).
+    max_volume_voxels: int = Field(150_000_000, gt=0)
     #: Queued jobs above which uploads get 429.
     max_queued_jobs: int = Field(500, gt=0)
     session_ttl_s: float = Field(8 * 3600.0, gt=0)

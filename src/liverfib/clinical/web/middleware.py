@@ -25,7 +25,7 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (
         b"content-security-policy",
-        b"default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        b"default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
         b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     (b"cache-control", b"no-store"),

@@ -1,9 +1,12 @@
-"""HTML pages of the viewer (Jinja templates, autoescaped) and its two static files."""
+"""HTML pages of the viewer (Jinja templates, autoescaped) and its static files (script, style, the
+NiiVue volume viewer bundle and its licences)."""
 
 from __future__ import annotations
 
 from importlib import resources
 from typing import Any
+
+from liverfib.clinical.web.viewer import CONTEXT_HTML, VOLUME_FILES, VOLUME_HTML, job_context
 
 __all__ = ["DOWNLOADS", "Pages"]
 
@@ -20,11 +23,14 @@ DOWNLOADS = {
     "overlay_layer.png": "image/png",
     "mre_map.png": "image/png",
     "mre.json": "application/json",
+    "liver_mask_qc.png": "image/png",
+    **{name: "application/gzip" for name in VOLUME_FILES},
 }
 
 _BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>liverfib</title>
 {% if refresh %}<meta http-equiv="refresh" content="{{ refresh }}">{% endif %}
-<link rel="stylesheet" href="/static/viewer.css"><script src="/static/viewer.js"></script></head><body>
+<link rel="stylesheet" href="/static/viewer.css"><script src="/static/viewer.js"></script>
+{% if volume_viewer %}<script src="/static/niivue-viewer.js" defer></script>{% endif %}</head><body>
 <p class="notice">liverfib: research use only, not for diagnosis.
 {% if logout %}<form class="inline" action="/logout" method="post"><button type="submit">Log out</button></form>{% endif %}</p>
 {{ body }}</body></html>"""
@@ -45,6 +51,13 @@ _JOB = """<p><a href="/">&larr; jobs</a></p><h1>Job {{ j.id }}: {{ j.name or '' 
 <h2>MR elastography: {{ '%.2f'|format(r.stiffness_kpa) }} kPa, stage {{ r.stage }}</h2>
 <table>{% for k, v in r.mre.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
 <p><img id="mremap" class="map" src="/jobs/{{ j.id }}/files/mre_map.png" alt="stiffness map with colour bar"></p>
+""" + VOLUME_HTML + """
+{% for n in r.notes %}<p><i>{{ n }}</i></p>{% endfor %}
+<h3>Downloads</h3><ul>{% for f in r.files %}<li><a href="/jobs/{{ j.id }}/files/{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
+{% elif r and r.route == 'segment-3d' %}
+<h2>Liver segmentation (MR/CT volume): {% if r.liver_volume_ml is not none %}liver {{ '%.1f'|format(r.liver_volume_ml) }} ml{% else %}no liver volume (voxel size unknown){% endif %}</h2>
+<p>Volume {{ r.shape|join(' × ') }} voxels{% if r.spacing_mm %}, voxel {{ r.spacing_mm|map('round', 2)|join(' × ') }} mm{% endif %}.</p>
+""" + VOLUME_HTML + """
 {% for n in r.notes %}<p><i>{{ n }}</i></p>{% endfor %}
 <h3>Downloads</h3><ul>{% for f in r.files %}<li><a href="/jobs/{{ j.id }}/files/{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
 {% elif r %}
@@ -63,7 +76,8 @@ _JOB = """<p><a href="/">&larr; jobs</a></p><h1>Job {{ j.id }}: {{ j.name or '' 
 {% if r.warning %}<p><b>Warning:</b> {{ r.warning }}</p>{% endif %}
 {% for n in r.notes %}<p><i>{{ n }}</i></p>{% endfor %}
 <h3>Downloads</h3><ul>{% for f in downloads %}<li><a href="/jobs/{{ j.id }}/files/{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
-{% endif %}"""
+{% endif %}
+{% if r %}""" + CONTEXT_HTML + """{% endif %}"""
 
 _LOGIN = """<h1>liverfib login</h1>{% if failed %}<p>{{ failed }}</p>{% endif %}
 <form action="/login" method="post"><input type="password" name="token" placeholder="access token" required>
@@ -86,6 +100,8 @@ class Pages:
         self.statics = {
             "viewer.js": (_static("viewer.js"), "text/javascript"),
             "viewer.css": (_static("viewer.css"), "text/css"),
+            "niivue-viewer.js": (_static("niivue-viewer.js"), "text/javascript"),
+            "NIIVUE-LICENSES.txt": (_static("NIIVUE-LICENSES.txt"), "text/plain; charset=utf-8"),
         }
 
     def login(self, failed: str = "", status: int = 200) -> Any:
@@ -97,8 +113,11 @@ class Pages:
         return self._render(_INDEX, refresh=refresh, jobs=jobs, logout=True)
 
     def job(self, job: dict[str, Any], result: dict[str, Any] | None, downloads: list[str], refresh: int | None) -> Any:
-        """One job: its status, and its result when done."""
-        return self._render(_JOB, refresh=refresh, j=job, r=result, downloads=downloads, logout=True)
+        """One job: its status, and its result when done, with what its colours mean, the model's
+        measured accuracy and, for 3D results, the volume viewer."""
+        c = job_context(job["id"], result)
+        return self._render(_JOB, refresh=refresh, j=job, r=result, c=c, downloads=downloads, logout=True,
+                            volume_viewer=bool(c.get("layers_json")))
 
     def _render(self, template: str, refresh: int | None = None, status: int = 200, **ctx: Any) -> Any:
         """An ``HTMLResponse`` of ``template`` rendered with ``ctx``; ``refresh`` in seconds."""
@@ -106,7 +125,8 @@ class Pages:
         from markupsafe import Markup
 
         body = self.env.from_string(template).render(**ctx)
-        html = self.base.render(body=Markup(body), refresh=refresh, logout=ctx.get("logout", False))
+        html = self.base.render(body=Markup(body), refresh=refresh, logout=ctx.get("logout", False),
+                                volume_viewer=ctx.get("volume_viewer", False))
         return HTMLResponse(html, status)
 
     def static(self, name: str) -> Any:

@@ -14,6 +14,7 @@ from liverfib.clinical.jobs import JobStore
 from liverfib.clinical.web.auth import COOKIE, Gate, client_of
 from liverfib.clinical.web.config import UploadRejected
 from liverfib.clinical.web.pages import DOWNLOADS, Pages
+from liverfib.clinical.web.viewer import VOLUME_FILES
 
 __all__ = ["add_session_routes", "add_job_routes", "add_upload_routes"]
 
@@ -85,7 +86,8 @@ def add_job_routes(app: FastAPI, store: JobStore, pages: Pages, auth: list[Any])
         if job is None:
             raise HTTPException(404, f"no job {job_id!r}")
         r = job.result if job.status == "done" else None
-        downloads = [f for f in DOWNLOADS if f not in ("overlay_layer.png", "mre_map.png", "mre.json")]
+        downloads = [f for f in DOWNLOADS if f not in ("overlay_layer.png", "mre_map.png", "mre.json",
+                                                       "liver_mask_qc.png", *VOLUME_FILES)]
         refresh = 2 if job.status in ("queued", "running") else None
         public = job.public_dict()
         return pages.job(public, public["result"] if r else None, downloads, refresh)

@@ -12,20 +12,22 @@ from liverfib.clinical.jobs import JobStore
 from liverfib.clinical.web.archive import safe_extract_zip
 from liverfib.clinical.web.config import UploadRejected, WebConfig
 from liverfib.clinical.web.validation import validate_member
+from liverfib.clinical.web.volume import sniff_nifti
 from liverfib.io.atomic import atomic_write
 
 __all__ = ["queue_upload", "sniff_upload"]
 
 
 def sniff_upload(head: bytes) -> str | None:
-    """``"dicom"``, ``"zip"``, a raster format name (``"png"``, ...) or ``None`` from the first bytes."""
+    """``"dicom"``, ``"zip"``, ``"nii"``/``"nii.gz"`` (NIfTI volume), a raster format name (``"png"``,
+    ...) or ``None`` from the first bytes."""
     from liverfib.io.raster import sniff_format
 
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
     if head[:4] == b"PK\x03\x04":
         return "zip"
-    return sniff_format(head)
+    return sniff_nifti(head) or sniff_format(head)
 
 
 def _stream_to_disk(src: BinaryIO, path: Path, max_bytes: int) -> int:
@@ -72,7 +74,9 @@ def queue_upload(
         if _stream_to_disk(src, raw, cfg.max_upload_bytes) == 0:
             raise UploadRejected(400, "empty upload")
         if kind is None:
-            raise UploadRejected(415, "unsupported content: expected DICOM, PNG, JPEG, BMP, TIFF or a zip of them")
+            raise UploadRejected(
+                415, "unsupported content: expected DICOM, PNG, JPEG, BMP, TIFF, a NIfTI volume or a zip of them"
+            )
         if kind == "zip":
             with raw.open("rb") as fh:
                 files = safe_extract_zip(fh, folder / "zip", cfg)

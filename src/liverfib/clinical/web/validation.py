@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from liverfib.clinical.web.config import UploadRejected, WebConfig
+from liverfib.clinical.web.volume import NIFTI_KINDS, check_nifti
 from liverfib.errors import InputError
 
 __all__ = ["validate_member"]
@@ -40,11 +41,15 @@ def _check_raster(path: Path, kind: str, max_pixels: int) -> None:
 
 
 def validate_member(path: Path, kind: str, cfg: WebConfig, salt: str) -> tuple[str, str]:
-    """Decode one uploaded image; DICOM is de-identified in place. Returns ``(route, series key)``.
+    """Decode one uploaded image; DICOM and NIfTI are de-identified in place. Returns ``(route, series
+    key)``; a NIfTI volume goes to 3D liver segmentation (``segment-3d``).
 
     Raises:
         UploadRejected: 400 corrupt/truncated, 413 too many pixels, 415 not analysed, 422 no pixels.
     """
+    if kind in NIFTI_KINDS:
+        check_nifti(path, kind, cfg)
+        return "segment-3d", ""
     if kind != "dicom":
         _check_raster(path, kind, cfg.max_image_pixels)
         return "us-staging", ""

@@ -6,7 +6,7 @@ The DICOM listener and the web app only queue jobs; :func:`make_processor` runs 
 per job kind (``processor.ANALYSES``).
 
 Modules: ``config`` (settings, shared models), ``context`` (study tags, model accuracy, legend),
-``ultrasound``, ``mr`` (MRE), ``processor`` (the worker's job function), ``commands`` (CLI twins).
+``ultrasound``, ``mr`` (MRE), ``volume`` (3D segmentation jobs, MRE volumes for the viewer), ``processor`` (the worker's job function), ``commands`` (CLI twins).
 """
 
 from __future__ import annotations

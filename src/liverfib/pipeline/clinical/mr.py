@@ -57,6 +57,10 @@ def _analyse_mre(job: Any) -> dict[str, Any]:
                 "synthetic": bool(summary.get("synthetic"))}
     write_sr(source, findings, out_dir / "sr.dcm")
     files = ["sr.dcm", "mre.json", *_write_stiffness_map(summary, source, out_dir)]
+    if (out_dir / "liver_mask.nii.gz").is_file():  # for the web app's volume viewer
+        from liverfib.pipeline.clinical.volume import write_mre_volumes
+
+        files += ["liver_mask.nii.gz", *write_mre_volumes(study_dir, out_dir)]
     result = _mre_result(job.name, summary, kpa, source, files)
     write_report(result, out_dir)
     result["files"] += ["report.html", "report.pdf"]
@@ -93,6 +97,7 @@ def _mre_result(name: str | None, summary: dict[str, Any], kpa: float, source: A
         "route": "mre",
         "stage": summary.get("stage"),
         "stiffness_kpa": kpa,
+        "synthetic": bool(summary.get("synthetic")),
         "probabilities": {},
         "study": study_tags(source),
         "mre": {

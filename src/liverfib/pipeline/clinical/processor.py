@@ -1,6 +1,6 @@
 """The worker's job function: run the analysis of the job's kind, then forward the DICOM results.
 
-Each kind of job (``us-staging``, ``mre``, ``mri``) maps to one analysis in :data:`ANALYSES`; a new
+Each kind of job (``us-staging``, ``mre``, ``mri``, ``segment-3d``) maps to one analysis in :data:`ANALYSES`; a new
 modality is one function ``(job, models) -> (status, result, error)`` and one entry there.
 """
 
@@ -14,6 +14,7 @@ from liverfib.errors import LiverfibError
 from liverfib.pipeline.clinical.config import ClinicalConfig, ModelCache
 from liverfib.pipeline.clinical.mr import analyse_mr
 from liverfib.pipeline.clinical.ultrasound import analyse_file
+from liverfib.pipeline.clinical.volume import analyse_volume
 
 __all__ = ["ANALYSES", "make_processor"]
 
@@ -35,6 +36,7 @@ ANALYSES: dict[str, Callable[[Any, ModelCache], Outcome]] = {
     "us-staging": _analyse_ultrasound,
     "mre": analyse_mr,
     "mri": analyse_mr,
+    "segment-3d": analyse_volume,
 }
 
 
