@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from liverfib.errors import ConfigError, ModelError
-from liverfib.models.bundle import save_bundle
-from liverfib.mre.models import SEG_MODELS, create_seg_model, load_seg_checkpoint, seg_bundle_fields
+from liverfib.models.bundle import load_bundle, save_bundle
+from liverfib.models.tasks import network_from_bundle
+from liverfib.mre.models import SEG_MODELS, create_seg_model, seg_bundle_fields, seg_info
+
+
+def _load(path):
+    bundle = load_bundle(path, task="mre-seg")
+    return network_from_bundle(bundle), seg_info(bundle, path)
 
 
 @pytest.mark.parametrize("name", sorted(SEG_MODELS))
@@ -19,8 +25,8 @@ def test_contract(name, tmp_path):
         assert net(x).shape == (1, 1, 64, 64)
     path = save_bundle(tmp_path / "m", net, **seg_bundle_fields(model=name, in_channels=1, img_size=64,
                                                                 train_config={"seed": 0}, metrics={}))
-    a, info = load_seg_checkpoint(path)
-    b, _ = load_seg_checkpoint(path)
+    a, info = _load(path)
+    b, _ = _load(path)
     assert info["model"] == name and info["img_size"] == 64
     with torch.inference_mode():
         ya, yb, y0 = a(x), b(x), net(x)
@@ -32,7 +38,11 @@ def test_errors(tmp_path):
     with pytest.raises(ConfigError, match="Did you mean 'unet_plain'"):
         create_seg_model("unet_plan")
     with pytest.raises(ModelError, match="not found"):
-        load_seg_checkpoint(tmp_path / "none")
+        _load(tmp_path / "none")
+    with pytest.raises(ModelError, match="not found; train one with 'liverfib train-seg --task mre'"):
+        from liverfib.pipeline.mre import _model
+
+        _model(str(tmp_path / "none"))
     (tmp_path / "bad.zip").write_bytes(b"not a bundle")
     with pytest.raises(ModelError, match="not a model bundle"):
-        load_seg_checkpoint(tmp_path / "bad.zip")
+        _load(tmp_path / "bad.zip")

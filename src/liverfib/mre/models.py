@@ -18,17 +18,19 @@ import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liverfib.errors import ModelError, unknown_choice
+from liverfib.errors import unknown_choice
 
 if TYPE_CHECKING:
     import torch
+
+    from liverfib.models.bundle import Bundle
 
 __all__ = [
     "SEG_MODELS",
     "list_seg_models",
     "create_seg_model",
     "seg_bundle_fields",
-    "load_seg_checkpoint",
+    "seg_info",
 ]
 
 #: name -> (library, constructor keyword arguments, description)
@@ -86,23 +88,10 @@ def seg_bundle_fields(*, model: str, in_channels: int, img_size: int, train_conf
     }
 
 
-def load_seg_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Load a bundle ``path`` (or ``"default"``: the shipped model) into an eval-mode float32 model.
-
-    Returns ``(net, info)``: ``info`` holds ``model``, ``in_channels``, ``img_size``, ``metrics``,
-    ``train_config``, ``synthetic`` and ``path``.
-    """
-    from liverfib.models.assets import resolve_model
-    from liverfib.models.bundle import load_bundle
-
-    path = resolve_model(path, "mre-seg")
-    if not path.exists():
-        raise ModelError(f"{path}: segmentation model not found; train one with "
-                         "'liverfib train-seg --task mre' or use --model default")
-    bundle = load_bundle(path, task="mre-seg")
-    name, in_channels = bundle.network["name"], int(bundle.network["args"]["in_channels"])
-    net = bundle.load_into(create_seg_model(name, in_channels), f"model '{name}' ({path})")
-    info = {"model": name, "in_channels": in_channels, "img_size": int(bundle.preprocessing["img_size"]),
-            "metrics": bundle.meta["metrics"].get("values", {}), "synthetic": bundle.synthetic,
-            **bundle.extra, "path": str(path)}
-    return net, info
+def seg_info(bundle: Bundle, path: str | Path) -> dict[str, Any]:
+    """What the MRE workflow records of a loaded ``mre-seg`` bundle read from ``path``: ``model``,
+    ``in_channels``, ``img_size``, ``metrics``, ``synthetic``, the bundle's ``extra`` (``train_config``)
+    and ``path``."""
+    return {"model": bundle.network["name"], "in_channels": int(bundle.network["args"]["in_channels"]),
+            "img_size": int(bundle.preprocessing["img_size"]), "metrics": bundle.meta["metrics"].get("values", {}),
+            "synthetic": bundle.synthetic, **bundle.extra, "path": str(path)}

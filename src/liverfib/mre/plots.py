@@ -7,17 +7,20 @@ from typing import Any
 
 import numpy as np
 
+from liverfib.io.atomic import atomic_write
+
 __all__ = ["write_slice_overlays", "write_agreement_plot"]
 
 
 def _save(fig: Any, path: Path) -> Path:
+    import io
+
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, data=buf.getvalue())
 
 
 def write_slice_overlays(
@@ -69,11 +72,10 @@ def write_slice_overlays(
         if label:
             cv2.putText(canvas, label, (6, h * scale + 20), font, 0.6, (0, 0, 255), 2, cv2.LINE_AA)
         path = out_dir / f"overlay_slice{k + 1}.png"
-        tmp = out_dir / f".overlay_slice{k + 1}.tmp.png"
-        if not cv2.imwrite(str(tmp), canvas):
-            raise OSError(f"{path}: cannot write PNG")
-        tmp.replace(path)
-        paths.append(path)
+        ok, png = cv2.imencode(".png", canvas)
+        if not ok:
+            raise OSError(f"{path}: cannot encode PNG")
+        paths.append(atomic_write(path, data=png.tobytes()))
     return paths
 
 

@@ -148,9 +148,10 @@ def _run_volume_segment(seg: Any, decoded: list[Any], paths: list[Path], mask_di
 
 # ------------------------------------------------------------------------------------- mre
 def _load_mre(model: str, engine: str) -> str:
-    from liverfib.mre.models import load_seg_checkpoint
+    from liverfib.models.assets import resolve_model
+    from liverfib.models.bundle import load_bundle
 
-    load_seg_checkpoint(model)  # fail early on a bad checkpoint; run_mre keeps its own per-process cache
+    load_bundle(resolve_model(model, "mre-seg"), task="mre-seg")  # fail early on a bad bundle; run_mre loads its own
     return model
 
 

@@ -40,9 +40,20 @@ def run_phantom_mre(n: int, seed: int, out_dir: Path, *, vendor: str | None = No
 # -------------------------------------------------------------------------------------- one exam
 @lru_cache(maxsize=4)
 def _model(model: str) -> tuple[Any, dict[str, Any]]:
-    from liverfib.mre.models import load_seg_checkpoint
+    """The ``mre-seg`` network of bundle ``model`` (or ``"default"``), eval mode, and its :func:`seg_info`."""
+    from liverfib.errors import ModelError
+    from liverfib.models.assets import resolve_model
+    from liverfib.models.bundle import load_bundle
+    from liverfib.models.tasks import network_from_bundle
+    from liverfib.mre.models import seg_info
 
-    return load_seg_checkpoint(model)
+    path = resolve_model(model, "mre-seg")
+    if not path.exists():
+        raise ModelError(f"{path}: segmentation model not found; train one with "
+                         "'liverfib train-seg --task mre' or use --model default")
+    bundle = load_bundle(path, task="mre-seg")
+    net = network_from_bundle(bundle, f"model '{bundle.network['name']}' ({path})")
+    return net, seg_info(bundle, path)
 
 
 def _read_mask(path: Path, shape: tuple[int, ...]) -> np.ndarray:

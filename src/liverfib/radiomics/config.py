@@ -122,15 +122,12 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
 
 
 def save_config(config: BaseModel, path: str | Path) -> Path:
-    """Write a frozen config as YAML atomically (tmp file + rename)."""
+    """Write a frozen config as YAML through :func:`liverfib.io.atomic.atomic_write`."""
     import yaml
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    tmp.replace(path)
-    return path
+    from liverfib.io.atomic import atomic_write
+
+    return atomic_write(Path(path), data=yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
 class RadiomicsTrainConfig(ResolvableConfig):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from liverfib.errors import InputError
+from liverfib.io.atomic import atomic_write
 
 __all__ = ["ID_COLUMNS", "FeatureTable", "read_feature_table", "write_feature_table"]
 
@@ -69,10 +70,8 @@ def write_feature_table(rows: Sequence[dict[str, Any]], path: str | Path, config
         columns[name] = values[:, j]
     table = pa.table(columns)
     table = table.replace_schema_metadata({_CONFIG_KEY: config_yaml.encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_write(path, "wb") as fh:
+        pq.write_table(table, fh)
     return path
 
 
