@@ -593,7 +593,7 @@ def test_dicom_and_nifti_of_one_scan_read_alike(tmp_path: Path, make: SimpleName
 
 
 def test_to_source_frames_undoes_the_reorientation(tmp_path: Path, make: SimpleNamespace) -> None:
-    from liverfib.io.dicom import to_source_frames
+    from liverfib.io.dicom_series import to_source_frames
 
     stack = _flipped_ct(tmp_path / "ct", make)
     image = read_dicom_series(tmp_path / "ct")

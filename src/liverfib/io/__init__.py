@@ -6,7 +6,8 @@ Files are recognised by content (magic bytes), never by extension alone.
 from __future__ import annotations
 
 from liverfib.io.batch import read_many
-from liverfib.io.dicom import read_dicom, read_dicom_series
+from liverfib.io.dicom import read_dicom
+from liverfib.io.dicom_series import read_dicom_series
 from liverfib.io.labelled import LabelledItem, list_labelled
 from liverfib.io.links import read_link_stub, resolve_file
 from liverfib.io.nifti import read_nifti, write_nifti

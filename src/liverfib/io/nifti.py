@@ -89,6 +89,28 @@ def read_nifti(path: str | Path, *, modality: str = "OT") -> Image:
     except errors as exc:
         raise InputError(f"{path}: corrupt or truncated NIfTI ({_one_line(exc)})") from None
 
+    data = _checked_voxels(path, data)
+
+    affine = np.asarray(img.affine, dtype=np.float64)
+    zooms = [float(z) for z in img.header.get_zooms()[: data.ndim]]
+    array, new_affine, spacing, _ = reorient_to_lps(data, affine, zooms)
+    meta: dict[str, Any] = {
+        "format": f"NIfTI-{_version(img)}",
+        "affine": new_affine,
+        "axcodes": _axcodes(new_affine),
+        "original_affine": affine,
+        "original_axcodes": _axcodes(affine),
+        "original_shape": tuple(int(s) for s in img.shape),
+        "dtype": str(array.dtype),
+        "qform_code": int(img.header["qform_code"]),
+        "sform_code": int(img.header["sform_code"]),
+        "is_sequence": False,
+    }
+    return Image(array=array, spacing_mm=spacing, modality=modality, path=path, meta=meta)
+
+
+def _checked_voxels(path: Path, data: np.ndarray) -> np.ndarray:
+    """Gray 2D or 3D voxels (a trailing singleton dimension dropped, bool as uint8), all finite."""
     if data.dtype.fields is not None:
         raise InputError(f"{path}: RGB/structured NIfTI ({data.dtype}) is not supported; expected gray")
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -110,23 +132,7 @@ def read_nifti(path: str | Path, *, modality: str = "OT") -> Image:
             )
     elif data.dtype == np.bool_:
         data = data.astype(np.uint8)
-
-    affine = np.asarray(img.affine, dtype=np.float64)
-    zooms = [float(z) for z in img.header.get_zooms()[: data.ndim]]
-    array, new_affine, spacing, _ = reorient_to_lps(data, affine, zooms)
-    meta: dict[str, Any] = {
-        "format": f"NIfTI-{_version(img)}",
-        "affine": new_affine,
-        "axcodes": _axcodes(new_affine),
-        "original_affine": affine,
-        "original_axcodes": _axcodes(affine),
-        "original_shape": tuple(int(s) for s in img.shape),
-        "dtype": str(array.dtype),
-        "qform_code": int(img.header["qform_code"]),
-        "sform_code": int(img.header["sform_code"]),
-        "is_sequence": False,
-    }
-    return Image(array=array, spacing_mm=spacing, modality=modality, path=path, meta=meta)
+    return data
 
 
 def write_nifti(image: Image, path: str | Path) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["apply_ornt_zyx", "reorient_to_lps"]
+__all__ = ["apply_ornt_zyx", "axcodes", "invert_ornt", "reorient_to_lps"]
 
 
 def reorient_to_lps(
@@ -60,3 +60,18 @@ def apply_ornt_zyx(array_zyx: np.ndarray, transform: np.ndarray) -> np.ndarray:
     from nibabel.orientations import apply_orientation
 
     return np.ascontiguousarray(apply_orientation(array_zyx.T, np.asarray(transform)).T)
+
+
+def invert_ornt(transform: np.ndarray) -> np.ndarray:
+    """The nibabel orientation transform that undoes ``transform``."""
+    inverse = np.zeros_like(transform)
+    for old_axis, (new_axis, flip) in enumerate(transform):
+        inverse[int(new_axis)] = (old_axis, flip)
+    return inverse
+
+
+def axcodes(affine: np.ndarray) -> tuple[str, ...]:
+    """Axis codes of an affine's voxel axes, e.g. ``("L", "P", "S")``."""
+    from nibabel.orientations import aff2axcodes
+
+    return tuple(str(c) for c in aff2axcodes(affine))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,35 +62,13 @@ def read_raster(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
 
 def decode_raster(data: bytes, *, path: Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
     """Decode raster bytes (see :func:`read_raster`)."""
-    from PIL import Image as PILImage
-
     where = str(path) if path is not None else "<bytes>"
     if len(data) == 0:
         raise InputError(f"{where}: empty file (0 bytes)")
     fmt = sniff_format(data[:16])
     if fmt is None:
         raise InputError(f"{where}: not a PNG, JPEG, BMP or TIFF image (unrecognised content {data[:8]!r})")
-    import io as _io
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            pil = PILImage.open(_io.BytesIO(data))
-            width, height = pil.size
-            if width * height > max_pixels:
-                raise InputError(
-                    f"{where}: {width}x{height} = {width * height} pixels exceeds the limit of "
-                    f"{max_pixels}; raise --max-pixels if the image is genuine"
-                )
-            pil.load()
-    except InputError:
-        raise
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise InputError(f"{where}: image is larger than the decompression-bomb limit") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        reason = str(exc).split(" <_io.")[0]  # PIL appends the buffer's memory address
-        raise InputError(f"{where}: corrupt or truncated {fmt} ({reason})") from None
-
+    pil = _open_pil(data, where, fmt, max_pixels)
     mode = pil.mode
     arr = np.asarray(pil)
     if arr.size == 0 or min(arr.shape[:2]) == 0:
@@ -125,3 +104,29 @@ def decode_raster(data: bytes, *, path: Path | None = None, max_pixels: int = DE
                 raise InputError(f"{where}: image contains NaN or infinite values")
     meta["bit_depth"] = 16 if arr.dtype == np.uint16 else 8 if arr.dtype == np.uint8 else 32
     return Image(array=np.ascontiguousarray(arr), spacing_mm=None, modality="OT", path=path, meta=meta)
+
+def _open_pil(data: bytes, where: str, fmt: str, max_pixels: int) -> Any:
+    """The decoded PIL image, refused above ``max_pixels`` or PIL's decompression-bomb limit."""
+    import io as _io
+
+    from PIL import Image as PILImage
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            pil = PILImage.open(_io.BytesIO(data))
+            width, height = pil.size
+            if width * height > max_pixels:
+                raise InputError(
+                    f"{where}: {width}x{height} = {width * height} pixels exceeds the limit of "
+                    f"{max_pixels}; raise --max-pixels if the image is genuine"
+                )
+            pil.load()
+    except InputError:
+        raise
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise InputError(f"{where}: image is larger than the decompression-bomb limit") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).split(" <_io.")[0]  # PIL appends the buffer's memory address
+        raise InputError(f"{where}: corrupt or truncated {fmt} ({reason})") from None
+    return pil

@@ -49,7 +49,7 @@ def read_image(
     """
     path = Path(path)
     if path.is_dir():
-        from liverfib.io.dicom import read_dicom_series
+        from liverfib.io.dicom_series import read_dicom_series
 
         return read_dicom_series(path)
     if not path.exists():

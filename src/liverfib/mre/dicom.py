@@ -40,7 +40,7 @@ import numpy as np
 
 from liverfib.errors import InputError
 from liverfib.image import Image
-from liverfib.io.dicom import has_dicom_marker
+from liverfib.io.dicom_tags import has_dicom_marker
 from liverfib.io.dicom_dataset import read_dataset
 from liverfib.mre.exam import STIFFNESS_UNITS, MreExam, check_stiffness_units
 from liverfib.mre.nifti import is_nifti_exam, read_mre_nifti

@@ -170,7 +170,7 @@ def check_same_grid(a: Image, b: Image, *, what: str, atol_mm: float = 1e-3) -> 
 
 
 def _read_volume(path: Path) -> Image:
-    from liverfib.io.dicom import read_dicom_series
+    from liverfib.io.dicom_series import read_dicom_series
     from liverfib.io.nifti import read_nifti
 
     image = read_dicom_series(path) if path.is_dir() else read_nifti(path, modality="MR")

@@ -59,7 +59,7 @@ def _read_inputs(paths: list[Path], out: Path, *, modality: str | None, series_u
     """Check the options, then read and check every input before anything is written ->
     ``(path, image, mask target)`` per input."""
     from liverfib.io import read_image
-    from liverfib.io.dicom import read_dicom_series
+    from liverfib.io.dicom_series import read_dicom_series
 
     if not paths:
         raise InputError("No input given; pass a NIfTI volume, a DICOM series folder or a 2D slice")
@@ -143,7 +143,7 @@ def _segment_one(seg: Any, path: Path, image: Any, target: Path, dicom_seg: bool
 def _write_volume_seg(image: Any, mask: Any, path: Path) -> Path:
     """DICOM SEG of ``mask`` (on the volume grid) whose frames reference the source slices."""
     from liverfib.clinical.dicom_out import write_seg_series
-    from liverfib.io.dicom import read_series_headers, to_source_frames
+    from liverfib.io.dicom_series import read_series_headers, to_source_frames
 
     write_seg_series(read_series_headers(image), to_source_frames(mask, image), path)
     return path
