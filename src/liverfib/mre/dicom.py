@@ -40,8 +40,8 @@ import numpy as np
 
 from liverfib.errors import InputError
 from liverfib.image import Image
-from liverfib.io.dicom_tags import has_dicom_marker
 from liverfib.io.dicom_dataset import read_dataset
+from liverfib.io.dicom_tags import has_dicom_marker
 from liverfib.mre.exam import STIFFNESS_UNITS, MreExam, check_stiffness_units
 from liverfib.mre.nifti import is_nifti_exam, read_mre_nifti
 from liverfib.mre.phantom import PHANTOM_MODEL_NAME
