@@ -29,12 +29,13 @@ import numpy as np
 
 from liverfib.errors import InputError, unknown_choice
 from liverfib.image import MODALITIES, Image
+from liverfib.io.atomic import atomic_write
 from liverfib.io.orientation import reorient_to_lps
 
 if TYPE_CHECKING:
     import nibabel as nib
 
-__all__ = ["read_nifti", "write_nifti"]
+__all__ = ["read_nifti", "write_nifti", "encode_nifti"]
 
 #: NIfTI ``sizeof_hdr`` value -> format version.
 _HEADER_SIZES = {348: 1, 540: 2}
@@ -166,11 +167,24 @@ def write_nifti(image: Image, path: str | Path) -> Path:
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nib.save(img, path)
+        atomic_write(path, data=encode_nifti(img, gz=path.name.endswith(".gz")))
     except OSError as exc:
         raise InputError(f"{path}: cannot write NIfTI ({exc.strerror or exc})") from None
     return path
+
+
+def encode_nifti(img: Any, *, gz: bool) -> bytes:
+    """The file bytes ``nibabel.save`` writes for a nibabel image: ``.nii``, or with ``gz`` gzip at
+    nibabel's settings (level 1, mtime 0, no name), so the same image always gives the same bytes."""
+    import io
+
+    raw = img.to_bytes()
+    if not gz:
+        return raw
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=1, fileobj=buf, mtime=0) as fh:
+        fh.write(raw)
+    return buf.getvalue()
 
 
 def _load(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:

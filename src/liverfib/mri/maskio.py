@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,29 +24,26 @@ def write_mask_like(mask: np.ndarray, image: Image, path: str | Path) -> Path:
     path = Path(path)
     if mask.shape != image.shape:
         raise InputError(f"mask shape {mask.shape} differs from image shape {image.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp_" + path.name)
     if path.name.endswith(".png"):
-        import cv2
+        from liverfib.io.masks import write_mask_png
 
         if mask.ndim != 2:
             raise InputError(f"{path}: PNG output needs a 2D mask, got shape {mask.shape}; use .nii.gz")
-        if not cv2.imwrite(str(tmp), (mask > 0).astype(np.uint8) * 255):
-            raise InputError(f"{path}: cannot write PNG")
-    elif path.name.endswith((".nii", ".nii.gz")):
-        if image.meta.get("format", "").startswith("NIfTI") and image.path is not None and image.path.is_file():
-            _write_on_original_nifti_grid(mask, image, tmp)
-        else:
-            from liverfib.io.nifti import write_nifti
-
-            write_nifti(image.with_array((mask > 0).astype(np.uint8)), tmp)
-    else:
+        return write_mask_png(mask > 0, path)
+    if not path.name.endswith((".nii", ".nii.gz")):
         raise InputError(f"{path}: expected an output ending in .nii.gz, .nii or .png")
-    tmp.replace(path)
-    return path
+    if image.meta.get("format", "").startswith("NIfTI") and image.path is not None and image.path.is_file():
+        from liverfib.io.atomic import atomic_write
+        from liverfib.io.nifti import encode_nifti
+
+        return atomic_write(path, data=encode_nifti(_on_original_nifti_grid(mask, image), gz=path.name.endswith(".gz")))
+    from liverfib.io.nifti import write_nifti
+
+    return write_nifti(image.with_array((mask > 0).astype(np.uint8)), path)
 
 
-def _write_on_original_nifti_grid(mask: np.ndarray, image: Image, path: Path) -> None:
+def _on_original_nifti_grid(mask: np.ndarray, image: Image) -> Any:
+    """``mask`` as a nibabel image in the voxel order, shape, affine and header of ``image``'s file."""
     import nibabel as nib
     from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
 
@@ -66,4 +64,4 @@ def _write_on_original_nifti_grid(mask: np.ndarray, image: Image, path: Path) ->
     out = nib.Nifti1Image(np.ascontiguousarray(data), orig_affine, header=header)
     out.header["scl_slope"] = 1.0
     out.header["scl_inter"] = 0.0
-    nib.save(out, str(path))
+    return out

@@ -27,12 +27,14 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from liverfib.errors import ConfigError
 from liverfib.image import Image
+from liverfib.io.atomic import atomic_write
 from liverfib.mri.exam import LIQA_PHASES
 
 __all__ = ["SyntheticSubject", "synthesize_subject", "write_liqa_dataset", "write_cirrmri_dataset", "SYNTHETIC_NOTE",
@@ -116,17 +118,71 @@ def synthesize_subject(
     if vendor not in VENDORS:
         raise ConfigError(f"vendor must be one of {sorted(VENDORS)}, got {vendor!r}")
     rng = np.random.default_rng(seed)
+    a = _anatomy(rng, stage, shape, spacing_mm)  # every draw happens in this order: anatomy, bands, vendor,
+    field_ = _smooth_noise(rng, shape, (0.6, 1.2, 1.2))  # missing phases, then per phase
+    bands = np.exp(-((field_ / 0.25) ** 2)).astype(np.float32)  # reticulation: thin bands along zero crossings
+    band_contrast = 0.05 * (stage - 1) * a.jitter(0.15)
+    scale, offset, bias_amp, noise_sd = VENDORS[vendor]
+    scale *= a.jitter(0.10)
+    present = [p for p in LIQA_PHASES if p == "GED4" and rng.random() >= p_missing / 2 or p != "GED4" and rng.random() >= p_missing] or ["GED4"]
+    if only_phases is not None:
+        unknown = [p for p in only_phases if p not in LIQA_PHASES]
+        if unknown:
+            raise ConfigError(f"only_phases: unknown {unknown}; valid: {', '.join(LIQA_PHASES)}")
+        present = [p for p in present if p in only_phases]
+    phases: dict[str, np.ndarray] = {}
+    phase_masks: dict[str, np.ndarray] = {}
+    spacings: dict[str, tuple[float, float, float]] = {}
+    shifts: dict[str, list[float]] = {}
+    for pi, phase in enumerate(LIQA_PHASES):
+        if only_phases is not None and phase not in only_phases:
+            continue
+        vol = _phase_volume(rng, a, pi, (bands, band_contrast), (scale, offset, bias_amp, noise_sd))
+        vol, mask, sp, shifts[phase] = _acquire(rng, vol, a.liver, phase, spacing_mm, max_shift_mm)
+        if phase in present:
+            phases[phase] = vol.astype(np.float32)
+            phase_masks[phase] = mask.astype(np.uint8)
+            spacings[phase] = sp
+    voxel_ml = spacing_mm[0] * spacing_mm[1] * spacing_mm[2] / 1000.0
+    params: dict[str, object] = {
+        "synthetic": True,
+        "nodularity_amplitude": round(float(a.nodularity_amp), 4),
+        "caudate_right_ratio": round(float(a.caud_scale**3 / a.right_scale**3 * (0.14 * 0.08 * 0.06) / (0.33 * 0.25 * 0.17)), 4),
+        "spleen_ml": round(float(a.spleen.sum() * voxel_ml), 1),
+        "liver_ml": round(float(a.liver.sum() * voxel_ml), 1),
+        "band_contrast": round(float(band_contrast), 4),
+        "shifts_mm": shifts,
+        "missing_phases": [p for p in LIQA_PHASES if p not in present],
+    }
+    return SyntheticSubject(phases, spacings, a.liver.astype(np.uint8), phase_masks, stage, vendor, params)
+
+
+@dataclass
+class _Anatomy:
+    """Tissue masks ``(D, H, W)`` bool of one subject, the stage-driven scales and the jitter draw."""
+
+    jitter: Any
+    body: np.ndarray
+    liver: np.ndarray
+    spleen: np.ndarray
+    kidneys: np.ndarray
+    vessels: np.ndarray
+    right_scale: float
+    caud_scale: float
+    nodularity_amp: float
+
+
+def _anatomy(rng: np.random.Generator, stage: int, shape: tuple[int, int, int],
+             spacing_mm: tuple[float, float, float]) -> _Anatomy:
+    """Body, liver of three lobes (nodular surface), spleen, kidneys, aorta and portal vein (mm);
+    liver on the image left (patient right), spleen on the right."""
     d, h, w = shape
     sz, sy, sx = spacing_mm
-    zz, yy, xx = np.meshgrid(
-        np.arange(d) * sz, np.arange(h) * sy, np.arange(w) * sx, indexing="ij", sparse=True
-    )
+    zz, yy, xx = np.meshgrid(np.arange(d) * sz, np.arange(h) * sy, np.arange(w) * sx, indexing="ij", sparse=True)
     grid = (zz, yy, xx)
     ext = (d * sz, h * sy, w * sx)
     s = stage - 1
     j = lambda a=0.05: 1.0 + rng.uniform(-a, a)  # noqa: E731 - per-subject jitter
-
-    # --- anatomy (mm); liver on the image left (patient right), spleen on the right
     body = np.sqrt(((yy - ext[1] * 0.5) / (ext[1] * 0.40 * j())) ** 2 + ((xx - ext[2] * 0.5) / (ext[2] * 0.46 * j())) ** 2)
     body = np.broadcast_to(body, shape) < 1.0
     right_scale = (1.0 - 0.07 * s) * j(0.06)
@@ -149,73 +205,53 @@ def synthesize_subject(
     kidneys = (kid_r | kid_l) & ~liver & ~spleen
     aorta = np.broadcast_to(np.sqrt((yy - ext[1] * 0.66) ** 2 + (xx - ext[2] * 0.54) ** 2) < 10.0, shape)
     portal = (_ellipsoid(grid, (zc - ext[0] * 0.05, ext[1] * 0.50, ext[2] * 0.40), (ext[0] * 0.06, 7.0, 22.0)) < 1) & liver
-    vessels = (aorta | portal) & body
+    return _Anatomy(j, body, liver, spleen, kidneys, (aorta | portal) & body, right_scale, caud_scale, nodularity_amp)
 
-    # --- reticulation: thin bands along zero crossings of a smooth field, contrast grows with stage
-    field_ = _smooth_noise(rng, shape, (0.6, 1.2, 1.2))
-    bands = np.exp(-((field_ / 0.25) ** 2)).astype(np.float32)
-    band_contrast = 0.05 * s * j(0.15)
 
-    scale, offset, bias_amp, noise_sd = VENDORS[vendor]
-    scale *= j(0.10)
-    present = [p for p in LIQA_PHASES if p == "GED4" and rng.random() >= p_missing / 2 or p != "GED4" and rng.random() >= p_missing]
-    if not present:
-        present = ["GED4"]
-    if only_phases is not None:
-        unknown = [p for p in only_phases if p not in LIQA_PHASES]
-        if unknown:
-            raise ConfigError(f"only_phases: unknown {unknown}; valid: {', '.join(LIQA_PHASES)}")
-        present = [p for p in present if p in only_phases]
-    phases: dict[str, np.ndarray] = {}
-    phase_masks: dict[str, np.ndarray] = {}
-    spacings: dict[str, tuple[float, float, float]] = {}
-    shifts: dict[str, list[float]] = {}
-    liver_f = liver.astype(np.float32)
-    for pi, phase in enumerate(LIQA_PHASES):
-        if only_phases is not None and phase not in only_phases:
-            continue
-        c = {t: v[pi] * j(0.04) for t, v in _CONTRAST.items()}
-        vol = np.zeros(shape, np.float32) + 0.03
-        vol[body] = c["body"]
-        vol[kidneys] = c["kidney"]
-        vol[spleen] = c["spleen"]
-        vol[liver] = c["liver"]
-        vol += liver_f * _BAND_SIGN[pi] * band_contrast * bands
-        vol[vessels] = c["vessel"]
-        vol = ndimage.gaussian_filter(vol, (0.6, 0.8, 0.8))
-        bias = np.exp(bias_amp * _smooth_noise(rng, shape, (d / 3, h / 3, w / 3)))
-        vol = vol * bias + rng.normal(0.0, noise_sd * (1.8 if phase == "DWI_800" else 1.0), shape)
-        vol = np.clip(vol * scale + offset, 0, None).astype(np.float32)
-        mask = liver.astype(np.uint8)
-        if phase != "GED4" and max_shift_mm > 0:
-            shift_mm = rng.uniform(-max_shift_mm, max_shift_mm, 3) * np.array([0.5, 1.0, 1.0])
-            shift_vox = shift_mm / np.array(spacing_mm)
-            vol = ndimage.shift(vol, shift_vox, order=1, mode="nearest")
-            mask = ndimage.shift(mask, shift_vox, order=0, mode="constant")
-            shifts[phase] = [round(float(v), 2) for v in shift_mm]
-        else:
-            shifts[phase] = [0.0, 0.0, 0.0]
-        sp = spacing_mm
-        if phase == "DWI_800":
-            vol = ndimage.zoom(vol, (1, 0.5, 0.5), order=1)
-            mask = ndimage.zoom(mask, (1, 0.5, 0.5), order=0)
-            sp = (sz, sy * h / vol.shape[1], sx * w / vol.shape[2])
-        if phase in present:
-            phases[phase] = vol.astype(np.float32)
-            phase_masks[phase] = mask.astype(np.uint8)
-            spacings[phase] = tuple(float(v) for v in sp)  # type: ignore[assignment]
-    voxel_ml = sz * sy * sx / 1000.0
-    params: dict[str, object] = {
-        "synthetic": True,
-        "nodularity_amplitude": round(float(nodularity_amp), 4),
-        "caudate_right_ratio": round(float(caud_scale**3 / right_scale**3 * (0.14 * 0.08 * 0.06) / (0.33 * 0.25 * 0.17)), 4),
-        "spleen_ml": round(float(spleen.sum() * voxel_ml), 1),
-        "liver_ml": round(float(liver.sum() * voxel_ml), 1),
-        "band_contrast": round(float(band_contrast), 4),
-        "shifts_mm": shifts,
-        "missing_phases": [p for p in LIQA_PHASES if p not in present],
-    }
-    return SyntheticSubject(phases, spacings, liver.astype(np.uint8), phase_masks, stage, vendor, params)
+def _phase_volume(rng: np.random.Generator, a: _Anatomy, pi: int, reticulation: tuple[np.ndarray, float],
+                  vendor: tuple[float, float, float, float]) -> np.ndarray:
+    """Phase ``LIQA_PHASES[pi]`` on the reference grid: tissue contrast, fibrotic bands
+    (``reticulation``: band field and the stage's contrast), blur, bias field, noise, vendor scale."""
+    bands, band_contrast = reticulation
+    scale, offset, bias_amp, noise_sd = vendor
+    shape = a.liver.shape
+    c = {t: v[pi] * a.jitter(0.04) for t, v in _CONTRAST.items()}
+    vol = np.zeros(shape, np.float32) + 0.03
+    vol[a.body] = c["body"]
+    vol[a.kidneys] = c["kidney"]
+    vol[a.spleen] = c["spleen"]
+    vol[a.liver] = c["liver"]
+    vol += a.liver.astype(np.float32) * _BAND_SIGN[pi] * band_contrast * bands
+    vol[a.vessels] = c["vessel"]
+    vol = ndimage.gaussian_filter(vol, (0.6, 0.8, 0.8))
+    d, h, w = shape
+    bias = np.exp(bias_amp * _smooth_noise(rng, shape, (d / 3, h / 3, w / 3)))
+    vol = vol * bias + rng.normal(0.0, noise_sd * (1.8 if LIQA_PHASES[pi] == "DWI_800" else 1.0), shape)
+    return np.clip(vol * scale + offset, 0, None).astype(np.float32)
+
+
+def _acquire(rng: np.random.Generator, vol: np.ndarray, liver: np.ndarray, phase: str,
+             spacing_mm: tuple[float, float, float], max_shift_mm: float
+             ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float], list[float]]:
+    """Rigid shift (not GED4) and, for DWI_800, half in-plane resolution -> (volume, its liver mask,
+    its spacing, the shift in mm)."""
+    mask = liver.astype(np.uint8)
+    if phase != "GED4" and max_shift_mm > 0:
+        shift_mm = rng.uniform(-max_shift_mm, max_shift_mm, 3) * np.array([0.5, 1.0, 1.0])
+        shift_vox = shift_mm / np.array(spacing_mm)
+        vol = ndimage.shift(vol, shift_vox, order=1, mode="nearest")
+        mask = ndimage.shift(mask, shift_vox, order=0, mode="constant")
+        shift = [round(float(v), 2) for v in shift_mm]
+    else:
+        shift = [0.0, 0.0, 0.0]
+    sp = spacing_mm
+    if phase == "DWI_800":
+        sz, sy, sx = spacing_mm
+        h, w = vol.shape[1:]
+        vol = ndimage.zoom(vol, (1, 0.5, 0.5), order=1)
+        mask = ndimage.zoom(mask, (1, 0.5, 0.5), order=0)
+        sp = (sz, sy * h / vol.shape[1], sx * w / vol.shape[2])
+    return vol, mask, tuple(float(v) for v in sp), shift  # type: ignore[return-value]
 
 
 def write_liqa_dataset(
@@ -242,8 +278,7 @@ def write_liqa_dataset(
     if n_subjects < 1:
         raise ConfigError(f"n_subjects must be >= 1, got {n_subjects}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE + "\n")
+    atomic_write(out / "SYNTHETIC.txt", data=SYNTHETIC_NOTE + "\n")
     rng = np.random.default_rng(seed)
     vendors = list(VENDORS)
     rows = []
@@ -255,16 +290,16 @@ def write_liqa_dataset(
         case = out / f"Vendor_{vendor}" / f"{i + 1:04d}-{vendor}-S{stage}"
         case.mkdir(parents=True, exist_ok=True)
         for phase, vol in subj.phases.items():
-            _write_atomic(write_nifti, Image(vol, spacing_mm=subj.spacing_mm[phase], modality="MR"), case / f"{phase}.nii.gz")
+            write_nifti(Image(vol, spacing_mm=subj.spacing_mm[phase], modality="MR"), case / f"{phase}.nii.gz")
         annotated = "GED4" in subj.phases and rng.random() < p_annotated
         if annotated:
-            _write_atomic(write_nifti, Image(subj.mask, spacing_mm=subj.spacing_mm["GED4"], modality="MR"), case / "mask_GED4.nii.gz")
+            write_nifti(Image(subj.mask, spacing_mm=subj.spacing_mm["GED4"], modality="MR"), case / "mask_GED4.nii.gz")
         rows.append({
             "case_id": case.name, "vendor": vendor, "stage": stage, "annotated": int(annotated),
             "missing_phases": " ".join(subj.params["missing_phases"]),  # type: ignore[arg-type]
             **{k: subj.params[k] for k in ("nodularity_amplitude", "caudate_right_ratio", "spleen_ml", "liver_ml", "band_contrast")},
         })
-    _write_csv_atomic(out / "synthetic_manifest.csv", rows)
+    _write_csv(out / "synthetic_manifest.csv", rows)
     return rows
 
 
@@ -292,21 +327,13 @@ def write_cirrmri_dataset(
     Returns:
         the manifest rows (healthy subjects included, with grade 0).
     """
-    from liverfib.io.nifti import write_nifti
-
     if n_subjects < 9:
         raise ConfigError(f"n_subjects must be >= 9 (every grade needs a train, valid and test scan), got {n_subjects}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "SYNTHETIC.txt").write_text(SYNTHETIC_NOTE + "\n")
+    atomic_write(out / "SYNTHETIC.txt", data=SYNTHETIC_NOTE + "\n")
     vendors = list(VENDORS)
     grades = [i % 3 + 1 for i in range(n_subjects)]
-    splits: list[str] = [""] * n_subjects
-    for g in (1, 2, 3):
-        members = [i for i in range(n_subjects) if grades[i] == g]
-        n_held = max(1, round(0.2 * len(members)))
-        for rank, i in enumerate(members):
-            splits[i] = "test" if rank < n_held else "valid" if rank < 2 * n_held else "train"
+    splits = _cirrmri_splits(grades)
     n_healthy = max(1, n_subjects // 6) if n_healthy is None else n_healthy
     rows: list[dict[str, object]] = []
     for i in range(n_subjects + n_healthy):
@@ -322,33 +349,43 @@ def write_cirrmri_dataset(
             else:
                 seq_dir = out / f"Cirrhosis_{seq}_3D"
                 img_dir, mask_dir = seq_dir / f"{splits[i]}_images", seq_dir / f"{splits[i]}_masks"
-            img_dir.mkdir(parents=True, exist_ok=True)
-            mask_dir.mkdir(parents=True, exist_ok=True)
-            spacing = subj.spacing_mm[seq]
-            _write_atomic(write_nifti, Image(subj.phases[seq], spacing_mm=spacing, modality="MR"), img_dir / f"{sid}.nii.gz")
-            _write_atomic(write_nifti, Image(subj.phase_masks[seq], spacing_mm=spacing, modality="MR"),
-                          mask_dir / f"{sid}.nii.gz")
+            _write_scan(subj, seq, img_dir / f"{sid}.nii.gz", mask_dir / f"{sid}.nii.gz")
         rows.append({
             "id": sid, "grade": grade, "split": "healthy" if healthy else splits[i], "vendor": vendor,
             "synthetic_stage": subj.stage,
             **{k: subj.params[k] for k in ("nodularity_amplitude", "caudate_right_ratio", "liver_ml", "band_contrast")},
         })
-    _write_csv_atomic(out / "labels.csv", [{"Patient ID": r["id"], "Radiological Evaluation": r["grade"],
-                                            "Split": r["split"], "Note": "SYNTHETIC"} for r in rows if r["grade"]])
-    _write_csv_atomic(out / "synthetic_manifest.csv", rows)
+    _write_csv(out / "labels.csv", [{"Patient ID": r["id"], "Radiological Evaluation": r["grade"],
+                                     "Split": r["split"], "Note": "SYNTHETIC"} for r in rows if r["grade"]])
+    _write_csv(out / "synthetic_manifest.csv", rows)
     return rows
 
 
-def _write_csv_atomic(path: Path, rows: list[dict[str, object]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
+def _cirrmri_splits(grades: list[int]) -> list[str]:
+    """Per subject train/valid/test: within each grade about 20 % valid and 20 % test (at least one each)."""
+    splits: list[str] = [""] * len(grades)
+    for g in (1, 2, 3):
+        members = [i for i in range(len(grades)) if grades[i] == g]
+        n_held = max(1, round(0.2 * len(members)))
+        for rank, i in enumerate(members):
+            splits[i] = "test" if rank < n_held else "valid" if rank < 2 * n_held else "train"
+    return splits
+
+
+def _write_scan(subj: SyntheticSubject, seq: str, image_path: Path, mask_path: Path) -> None:
+    """One sequence of ``subj`` and its liver mask as NIfTI (folders created)."""
+    from liverfib.io.nifti import write_nifti
+
+    spacing = subj.spacing_mm[seq]
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    mask_path.parent.mkdir(parents=True, exist_ok=True)
+    write_nifti(Image(subj.phases[seq], spacing_mm=spacing, modality="MR"), image_path)
+    write_nifti(Image(subj.phase_masks[seq], spacing_mm=spacing, modality="MR"), mask_path)
+
+
+def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    """``rows`` as CSV (header from the first row), atomically."""
+    with atomic_write(path, "w") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _write_atomic(writer, image: Image, path: Path) -> None:  # type: ignore[no-untyped-def]
-    tmp = path.with_name(".tmp_" + path.name)
-    writer(image, tmp)
-    tmp.replace(path)
