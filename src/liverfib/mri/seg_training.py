@@ -171,6 +171,117 @@ def _time_annealed_one_cycle(opt: Any, steps: int, time_limit_s: float) -> Any:
     return LambdaLR(opt, factor)
 
 
+def _source_weights(labelled: Sequence[SliceSample], source_weights: dict[str, float] | None) -> np.ndarray:
+    """Sampling probability per slice: ``w_source / n_source`` (default weight 1), summing to 1."""
+    sources = [s.source for s in labelled]
+    counts = {k: sources.count(k) for k in set(sources)}
+    w = np.array([(source_weights or {}).get(s, 1.0) / counts[s] for s in sources])
+    return w / w.sum()
+
+
+def _slice_batches(labelled: Sequence[SliceSample], p: np.ndarray, augment: Callable[..., Any],
+                   rng: np.random.Generator, n_ch: int, batch_size: int, steps: int) -> Callable[[int], Any]:
+    """``fit``'s batches: ``steps`` augmented batches ``(x (B, n_ch, S, S), y (B, 1, S, S))`` drawn with
+    probabilities ``p``."""
+    import torch
+
+    def batches(epoch: int):  # type: ignore[no-untyped-def]
+        for _ in range(steps):
+            idx = rng.choice(len(labelled), size=batch_size, p=p)
+            pairs = [augment(labelled[i].image, labelled[i].mask) for i in idx]
+            x = torch.from_numpy(np.stack([_channels(q[0], n_ch) for q in pairs]).astype(np.float32))
+            y = torch.from_numpy(np.stack([q[1] for q in pairs])[:, None].astype(np.float32))
+            yield x, y
+
+    return batches
+
+
+@dataclass
+class _Consistency:
+    """Mean-teacher consistency on unlabelled slices (none without a teacher): MSE between the
+    student's and the teacher's sigmoid outputs under independent intensity noise, weighted by
+    ``weight`` and ramped up over ``ramp_steps`` (Tarvainen & Valpola, 2017)."""
+
+    teacher: Any
+    unlabelled: Sequence[SliceSample]
+    rng: np.random.Generator
+    n_ch: int
+    batch_size: int
+    ramp_steps: float
+    weight: float
+
+    def __call__(self, net: Any, step: int) -> tuple[Any, float]:
+        """``(consistency loss, ramp)`` for this step."""
+        import torch
+
+        uidx = self.rng.choice(len(self.unlabelled), size=self.batch_size)
+        u = torch.from_numpy(np.stack([_channels(self.unlabelled[i].image, self.n_ch) for i in uidx]).astype(np.float32))
+        with torch.no_grad():
+            target = torch.sigmoid(self.teacher((u + 0.03 * torch.randn_like(u)).clamp(0, 1)))
+        cons = torch.mean((torch.sigmoid(net((u + 0.03 * torch.randn_like(u)).clamp(0, 1))) - target) ** 2)
+        return cons, float(np.exp(-5 * (1 - min(1.0, step / self.ramp_steps)) ** 2))
+
+
+def _seg_loss(consistency: _Consistency) -> Callable[[Any, Any, Any], tuple[Any, dict[str, float]]]:
+    """``fit``'s loss: Dice + BCE on the labelled batch, plus the ramped consistency term with a teacher."""
+    import torch
+    from monai.losses import DiceLoss
+
+    dice_loss = DiceLoss(sigmoid=True, batch=True)
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
+        x, y = batch
+        logits = net(x)
+        loss_sup = dice_loss(logits, y) + bce(logits, y)
+        loss, cons = loss_sup, torch.zeros(())
+        if consistency.teacher is not None:
+            cons, ramp = consistency(net, state.step)
+            loss = loss + consistency.weight * ramp * cons
+        return loss, {"loss": loss_sup.item(), "consistency": cons.item()}
+
+    return loss_fn
+
+
+def _frozen_copy(net: Any) -> Any:
+    """A copy of ``net`` in eval mode without gradients (the mean teacher)."""
+    import copy
+
+    teacher = copy.deepcopy(net).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def _ema_update(teacher: Any, net: Any, decay: float) -> Callable[[Any], None]:
+    """``fit``'s after-step hook: teacher weights <- ``decay`` x teacher + (1 - ``decay``) x student;
+    buffers (batch-norm statistics) copied. Does nothing without a teacher."""
+    import torch
+
+    def update(state: Any) -> None:
+        if teacher is not None:
+            with torch.no_grad():
+                for pt, ps in zip(teacher.parameters(), net.parameters(), strict=True):
+                    pt.mul_(decay).add_(ps.detach(), alpha=1 - decay)
+                for bt, bs in zip(teacher.buffers(), net.buffers(), strict=True):
+                    bt.copy_(bs)
+
+    return update
+
+
+def _step_logger(log: Callable[[str], None] | None, steps: int, time_limit_s: float | None) -> Callable[[Any], None]:
+    """``fit``'s after-step hook: the mean loss every 25 steps, and when the time limit is reached."""
+
+    def report(state: Any) -> None:
+        if log is not None and state.step % 25 == 0:
+            log(f"step {state.step}/{steps} loss {np.mean([r['loss'] for r in state.rows[-25:]]):.3f} "
+                f"({state.seconds:.0f} s)")
+        if log is not None and time_limit_s is not None and state.seconds > time_limit_s:
+            log(f"time limit {time_limit_s:.0f} s reached at step {state.step}")
+
+    return report
+
+
 def train_segmenter(
     train: Sequence[SliceSample],
     *,
@@ -200,10 +311,7 @@ def train_segmenter(
     CPU still ends with a fully annealed learning rate. ``init_net`` fine-tunes that (trained) net of
     the same architecture instead of building a fresh one.
     """
-    import copy
-
     import torch
-    from monai.losses import DiceLoss
 
     from liverfib.training.trainer import fit
 
@@ -221,58 +329,12 @@ def train_segmenter(
     sched = (_time_annealed_one_cycle(opt, steps, time_limit_s) if anneal_by_time  # type: ignore[arg-type]
              else torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1))
     n_ch = 2 * cfg.context + 1
-    dice_loss = DiceLoss(sigmoid=True, batch=True)
-    bce = torch.nn.BCEWithLogitsLoss()
-    sources = [s.source for s in labelled]
-    counts = {k: sources.count(k) for k in set(sources)}
-    w = np.array([(source_weights or {}).get(s, 1.0) / counts[s] for s in sources])
-    w = w / w.sum()
-    augment = _augment_fn(cfg.img_size, seed)
-    teacher = None
-    if mean_teacher_weight > 0 and unlabelled:
-        teacher = copy.deepcopy(net).eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-    def batches(epoch: int):
-        for _ in range(steps):
-            idx = rng.choice(len(labelled), size=batch_size, p=w)
-            pairs = [augment(labelled[i].image, labelled[i].mask) for i in idx]  # type: ignore[arg-type]
-            x = torch.from_numpy(np.stack([_channels(p[0], n_ch) for p in pairs]).astype(np.float32))
-            y = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None].astype(np.float32))
-            yield x, y
-
-    def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
-        x, y = batch
-        logits = net(x)
-        loss_sup = dice_loss(logits, y) + bce(logits, y)
-        loss, cons = loss_sup, torch.zeros(())
-        if teacher is not None:  # mean-teacher consistency on unlabelled slices, ramped up
-            uidx = rng.choice(len(unlabelled), size=batch_size // 2)
-            u = torch.from_numpy(np.stack([_channels(unlabelled[i].image, n_ch) for i in uidx]).astype(np.float32))
-            with torch.no_grad():
-                target = torch.sigmoid(teacher((u + 0.03 * torch.randn_like(u)).clamp(0, 1)))
-            cons = torch.mean((torch.sigmoid(net((u + 0.03 * torch.randn_like(u)).clamp(0, 1))) - target) ** 2)
-            ramp = float(np.exp(-5 * (1 - min(1.0, state.step / (0.4 * steps))) ** 2))
-            loss = loss + mean_teacher_weight * ramp * cons
-        return loss, {"loss": loss_sup.item(), "consistency": cons.item()}
-
-    def update_teacher(state: Any) -> None:
-        if teacher is not None:
-            with torch.no_grad():
-                for pt, ps in zip(teacher.parameters(), net.parameters(), strict=True):
-                    pt.mul_(ema_decay).add_(ps.detach(), alpha=1 - ema_decay)
-                for bt, bs in zip(teacher.buffers(), net.buffers(), strict=True):
-                    bt.copy_(bs)
-
-    def report(state: Any) -> None:
-        if log is not None and state.step % 25 == 0:
-            log(f"step {state.step}/{steps} loss {np.mean([r['loss'] for r in state.rows[-25:]]):.3f} "
-                f"({state.seconds:.0f} s)")
-        if log is not None and time_limit_s is not None and state.seconds > time_limit_s:
-            log(f"time limit {time_limit_s:.0f} s reached at step {state.step}")
-
-    state = fit(net, opt, loss_fn, batches, scheduler=sched, time_limit_s=time_limit_s,
-                after_step=[update_teacher, report])
+    batches = _slice_batches(labelled, _source_weights(labelled, source_weights), _augment_fn(cfg.img_size, seed),
+                             rng, n_ch, batch_size, steps)
+    teacher = _frozen_copy(net) if mean_teacher_weight > 0 and unlabelled else None
+    consistency = _Consistency(teacher, unlabelled, rng, n_ch, batch_size // 2, 0.4 * steps, mean_teacher_weight)
+    state = fit(net, opt, _seg_loss(consistency), batches, scheduler=sched, time_limit_s=time_limit_s,
+                after_step=[_ema_update(teacher, net, ema_decay), _step_logger(log, steps, time_limit_s)])
     rows = [{k: r[k] for k in ("step", "loss", "consistency", "seconds")} for r in state.rows]
     final = teacher if teacher is not None else net
     return final.eval(), rows

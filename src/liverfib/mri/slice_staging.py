@@ -123,6 +123,41 @@ def average_by_group(probs: np.ndarray, groups: Sequence[str]) -> tuple[list[str
     return keys, sums / np.bincount(g, minlength=len(keys))[:, None]
 
 
+def _augmented_slices(rng: np.random.Generator, x: np.ndarray, max_shift_px: int) -> np.ndarray:
+    """A float32 copy of slices ``x (B, 3, n, n)``, each rolled by up to ``max_shift_px`` and scaled by 0.9-1.1."""
+    xb = x.astype(np.float32)
+    for i in range(len(xb)):
+        dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
+        xb[i] = np.roll(xb[i], (int(dy), int(dx)), axis=(-2, -1))
+    xb *= rng.uniform(0.9, 1.1, (len(xb), 1, 1, 1)).astype(np.float32)
+    return xb
+
+
+def _class_balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Sampling probability per slice, proportional to 1 / its class count (sums to 1)."""
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    weight = 1.0 / np.maximum(counts[y], 1)
+    return weight / weight.sum()
+
+
+def _reporter(progress: Callable[[int, str], None] | None, eval_every: int) -> Callable[[Any, dict[str, float]], None]:
+    """``fit``'s after-validation hook: ``progress(step, message)`` with the recent loss and the validation scores."""
+
+    def report(state: Any, logs: dict[str, float]) -> None:
+        if progress is not None:
+            progress(state.step, f"loss {np.mean([r['loss'] for r in state.rows[-eval_every:]]):.3f} "
+                                 f"val acc {logs['val_accuracy']:.3f} log-loss {logs['val_log_loss']:.3f}")
+
+    return report
+
+
+def _validation_score(p: np.ndarray, y_val: np.ndarray) -> tuple[tuple[float, float], dict[str, float]]:
+    """Validation slice accuracy (ties: lower log-loss) selects the step: ``(score, logs)``."""
+    acc = float((p.argmax(1) == y_val).mean())
+    nll = float(-np.log(np.clip(p[np.arange(len(y_val)), y_val], 1e-7, 1)).mean())
+    return (acc, -nll), {"val_accuracy": acc, "val_log_loss": nll}
+
+
 def train_slice_staging(
     x: np.ndarray,
     y: np.ndarray,
@@ -159,18 +194,12 @@ def train_slice_staging(
     net = build_slice_net(cfg, pretrained=cfg.encoder != "small_cnn")
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    counts = np.bincount(y, minlength=len(cfg.classes)).astype(float)
-    weight = 1.0 / np.maximum(counts[y], 1)
-    weight /= weight.sum()
+    weight = _class_balanced_weights(y, len(cfg.classes))
 
     def batches(epoch: int):
         for _ in range(steps):
             idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False, p=weight)
-            xb = x[idx].astype(np.float32)
-            for i in range(len(idx)):
-                dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
-                xb[i] = np.roll(xb[i], (int(dy), int(dx)), axis=(-2, -1))
-            xb *= rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1)).astype(np.float32)
+            xb = _augmented_slices(rng, x[idx], max_shift_px)
             yield torch.from_numpy(xb), torch.from_numpy(y[idx].astype(np.int64))
 
     def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
@@ -178,19 +207,10 @@ def train_slice_staging(
         return loss, {"loss": loss.item()}
 
     def validate(net: Any, state: Any) -> tuple[tuple[float, float], dict[str, float]]:
-        """Validation slice accuracy (ties: lower log-loss) selects the step."""
-        p = predict_slice_probs(net, x_val)
-        acc = float((p.argmax(1) == y_val).mean())
-        nll = float(-np.log(np.clip(p[np.arange(len(y_val)), y_val], 1e-7, 1)).mean())
-        return (acc, -nll), {"val_accuracy": acc, "val_log_loss": nll}
-
-    def report(state: Any, logs: dict[str, float]) -> None:
-        if progress is not None:
-            progress(state.step, f"loss {np.mean([r['loss'] for r in state.rows[-eval_every:]]):.3f} "
-                                 f"val acc {logs['val_accuracy']:.3f} log-loss {logs['val_log_loss']:.3f}")
+        return _validation_score(predict_slice_probs(net, x_val), y_val)
 
     state = fit(net, opt, loss_fn, batches, scheduler=sched, validate=validate, validate_every=eval_every,
-                time_limit_s=time_limit_s, after_validation=[report])
+                time_limit_s=time_limit_s, after_validation=[_reporter(progress, eval_every)])
     rows = [{k: r[k] for k in ("step", "loss", "seconds", "val_accuracy", "val_log_loss") if k in r} for r in state.rows]
     acc, neg_nll = state.best_score
     best = {"val_accuracy": acc, "val_log_loss": -neg_nll, "step": state.best_step}

@@ -50,6 +50,40 @@ def _ordinal_targets(stages: np.ndarray) -> np.ndarray:
     return np.stack([stages >= 2, stages >= 3, stages >= 4], axis=1).astype(np.float32)
 
 
+def _augmented_exams(rng: np.random.Generator, x: np.ndarray, present: np.ndarray, phase_dropout: float,
+                     max_shift_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 copies of crops ``x (B, P, S, 3, n, n)`` and ``present (B, P)``: each present phase
+    dropped with probability ``phase_dropout`` (one always kept) and rolled by up to ``max_shift_px``;
+    each exam scaled in intensity by 0.9-1.1."""
+    xb = x.astype(np.float32)
+    pb = present.copy()
+    for i in range(len(xb)):
+        on = np.flatnonzero(pb[i])
+        drop = on[rng.random(on.size) < phase_dropout]
+        if drop.size == on.size:
+            drop = drop[1:]
+        pb[i, drop] = False
+        xb[i, ~pb[i]] = 0
+        for p in np.flatnonzero(pb[i]):
+            dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
+            xb[i, p] = np.roll(xb[i, p], (int(dy), int(dx)), axis=(-2, -1))
+    return (xb * rng.uniform(0.9, 1.1, (len(xb), 1, 1, 1, 1, 1)).astype(np.float32)), pb
+
+
+def _step_logger(log: Callable[[str], None] | None, steps: int, time_limit_s: float | None) -> Callable[[Any], None]:
+    """``fit``'s after-step hook: every 25 steps the mean loss and CAM-outside fraction, and the time limit."""
+
+    def report(state: Any) -> None:
+        if log is not None and state.step % 25 == 0:
+            r = state.rows[-25:]
+            log(f"step {state.step}/{steps} loss {np.mean([q['loss'] for q in r]):.3f} "
+                f"cam_outside {np.mean([q['cam_outside'] for q in r]):.3f} ({state.seconds:.0f} s)")
+        if log is not None and time_limit_s is not None and state.seconds > time_limit_s:
+            log(f"time limit reached at step {state.step}")
+
+    return report
+
+
 def train_staging(
     x: np.ndarray,
     present: np.ndarray,
@@ -90,20 +124,9 @@ def train_staging(
     def batches(epoch: int):
         for _ in range(steps):
             idx = rng.choice(len(x), size=min(batch_size, len(x)), replace=False)
-            xb = x[idx].astype(np.float32)
-            pb = present[idx].copy()
-            for i in range(len(idx)):
-                on = np.flatnonzero(pb[i])
-                drop = on[rng.random(on.size) < phase_dropout]
-                if drop.size == on.size:
-                    drop = drop[1:]
-                pb[i, drop] = False
-                xb[i, ~pb[i]] = 0
-                for p in np.flatnonzero(pb[i]):
-                    dy, dx = rng.integers(-max_shift_px, max_shift_px + 1, 2)
-                    xb[i, p] = np.roll(xb[i, p], (int(dy), int(dx)), axis=(-2, -1))
-            xb_t = torch.from_numpy(xb * rng.uniform(0.9, 1.1, (len(idx), 1, 1, 1, 1, 1)).astype(np.float32))
-            yield xb_t, torch.from_numpy(pb), torch.from_numpy(targets[idx]), torch.from_numpy(liver[idx].astype(np.float32))
+            xb, pb = _augmented_exams(rng, x[idx], present[idx], phase_dropout, max_shift_px)
+            yield (torch.from_numpy(xb), torch.from_numpy(pb), torch.from_numpy(targets[idx]),
+                   torch.from_numpy(liver[idx].astype(np.float32)))
 
     def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
         """Ordinal BCE + per-phase BCE + the CAM-in-liver regulariser (ramped in)."""
@@ -117,15 +140,8 @@ def train_staging(
         loss = loss_main + aux_weight * loss_aux + cam_weight * cam_ramp * loss_cam
         return loss, {"loss": loss_main.item(), "aux": loss_aux.item(), "cam_outside": loss_cam.item()}
 
-    def report(state: Any) -> None:
-        if log is not None and state.step % 25 == 0:
-            r = state.rows[-25:]
-            log(f"step {state.step}/{steps} loss {np.mean([q['loss'] for q in r]):.3f} "
-                f"cam_outside {np.mean([q['cam_outside'] for q in r]):.3f} ({state.seconds:.0f} s)")
-        if log is not None and time_limit_s is not None and state.seconds > time_limit_s:
-            log(f"time limit reached at step {state.step}")
-
-    state = fit(net, opt, loss_fn, batches, scheduler=sched, time_limit_s=time_limit_s, after_step=[report])
+    state = fit(net, opt, loss_fn, batches, scheduler=sched, time_limit_s=time_limit_s,
+                after_step=[_step_logger(log, steps, time_limit_s)])
     rows = [{k: r[k] for k in ("step", "loss", "aux", "cam_outside", "seconds")} for r in state.rows]
     return net.eval(), rows
 
