@@ -311,6 +311,35 @@ def _demo_ct_slab() -> bytes:
     return gzip.compress(img.slicer[:, :, 36:48].to_bytes())
 
 
+def _mre_zip(tmp_path: Path) -> bytes:
+    """One simulated MRE exam (SYNTHETIC phantom, DICOM) as a zip upload."""
+    import io
+    import zipfile
+
+    from liverfib.mre.phantom import write_phantoms
+
+    write_phantoms(tmp_path / "mre", 1, seed=3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted((tmp_path / "mre").rglob("*")):
+            if f.is_file() and f.suffix != ".json":
+                zf.write(f, f.relative_to(tmp_path / "mre").as_posix())
+    return buf.getvalue()
+
+
+def _check_mre_volumes(folder: Path, stiffness_kpa: float) -> None:
+    """The viewer's stiffness volume lies on the grid of the measured ROI: its mean inside
+    ``roi.nii.gz`` is the reported stiffness (area-weighted slice means = voxel mean)."""
+    import nibabel as nib
+    import numpy as np
+
+    kpa = np.asanyarray(nib.load(str(folder / "stiffness_kpa.nii.gz")).dataobj)
+    roi = np.asanyarray(nib.load(str(folder / "roi.nii.gz")).dataobj) > 0
+    mag = nib.load(str(folder / "magnitude.nii.gz"))
+    assert kpa.shape == roi.shape == mag.shape == nib.load(str(folder / "liver_mask.nii.gz")).shape
+    assert float(kpa[roi].mean()) == pytest.approx(stiffness_kpa, rel=1e-3)
+
+
 def _red(rgb):  # type: ignore[no-untyped-def]
     r, g, b = (rgb[..., i].astype(int) for i in range(3))
     return int(((r > 120) & (r > g + 60) & (r > b + 60)).sum())
@@ -338,13 +367,17 @@ def test_volume_viewer_in_headless_chromium(tmp_path: Path, clin, fast_models) -
     base = f"http://127.0.0.1:{port}"
     browser = None
     try:
-        r = httpx.post(f"{base}/api/upload", files={"file": ("ct.nii.gz", _demo_ct_slab())},
-                       headers=AUTH, timeout=60)
-        assert r.status_code == 201, r.text
-        job_id = r.json()["jobs"][0]["id"]
+        ids = []
+        for name, body in (("ct.nii.gz", _demo_ct_slab()), ("mre.zip", _mre_zip(tmp_path))):
+            r = httpx.post(f"{base}/api/upload", files={"file": (name, body)}, headers=AUTH, timeout=60)
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["jobs"][0]["id"])
+        job_id, mre_id = ids
         assert worker.wait_idle(300)
-        job = store.get(job_id)
-        assert job.status == "done", job.error
+        for i in ids:
+            assert store.get(i).status == "done", store.get(i).error
+        mre = store.get(mre_id)
+        _check_mre_volumes(Path(mre.out_dir) / mre.id, mre.result["stiffness_kpa"])
         browser = _Browser(clin)
         browser.login(base)
         time.sleep(0.3)
@@ -368,6 +401,21 @@ def test_volume_viewer_in_headless_chromium(tmp_path: Path, clin, fast_models) -
         assert all(u.startswith(base + "/") for u in urls), [u for u in urls if not u.startswith(base)]
         names = {u.rsplit("/", 1)[-1] for u in urls}
         assert {"niivue-viewer.js", "volume.nii.gz", "liver_mask.nii.gz"} <= names, names
+        # MRE: magnitude + stiffness (kPa, jet, colour bar) + liver mask, SYNTHETIC banner
+        browser.cmd("POST", "/url", {"url": f"{base}/jobs/{mre_id}"})
+        assert _wait_for_viewer(browser) == "ready"
+        assert browser.js("return document.getElementById('volume').dataset.volumes") == "3"
+        time.sleep(1.0)
+        rgb = browser.canvas_png("#volume", shots / "mre_viewer.png")
+        r_, g_, b_ = (rgb[..., i].astype(int) for i in range(3))
+        assert int(((b_ > 150) & (r_ < 90)).sum()) > 100 and _red(rgb) > 100  # both ends of the jet scale
+        mask_box = browser.find("input[data-layer='2']")
+        browser.cmd("POST", f"/element/{mask_box}/click", {})  # show the mask
+        time.sleep(0.5)
+        masked = browser.canvas_png("#volume", shots / "mre_viewer_mask.png")
+        assert int((masked[..., 1] > 200).sum()) > int((rgb[..., 1] > 200).sum()) + 500  # green liver mask
+        text = browser.js("return document.body.innerText")
+        assert "SYNTHETIC" in text and "kPa" in browser.js("return document.getElementById('legend').innerText")
     finally:
         if browser is not None:
             browser.quit()

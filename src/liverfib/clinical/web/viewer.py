@@ -37,8 +37,9 @@ def _volume_layers(job_id: str, r: dict[str, Any]) -> tuple[list[dict[str, Any]]
             _layer(job_id, "stiffness_kpa.nii.gz",
                    f"stiffness, 0-{MRE_VMAX_KPA:g} kPa (colour bar under the slices): blue = soft, red = stiff",
                    colormap="jet", opacity=0.6, cal_min=0.0, cal_max=MRE_VMAX_KPA, colorbarVisible=True),
-            _layer(job_id, "liver_mask.nii.gz", "green = liver mask (segmenter)", colormap="green",
-                   opacity=0.5, cal_min=0.5, cal_max=1.0),
+            _layer(job_id, "liver_mask.nii.gz", "green = liver mask (segmenter); hidden at first so that the "
+                   "stiffness inside the liver shows: tick liver_mask.nii.gz", colormap="green",
+                   opacity=0.5, cal_min=0.5, cal_max=1.0, shown=False),
         ], "axial"
     return [], ""
 
@@ -65,7 +66,7 @@ def job_context(job_id: str, r: dict[str, Any] | None) -> dict[str, Any]:
     if not r:
         return {}
     layers, slice_type = _volume_layers(job_id, r)
-    nv_layers = [{k: v for k, v in layer.items() if k != "label"} for layer in layers]
+    nv_layers = [{k: v for k, v in layer.items() if k not in ("label", "shown")} for layer in layers]
     return {
         "layers_json": json.dumps(nv_layers) if layers else "",
         "viewer_layers": layers,
@@ -93,5 +94,5 @@ VOLUME_HTML = """{% if c.layers_json %}<h3>Volume viewer</h3>
 data-layers="{{ c.layers_json }}"></canvas></div>
 <p><label>Overlay opacity <input type="range" data-opacity-for="volume" min="0" max="100" value="100"></label>
 {% for layer in c.viewer_layers %}{% if not loop.first %}<label><input type="checkbox" data-layer-for="volume"
-data-layer="{{ loop.index0 }}" checked> {{ layer.name }}</label> {% endif %}{% endfor %}</p>
+data-layer="{{ loop.index0 }}"{% if layer.shown is not sameas false %} checked{% endif %}> {{ layer.name }}</label> {% endif %}{% endfor %}</p>
 <p><small>Click a slice to move the cross-hair; scroll to page through slices.</small></p>{% endif %}"""

@@ -31,8 +31,12 @@ def analyse_mr(job: Any, models: ModelCache) -> tuple[str, dict[str, Any] | None
 
 
 def _first_dicom(folder: Path) -> Path | None:
-    for f in sorted(folder.rglob("*.dcm")):
-        return f
+    """The first DICOM file under ``folder``, by content (a zip upload's ``IM_0001`` has no suffix)."""
+    from liverfib.io import sniff_kind
+
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and sniff_kind(f) == "dicom":
+            return f
     return None
 
 
