@@ -39,12 +39,12 @@ def nets() -> dict[str, Any]:
     from liverfib.inference.predictor import load_predictor
     from liverfib.inference.segmenter import load_segmenter
     from liverfib.pipeline._mri_common import liver_segmenter, staging_network
-    from liverfib.pipeline.mre import _model as load_mre_seg  # load_bundle + the task table's network
+    from liverfib.pipeline.mre_exam import mre_segmenter  # load_bundle + the task table's network
 
     return {
         "us_staging_default": load_predictor("default").net,
         "us_liver_seg_default": load_segmenter("default").net,
-        "mre_seg_default": load_mre_seg("default")[0],
+        "mre_seg_default": mre_segmenter("default")[0],
         "mri_seg_default": liver_segmenter("default").net,
         "mri_staging_synthetic": staging_network("default")[0],
     }

@@ -15,9 +15,9 @@ from liverfib.cli import app
 
 def test_shipped_model_is_magnitude_only() -> None:
     """The shipped MRE segmenter sees the magnitude image only (issue 16: no confidence channel)."""
-    from liverfib.pipeline.mre import _model
+    from liverfib.pipeline.mre_exam import mre_segmenter
 
-    _, info = _model("default")
+    _, info = mre_segmenter("default")
     assert info["in_channels"] == 1 and info["synthetic"] is True
 
 
@@ -139,9 +139,9 @@ def test_train_seg_then_mre_with_model(mre_exams, tmp_path):
                                    "--batch-size", "4", "--threads", "1", "--json"])
     assert res.exit_code == 0, res.output
     assert (run / "best" / "bundle.yaml").is_file() and (run / "config.yaml").is_file()
-    from liverfib.pipeline.mre import _model
+    from liverfib.pipeline.mre_exam import mre_segmenter
 
-    _, info = _model(str(run / "best"))
+    _, info = mre_segmenter(str(run / "best"))
     assert info["in_channels"] == 1 and info["synthetic"] is True  # magnitude only; phantom-trained
     res = CliRunner().invoke(app, ["mre", str(mre_exams.ge.dir), "--model", str(run / "best"), "--json"])
     # a 1-epoch model may find no liver: then the one-line error, else the JSON contract

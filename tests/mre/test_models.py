@@ -40,9 +40,9 @@ def test_errors(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         _load(tmp_path / "none")
     with pytest.raises(ModelError, match="not found; train one with 'liverfib train-seg --task mre'"):
-        from liverfib.pipeline.mre import _model
+        from liverfib.pipeline.mre_exam import mre_segmenter
 
-        _model(str(tmp_path / "none"))
+        mre_segmenter(str(tmp_path / "none"))
     (tmp_path / "bad.zip").write_bytes(b"not a bundle")
     with pytest.raises(ModelError, match="not a model bundle"):
         _load(tmp_path / "bad.zip")

@@ -40,7 +40,7 @@ def phantom_mre(out: PathLike, *, n: int = 10, seed: int = 0, vendor: str | None
 
 def agreement(a: PathLike, b: PathLike, *, out: PathLike | None = None, **options: Any) -> Result:
     """Agreement of two MRE measurement CSVs (ICC, Bland-Altman, stage kappa) with 95% CIs."""
-    from liverfib.pipeline.mre import run_agreement
+    from liverfib.pipeline.mre_agreement import run_agreement
 
     return _wrap(Result, run_agreement(Path(a), Path(b), out_dir=_opt(out), **options))
 

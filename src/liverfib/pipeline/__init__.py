@@ -10,7 +10,8 @@ from __future__ import annotations
 from liverfib.pipeline.batch import run_batch
 from liverfib.pipeline.clinical import run_deidentify, run_report, run_serve, run_serve_dicom
 from liverfib.pipeline.explain import run_explain, run_pseudo_masks
-from liverfib.pipeline.mre import run_agreement, run_mre, run_phantom_mre
+from liverfib.pipeline.mre import run_mre, run_phantom_mre
+from liverfib.pipeline.mre_agreement import run_agreement
 from liverfib.pipeline.mri import run_mri_inspect, run_mri_phantom, run_mri_stage
 from liverfib.pipeline.mri_train import run_mri_train, run_train_seg_mri
 from liverfib.pipeline.radiomics import run_radiomics_evaluate, run_radiomics_extract, run_radiomics_train
