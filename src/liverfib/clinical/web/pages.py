@@ -37,7 +37,7 @@ _BASE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>liv
 
 _INDEX = """<h1>liverfib</h1>
 <form action="/upload" method="post" enctype="multipart/form-data">
-<input type="file" name="file" required> <button type="submit">Upload image, DICOM or zip</button>
+<input type="file" name="file" required> <button type="submit">Upload image, DICOM, NIfTI volume or zip</button>
 </form>
 <h2>Jobs</h2><table id="jobs"><tr><th>job</th><th>name</th><th>origin</th><th>kind</th><th>status</th><th>stage</th><th>reason</th></tr>
 {% for j in jobs %}<tr><td><a href="/jobs/{{ j.id }}">{{ j.id }}</a></td><td>{{ j.name or '' }}</td>
