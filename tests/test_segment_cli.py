@@ -95,7 +95,7 @@ def test_shortcut_alarm_fires_only_when_the_cam_looks_outside_the_fan(
 
     from liverfib.explain import cam as cam_mod
     from liverfib.inference import predictor as predictor_mod
-    from liverfib.pipeline.staging import _cam_shortcut
+    from liverfib.pipeline.evaluate import _cam_shortcut
 
     rng = np.random.default_rng(3)
     paths, sources = [], []

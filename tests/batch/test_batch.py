@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("ray")
 
 from liverfib.pipeline.batch import read_batch_table, run_batch  # noqa: E402
-from liverfib.pipeline.staging import run_predict  # noqa: E402
+from liverfib.pipeline.predict import run_predict  # noqa: E402
 
 N_GOOD = 14
 

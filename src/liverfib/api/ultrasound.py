@@ -40,7 +40,7 @@ def predict(
     images = _as_images(inputs)
     if images is not None:
         return _predict_images(images, model=model, tta=tta, batch_size=batch_size, engine=engine)
-    from liverfib.pipeline.staging import run_predict
+    from liverfib.pipeline.predict import run_predict
 
     summary, text = run_predict(_as_paths(inputs), model=model, tta=tta, batch_size=batch_size,
                                 out_csv=Path(out) if out is not None else None, engine=engine, strict=strict)
@@ -103,7 +103,7 @@ def evaluate(*, model: str | None = None, data: PathLike | None = None, split: P
     split: the whole folder is scored, groups from the audit clustering; ``labels_csv=`` for a labels
     CSV) or a predictions CSV."""
     _resolve_device(device, "evaluate")
-    from liverfib.pipeline.staging import run_evaluate
+    from liverfib.pipeline.evaluate import run_evaluate
 
     return _wrap(EvaluateResult, run_evaluate(model=model, data_dir=_opt(data), split_csv=_opt(split),
                                               subset=subset, predictions_csv=_opt(predictions),

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["progress_bar", "write_rows", "collect_files", "unique_stems", "read_2d_images"]
+__all__ = ["progress_bar", "write_rows", "collect_files", "unique_stems", "read_2d_images", "printable"]
 
 
 def progress_bar(desc: str, unit: str = "it") -> Callable[..., None]:
@@ -83,3 +83,8 @@ def read_2d_images(
     if not images:
         raise InputError(f"no image could be {what}: " + "; ".join(e["error"] for e in errors[:3]))
     return good, images, errors
+
+
+def printable(text: str) -> str:
+    """``text`` with undecodable file-name bytes (surrogate escapes) shown as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
