@@ -32,8 +32,9 @@ from sklearn.metrics import (
 )
 
 from liverfib.errors import ConfigError, InputError, unknown_choice
+from liverfib.evaluation._inputs import STAGE_ORDER, check_inputs, check_same_length
 from liverfib.evaluation.agreement import kappa_from_codes
-from liverfib.evaluation.predictions_csv import SUM_TOL, read_predictions_csv
+from liverfib.evaluation.predictions_csv import read_predictions_csv
 from liverfib.evaluation.resampling import (
     DEFAULT_THRESHOLD,
     N_CALIBRATION_BINS,
@@ -59,9 +60,6 @@ BINARY_TASKS: dict[str, tuple[str, bool]] = {
     "ge_f3": ("F3", True),  # advanced fibrosis
     "f4": ("F4", False),  # cirrhosis
 }
-_STAGE_ORDER = ("F0", "F1", "F2", "F3", "F4")
-#: Ordinal class scales whose order is checked: METAVIR, LiQA (MRI), CirrMRI600+ radiological grade.
-_ORDINAL_SCALES = (_STAGE_ORDER, ("S1", "S2", "S3", "S4"), ("mild", "moderate", "severe"))
 #: Binary-task anchor -> the LiQA stage that stands in for it when the classes are S1..S4.
 _LIQA_ANCHORS = {"F2": "S2", "F3": "S3", "F4": "S4"}
 #: task -> (is_positive (N,) bool, score (N,) float)
@@ -77,80 +75,10 @@ _CI_SCALARS = (
 )
 
 
-# --------------------------------------------------------------------------------------- validation
-def _check_classes(classes: Sequence[str]) -> list[str]:
-    names = list(classes)
-    if len(names) < 2:
-        raise ConfigError(f"Expected at least 2 classes (e.g. F0..F4), got {names}")
-    if not all(isinstance(c, str) and c for c in names):
-        raise ConfigError(f"Expected class names as non-empty strings, got {names}")
-    if len(set(names)) != len(names):
-        dup = sorted({c for c in names if names.count(c) > 1})
-        raise ConfigError(f"Expected unique class names, got duplicates {dup} in {names}")
-    for scale in _ORDINAL_SCALES:
-        stages = [c for c in names if c in scale]
-        if stages != sorted(stages, key=scale.index):
-            raise ConfigError(f"Expected classes in ascending stage order ({', '.join(scale)}), got {names}")
-    return names
-
-
-def _check_probs(probs: Any, n: int, k: int, what: str = "probs") -> np.ndarray:
-    try:
-        arr = np.asarray(probs, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"Expected {what} as a numeric (N, K) array, got {type(probs).__name__}: {exc}"
-        ) from None
-    if arr.ndim != 2 or arr.shape != (n, k):
-        raise InputError(f"Expected {what} of shape (N, K) = ({n}, {k}) (one row per label), got {arr.shape}")
-    if not np.isfinite(arr).all():
-        row = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise InputError(f"Expected finite {what}, found NaN/inf in row {row}")
-    if (arr < 0).any():
-        row = int(np.flatnonzero((arr < 0).any(axis=1))[0])
-        raise InputError(f"Expected non-negative {what}, found {arr[row].min():.4g} in row {row}")
-    sums = arr.sum(axis=1)
-    bad = np.flatnonzero(np.abs(sums - 1.0) > SUM_TOL)
-    if bad.size:
-        raise InputError(
-            f"Expected each row of {what} to sum to 1 (+-{SUM_TOL}), row {int(bad[0])} sums to "
-            f"{sums[bad[0]]:.6g} ({bad.size} rows off); pass softmax outputs, not logits"
-        )
-    return arr
-
-
-def _encode_labels(y_true: Sequence[str], classes: list[str]) -> np.ndarray:
-    index = {c: i for i, c in enumerate(classes)}
-    labels = list(y_true)
-    unknown = sorted({str(y) for y in labels if y not in index})
-    if unknown:
-        raise InputError(f"Expected labels among {classes}, got unknown {unknown[:5]}")
-    return np.fromiter((index[y] for y in labels), dtype=np.intp, count=len(labels))
-
-
-def _check_inputs(
-    y_true: Sequence[str], probs: Any, classes: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    names = _check_classes(classes)
-    if len(y_true) == 0:
-        raise InputError("Expected at least one prediction, got empty y_true")
-    y = _encode_labels(y_true, names)
-    return y, _check_probs(probs, len(y), len(names)), names
-
-
-def _check_same_length(values: Sequence[str] | None, n: int, what: str) -> list[str] | None:
-    if values is None:
-        return None
-    out = [str(v) for v in values]
-    if len(out) != n:
-        raise InputError(f"Expected {what} with one entry per label ({n}), got {len(out)}")
-    return out
-
-
 def _task_definition(task: str, classes: list[str]) -> np.ndarray | None:
     """Boolean mask (K,) of the positive classes of ``task``; None if its anchor class is missing."""
     anchor, and_above = BINARY_TASKS[task]
-    if anchor not in classes and not any(c in classes for c in _STAGE_ORDER):
+    if anchor not in classes and not any(c in classes for c in STAGE_ORDER):
         anchor = _LIQA_ANCHORS.get(anchor, anchor)
     if anchor not in classes:
         return None
@@ -179,7 +107,7 @@ def binary_tasks(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str
     probabilities of F2 and every later class. LiQA classes ``S1..S4`` use S2, S3, S4 as the
     anchors. Tasks whose anchor class (F2, F3, F4) is not in ``classes`` are left out.
     """
-    y, p, names = _check_inputs(y_true, probs, classes)
+    y, p, names = check_inputs(y_true, probs, classes)
     return _task_arrays(y, p, names)
 
 
@@ -302,63 +230,27 @@ def evaluate_probabilities(
     ``groups`` (each item its own group when None); a resample that lacks a class needed by a
     metric is skipped for that metric (see ``n_boot_effective``). Returns a JSON-ready dict.
     """
-    y, p, names = _check_inputs(y_true, probs, classes)
+    y, p, names = check_inputs(y_true, probs, classes)
     n, k = p.shape
-    group_list = _check_same_length(groups, n, "groups")
-    source_list = _check_same_length(sources, n, "sources")
+    group_list = check_same_length(groups, n, "groups")
+    source_list = check_same_length(sources, n, "sources")
     thr = _check_thresholds(thresholds)
     if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ConfigError(f"Expected n_boot as an integer >= 0, got {n_boot!r}")
 
     pred = p.argmax(axis=1)
     present = np.flatnonzero(np.bincount(y, minlength=k) > 0)
-    prec, rec, f1, _ = precision_recall_fscore_support(
-        y, pred, labels=present, average="macro", zero_division=0
-    )
-    per_class_auc, macro_auc = _macro_auc(y, p, k)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # predicted classes that never occur in y_true
-        bacc = float(balanced_accuracy_score(y, pred))
-    conf, correct, bins = calibration(p, y)
-    ece, reliability = _reliability(conf, correct, bins)
     tasks = _task_arrays(y, p, names)
-
-    result: dict[str, Any] = {
-        "n": int(n),
-        "classes": names,
-        "accuracy": float(accuracy_score(y, pred)),
-        "balanced_accuracy": bacc,
-        "macro_precision": float(prec),
-        "macro_recall": float(rec),
-        "macro_f1": float(f1),
-        "macro_auc": macro_auc,
-        "auc_per_class": {names[c]: v for c, v in per_class_auc.items()},
-        "kappa_quadratic": kappa_from_codes(y, pred, k, "quadratic"),
-    }
-    binary: dict[str, dict[str, Any] | None] = {}
-    for task in BINARY_TASKS:
-        if task not in tasks:
-            result[f"auc_{task}"] = None
-            binary[task] = None
-            continue
-        source = "given" if task in thr else "default_0.5"
-        binary[task] = _binary_entry(*tasks[task], thr.get(task, DEFAULT_THRESHOLD), source)
-        binary[task]["positive_classes"] = [names[i] for i in np.flatnonzero(_task_definition(task, names))]
-        result[f"auc_{task}"] = binary[task]["auc"]
+    result: dict[str, Any] = {"n": int(n), "classes": names, **_class_metrics(y, pred, p, names, present)}
+    binary = _binary_results(tasks, thr, names)
+    result.update({f"auc_{task}": entry["auc"] if entry else None for task, entry in binary.items()})
     result["binary"] = binary
-    result["ece"] = ece
-    result["reliability"] = reliability
+    result["ece"], result["reliability"] = _reliability(*calibration(p, y))
     result["confusion_matrix"] = confusion_matrix(y, pred, labels=list(range(k))).tolist()
     result["per_source"] = _per_source(y, pred, p, source_list, k) if source_list is not None else None
 
     group, n_groups = _group_index(group_list, n)
-    ci_names = list(_CI_SCALARS) + [f"auc_{t}" for t in BINARY_TASKS]
-    ci_names += [f"{t}_{m}" for t in BINARY_TASKS for m in ("sensitivity", "specificity")]
-    intervals = cast(dict[str, PercentileCI], bootstrap(
-        lambda w: resample_metrics(w, y, p, tasks, thr, present), group, n_boot=n_boot, seed=seed
-    ) if n_boot else {})
-    ci95 = {name: intervals[name].as_list() if name in intervals else None for name in ci_names}
-    effective = {name: intervals[name].n_valid if name in intervals else 0 for name in ci_names}
+    ci95, effective = _resampled_intervals(y, p, tasks, thr, present, group, n_boot, seed)
     result["ci95"] = ci95
     result["n_boot"] = int(n_boot)
     result["n_boot_effective"] = effective
@@ -368,13 +260,63 @@ def evaluate_probabilities(
     return result
 
 
+def _class_metrics(y: np.ndarray, pred: np.ndarray, p: np.ndarray, names: list[str], present: np.ndarray) -> dict[str, Any]:
+    """Multi-class point metrics; class averages over the ``present`` classes."""
+    prec, rec, f1, _ = precision_recall_fscore_support(
+        y, pred, labels=present, average="macro", zero_division=0
+    )
+    per_class_auc, macro_auc = _macro_auc(y, p, len(names))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # predicted classes that never occur in y_true
+        bacc = float(balanced_accuracy_score(y, pred))
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "balanced_accuracy": bacc,
+        "macro_precision": float(prec),
+        "macro_recall": float(rec),
+        "macro_f1": float(f1),
+        "macro_auc": macro_auc,
+        "auc_per_class": {names[c]: v for c, v in per_class_auc.items()},
+        "kappa_quadratic": kappa_from_codes(y, pred, len(names), "quadratic"),
+    }
+
+
+def _binary_results(tasks: TaskArrays, thr: dict[str, float], names: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Per binary task: AUC, threshold, sensitivity, specificity; None where the task does not apply."""
+    binary: dict[str, dict[str, Any] | None] = {}
+    for task in BINARY_TASKS:
+        if task not in tasks:
+            binary[task] = None
+            continue
+        source = "given" if task in thr else "default_0.5"
+        entry = _binary_entry(*tasks[task], thr.get(task, DEFAULT_THRESHOLD), source)
+        entry["positive_classes"] = [names[i] for i in np.flatnonzero(_task_definition(task, names))]
+        binary[task] = entry
+    return binary
+
+
+def _resampled_intervals(
+    y: np.ndarray, p: np.ndarray, tasks: TaskArrays, thr: dict[str, float], present: np.ndarray,
+    group: np.ndarray, n_boot: int, seed: int,
+) -> tuple[dict[str, list[float] | None], dict[str, int]]:
+    """95 % CI and number of usable resamples per CI metric (None and 0 without resamples)."""
+    ci_names = list(_CI_SCALARS) + [f"auc_{t}" for t in BINARY_TASKS]
+    ci_names += [f"{t}_{m}" for t in BINARY_TASKS for m in ("sensitivity", "specificity")]
+    intervals = cast(dict[str, PercentileCI], bootstrap(
+        lambda w: resample_metrics(w, y, p, tasks, thr, present), group, n_boot=n_boot, seed=seed
+    ) if n_boot else {})
+    ci95 = {name: intervals[name].as_list() if name in intervals else None for name in ci_names}
+    effective = {name: intervals[name].n_valid if name in intervals else 0 for name in ci_names}
+    return ci95, effective
+
+
 def fit_thresholds(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
     """Youden-J optimal threshold (max sensitivity + specificity - 1) per binary task.
 
     Fit on VALIDATION predictions and pass the result to :func:`evaluate_probabilities` on test;
     positives are called at score >= threshold. Ties in J go to the highest threshold.
     """
-    y, p, names = _check_inputs(y_true, probs, classes)
+    y, p, names = check_inputs(y_true, probs, classes)
     tasks = _task_arrays(y, p, names)
     if not tasks:
         raise ConfigError(f"Expected classes including F2, F3 or F4 (or S2, S3, S4) for the binary tasks, got {names}")

@@ -67,6 +67,49 @@ def weighted_auc(weights: np.ndarray, is_pos: np.ndarray, score: np.ndarray) -> 
         return np.where((w_pos > 0) & (w_neg > 0), num / (w_pos * w_neg), np.nan)
 
 
+def _indicator_columns(y: np.ndarray, probs: np.ndarray, tasks: TaskArrays, thresholds: dict[str, float]) -> np.ndarray:
+    """Per-item indicators (N, K*K + 3 bins + 4 per task) whose weighted sums give every metric.
+
+    Columns: confusion cell (true, predicted); calibration bin, its confidence and correctness;
+    per task positive, negative, true positive, true negative.
+    """
+    n, k = probs.shape
+    pred = probs.argmax(axis=1)
+    conf, correct, bins = calibration(probs, y)
+    bin_onehot = np.zeros((n, N_CALIBRATION_BINS))
+    bin_onehot[np.arange(n), bins] = 1.0
+    cols = [np.eye(k * k)[y * k + pred], bin_onehot, bin_onehot * conf[:, None], bin_onehot * correct[:, None]]
+    for task, (is_pos, score) in tasks.items():
+        called = score >= thresholds.get(task, DEFAULT_THRESHOLD)
+        cols.append(np.stack([is_pos, ~is_pos, is_pos & called, ~is_pos & ~called], axis=1).astype(float))
+    return np.concatenate(cols, axis=1)
+
+
+def _confusion_metrics(cm: np.ndarray, present: np.ndarray, all_present: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, class-averaged metrics and quadratic kappa from confusion matrices (B, K, K)."""
+    k = cm.shape[1]
+    total = cm.sum(axis=(1, 2))
+    row, col, diag = cm.sum(axis=2), cm.sum(axis=1), np.einsum("bii->bi", cm)
+    recall = diag / row
+    precision = np.where(col > 0, diag / col, 0.0)
+    f1 = np.where(row + col > 0, 2 * diag / (row + col), 0.0)
+    wq = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2.0
+    observed = (cm * wq).sum(axis=(1, 2)) / total
+    expected = np.einsum("bi,bj,ij->b", row, col, wq) / total**2
+    return {
+        "accuracy": diag.sum(axis=1) / total,
+        "balanced_accuracy": _keep(recall[:, present].mean(axis=1), all_present),
+        "macro_precision": _keep(precision[:, present].mean(axis=1), all_present),
+        "macro_recall": _keep(recall[:, present].mean(axis=1), all_present),
+        "macro_f1": _keep(f1[:, present].mean(axis=1), all_present),
+        "kappa_quadratic": np.where(expected > 1e-12, 1.0 - observed / expected, np.nan),
+    }
+
+
+def _keep(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    return np.where(ok, values, np.nan)
+
+
 def resample_metrics(
     weights: np.ndarray,
     y: np.ndarray,
@@ -80,53 +123,20 @@ def resample_metrics(
     Class-averaged metrics are averaged over ``present`` (classes with labels in the full data) and
     skipped in resamples that miss any of them; task metrics are skipped without positives/negatives.
     """
-    n, k = probs.shape
-    pred = probs.argmax(axis=1)
-    conf, correct, bins = calibration(probs, y)
+    k = probs.shape[1]
     nb = N_CALIBRATION_BINS
-    cell = y * k + pred
-    bin_onehot = np.zeros((n, nb))
-    bin_onehot[np.arange(n), bins] = 1.0
-    cols = [np.eye(k * k)[cell], bin_onehot, bin_onehot * conf[:, None], bin_onehot * correct[:, None]]
-    for task, (is_pos, score) in tasks.items():
-        called = score >= thresholds.get(task, DEFAULT_THRESHOLD)
-        cols.append(np.stack([is_pos, ~is_pos, is_pos & called, ~is_pos & ~called], axis=1).astype(float))
-    sums = weights @ np.concatenate(cols, axis=1)
-
+    sums = weights @ _indicator_columns(y, probs, tasks, thresholds)
     cm = sums[:, : k * k].reshape(-1, k, k)
+    all_present = (cm.sum(axis=2)[:, present] > 0).all(axis=1)
     off = k * k
-    total = cm.sum(axis=(1, 2))
-    row, col, diag = cm.sum(axis=2), cm.sum(axis=1), np.einsum("bii->bi", cm)
-    all_present = (row[:, present] > 0).all(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        recall = diag / row
-        precision = np.where(col > 0, diag / col, 0.0)
-        f1 = np.where(row + col > 0, 2 * diag / (row + col), 0.0)
-        wq = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2.0
-        observed = (cm * wq).sum(axis=(1, 2)) / total
-        expected = np.einsum("bi,bj,ij->b", row, col, wq) / total**2
-        kappa = np.where(expected > 1e-12, 1.0 - observed / expected, np.nan)
-
-        def keep(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
-            return np.where(ok, values, np.nan)
-
-        out = {
-            "accuracy": diag.sum(axis=1) / total,
-            "balanced_accuracy": keep(recall[:, present].mean(axis=1), all_present),
-            "macro_precision": keep(precision[:, present].mean(axis=1), all_present),
-            "macro_recall": keep(recall[:, present].mean(axis=1), all_present),
-            "macro_f1": keep(f1[:, present].mean(axis=1), all_present),
-            "kappa_quadratic": kappa,
-        }
-        counts = sums[:, off : off + nb]
-        conf_sum = sums[:, off + nb : off + 2 * nb]
-        correct_sum = sums[:, off + 2 * nb : off + 3 * nb]
+        out = _confusion_metrics(cm, present, all_present)
+        counts, conf_sum, correct_sum = (sums[:, off + i * nb : off + (i + 1) * nb] for i in range(3))
         out["ece"] = np.abs(correct_sum - conf_sum).sum(axis=1) / counts.sum(axis=1)
         off += 3 * nb
-
         if present.size >= 2:
             per_class = np.stack([weighted_auc(weights, y == c, probs[:, c]) for c in present], axis=1)
-            out["macro_auc"] = keep(per_class.mean(axis=1), all_present)
+            out["macro_auc"] = _keep(per_class.mean(axis=1), all_present)
         else:
             out["macro_auc"] = np.full(weights.shape[0], np.nan)
         for task, (is_pos, score) in tasks.items():
