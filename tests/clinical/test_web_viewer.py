@@ -105,6 +105,16 @@ def test_nifti_upload_is_checked_and_de_identified(app_store) -> None:  # type: 
         assert b"Doe" not in raw  # descrip and the header extension are gone
         back = nib.Nifti1Image.from_bytes(raw)
         assert np.array_equal(np.asanyarray(back.dataobj), vol) and back.header.get_zooms() == (1.5, 1.5, 3.0)
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("study/ct.nii.gz", _nifti_bytes(vol))
+        zf.writestr("study/notes.txt", b"not an image")
+    r = client.post("/api/upload", files={"file": ("vols.zip", buf.getvalue())}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    assert [j["kind"] for j in r.json()["jobs"]] == ["segment-3d"] and len(r.json()["skipped"]) == 1
 
 
 @pytest.mark.parametrize("case,status,words", [
@@ -348,6 +358,7 @@ def _red(rgb):  # type: ignore[no-untyped-def]
 def test_volume_viewer_in_headless_chromium(tmp_path: Path, clin, fast_models) -> None:  # type: ignore[no-untyped-def]
     """Upload a NIfTI volume, let the worker segment it, open its page: NiiVue draws the volume with
     the red liver mask, the legend is there, and every request stays on the app's own origin."""
+    import base64
     import os
     import time
 
@@ -391,6 +402,7 @@ def test_volume_viewer_in_headless_chromium(tmp_path: Path, clin, fast_models) -
         assert lit > 0.02 * rgb.shape[0] * rgb.shape[1], "the canvas is blank"
         red_with_mask = _red(rgb)
         assert red_with_mask > 0.01 * rgb.shape[0] * rgb.shape[1], "no red liver mask drawn"
+        (shots / "volume_page.png").write_bytes(base64.b64decode(browser.cmd("GET", "/screenshot")))
         legend = browser.js("return document.getElementById('legend').innerText")
         assert "red = liver mask" in legend and "gray = the uploaded volume" in legend
         assert "How accurate the model is" in browser.js("return document.body.innerText")

@@ -56,7 +56,7 @@ _JOB = """<p><a href="/">&larr; jobs</a></p><h1>Job {{ j.id }}: {{ j.name or '' 
 <h3>Downloads</h3><ul>{% for f in r.files %}<li><a href="/jobs/{{ j.id }}/files/{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
 {% elif r and r.route == 'segment-3d' %}
 <h2>Liver segmentation (MR/CT volume): {% if r.liver_volume_ml is not none %}liver {{ '%.1f'|format(r.liver_volume_ml) }} ml{% else %}no liver volume (voxel size unknown){% endif %}</h2>
-<p>Volume {{ r.shape|join(' × ') }} voxels{% if r.spacing_mm %}, voxel {{ r.spacing_mm|map('round', 2)|join(' × ') }} mm{% endif %}.</p>
+<p>Volume {{ r.shape|join(' × ') }} voxels (slices × rows × columns){% if r.spacing_mm %}, voxel {{ r.spacing_mm|map('round', 2)|join(' × ') }} mm{% endif %}.</p>
 """ + VOLUME_HTML + """
 {% for n in r.notes %}<p><i>{{ n }}</i></p>{% endfor %}
 <h3>Downloads</h3><ul>{% for f in r.files %}<li><a href="/jobs/{{ j.id }}/files/{{ f }}">{{ f }}</a></li>{% endfor %}</ul>
