@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from liverfib.dataset import audit_folder, audit_items, cramers_v
-from liverfib.dataset.audit import AUDIT_JSON_KEYS, SIMILARITY_BANDS, GroupingRule, _near_pairs
+from liverfib.dataset.audit import AUDIT_JSON_KEYS, SIMILARITY_BANDS, GroupingRule
+from liverfib.dataset.similarity import near_pairs
 from liverfib.errors import InputError
 from liverfib.io import LabelledItem
 
@@ -409,7 +410,7 @@ def test_grouping_rule_links() -> None:
         # two unit vectors with the given cosine
         desc = np.stack([unit([1, 0]), unit([pixel, np.sqrt(1 - pixel**2)])]).astype(np.float32)
         emb = np.stack([unit([1, 0]), unit([cnn, np.sqrt(1 - cnn**2)])]).astype(np.float32)
-        pairs, _ = _near_pairs(desc, np.zeros((2, 64), bool), emb, rule or GroupingRule())
+        pairs, _ = near_pairs(desc, np.zeros((2, 64), bool), emb, rule or GroupingRule())
         return len(pairs) == 1
 
     assert linked(0.86, 0.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,6 @@ def write_mask_montage(
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
     if volume.ndim != 3 or mask.shape != volume.shape:
         raise ValueError(f"need a 3D volume and a mask of its shape, got {volume.shape} and {mask.shape}")
@@ -92,22 +92,44 @@ def write_mask_montage(
             ax.set_axis_off()
             if col >= len(picks[view]):
                 continue
-            k = picks[view][col]
-            if view == "axial":  # (y, x): anterior up, patient right on the left
-                img, m, aspect, origin = volume[k], mask[k], sy / sx, "upper"
-            elif view == "coronal":  # (z, x): superior up
-                img, m, aspect, origin = volume[:, k, :], mask[:, k, :], sz / sx, "lower"
-            else:  # sagittal (z, y): superior up, anterior on the left
-                img, m, aspect, origin = volume[:, :, k], mask[:, :, k], sz / sy, "lower"
-            ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, origin=origin, interpolation="nearest")
-            if m.any() and not m.all():
-                ax.contour(m.astype(np.float32), levels=[0.5], colors=_OUTLINE, linewidths=1.0, origin=origin)
-            ax.set_title(f"{view} {k + 1}/{volume.shape[('axial', 'coronal', 'sagittal').index(view)]}", fontsize=8)
+            _draw_panel(ax, volume, mask, view, picks[view][col], (sz, sy, sx), (lo, hi))
     vol_text = f"{volume_ml:.1f} ml" if volume_ml is not None else "volume unknown (no spacing)"
     spacing_text = f"voxel {sx:.2f} x {sy:.2f} x {sz:.2f} mm" if spacing_mm is not None else "voxel size unknown"
     heading = f"{title}\n{label} {vol_text}; {spacing_text}; radiological view (patient right on the left)"
-    if synthetic:
-        heading = "SYNTHETIC - " + heading
+    _add_heading(fig, "SYNTHETIC - " + heading if synthetic else heading, label)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write(Path(path), data=buf.getvalue())
+
+
+def _draw_panel(
+    ax: Any,
+    volume: np.ndarray,
+    mask: np.ndarray,
+    view: str,
+    k: int,
+    spacing: tuple[float, float, float],
+    display: tuple[float, float],
+) -> None:
+    """Slice ``k`` of ``view`` in gray (``display`` range) with the mask outline, at physical aspect."""
+    sz, sy, sx = spacing
+    if view == "axial":  # (y, x): anterior up, patient right on the left
+        img, m, aspect, origin = volume[k], mask[k], sy / sx, "upper"
+    elif view == "coronal":  # (z, x): superior up
+        img, m, aspect, origin = volume[:, k, :], mask[:, k, :], sz / sx, "lower"
+    else:  # sagittal (z, y): superior up, anterior on the left
+        img, m, aspect, origin = volume[:, :, k], mask[:, :, k], sz / sy, "lower"
+    lo, hi = display
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, origin=origin, interpolation="nearest")
+    if m.any() and not m.all():
+        ax.contour(m.astype(np.float32), levels=[0.5], colors=_OUTLINE, linewidths=1.0, origin=origin)
+    ax.set_title(f"{view} {k + 1}/{volume.shape[('axial', 'coronal', 'sagittal').index(view)]}", fontsize=8)
+
+
+def _add_heading(fig: Any, heading: str, label: str) -> None:
+    """Title above the panels and the outline legend below them."""
+    from matplotlib.lines import Line2D
+
     fig.suptitle(heading, fontsize=9)
     fig.legend(
         handles=[Line2D([0], [0], color=_OUTLINE, lw=1.5, label=f"{label} mask outline")],
@@ -115,6 +137,3 @@ def write_mask_montage(
         fontsize=8,
         frameon=False,
     )
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return atomic_write(Path(path), data=buf.getvalue())
