@@ -200,16 +200,16 @@ def test_ordinal_probe(trained_run, tmp_path: Path) -> None:
 def test_augmented_view_probe(trained_run, tmp_path: Path, monkeypatch) -> None:
     """aug_views=K fits the probe on (2 + K) feature rows per training image, then predicts as usual."""
     from liverfib.inference.predictor import load_predictor
-    from liverfib.training import staging as staging_module
+    from liverfib.training import probe as probe_module
 
     fitted_rows: list[int] = []
-    real_fit = staging_module._fit_linear
+    real_fit = probe_module.fit_linear
 
     def spy(X, y, C, head, seed):
         fitted_rows.append(len(y))
         return real_fit(X, y, C, head, seed)
 
-    monkeypatch.setattr(staging_module, "_fit_linear", spy)
+    monkeypatch.setattr(probe_module, "fit_linear", spy)
     summary = train_staging(
         trained_run.dataset.root, trained_run.split_csv, tmp_path / "run",
         _cfg(trained_run, aug_views=2, refit_train_val=True),

@@ -103,79 +103,6 @@ def _images(data_dir: Path, rows: list[dict[str, str]], pre: Any) -> np.ndarray:
     return np.stack(out)
 
 
-def _features(net: Any, images: np.ndarray, pre: Any, flip: bool, batch: int = 32) -> np.ndarray:
-    import torch
-
-    from liverfib.progress import Progress
-
-    feats = []
-    with Progress(len(images), "features", "img") as bar:
-        for s in range(0, len(images), batch):
-            x = torch.from_numpy(np.stack([pre.normalise(im) for im in images[s : s + batch]]))
-            with torch.inference_mode():
-                f = net.pooled_features(x)
-                if flip:
-                    f = 0.5 * (f + net.pooled_features(x.flip(-1)))
-            feats.append(f.numpy())
-            bar.update(len(x))
-    return np.concatenate(feats)
-
-
-def _augmented_rows(
-    net: Any, images: np.ndarray, y: np.ndarray, pre: Any, views: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows of the clean image, its flip and ``views`` augmented views, with their labels."""
-    from liverfib.preprocess.augment import build_us_augment
-
-    aug = build_us_augment(seed)
-    blocks = [_features(net, images, pre, flip=False), _features(net, images[:, :, ::-1].copy(), pre, flip=False)]
-    for _ in range(views):
-        blocks.append(_features(net, np.stack([aug(im) for im in images]), pre, flip=False))
-    return np.concatenate(blocks), np.tile(y, len(blocks))
-
-
-def _fit_linear(
-    X: np.ndarray, y: np.ndarray, C: float, head: str, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit the head on standardised features; returns (weight (out, F), bias (out,))."""
-    from sklearn.linear_model import LogisticRegression
-
-    if head == "ordinal":  # Frank & Hall: one binary model per threshold P(y > k)
-        ws, bs = [], []
-        for k in range(len(STAGES) - 1):
-            t = (y > k).astype(int)
-            m = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed).fit(X, t)
-            ws.append(m.coef_[0])
-            bs.append(m.intercept_[0])
-        return np.stack(ws), np.array(bs)
-    m = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=seed).fit(X, y)
-    return m.coef_, m.intercept_
-
-
-def _set_head(net: Any, mean: np.ndarray, std: np.ndarray, w: np.ndarray, b: np.ndarray) -> None:
-    import torch
-
-    linear = net.head[-1]
-    with torch.no_grad():
-        net.feat_mean.copy_(torch.from_numpy(mean))
-        net.feat_std.copy_(torch.from_numpy(std))
-        if net.head_kind == "mlp":  # a linear probe cannot initialise an MLP; fine-tuning learns it
-            return
-        linear.weight.copy_(torch.from_numpy(w.astype(np.float32)))
-        linear.bias.copy_(torch.from_numpy(b.astype(np.float32)))
-
-
-def _head_probs(X: np.ndarray, w: np.ndarray, b: np.ndarray, head: str) -> np.ndarray:
-    import torch
-
-    from liverfib.models.staging import ordinal_to_probs
-
-    z = torch.from_numpy(X @ w.T + b).float()
-    p = ordinal_to_probs(z) if head == "ordinal" else torch.softmax(z, dim=1)
-    p = p / p.sum(dim=1, keepdim=True)
-    return p.numpy().astype(np.float64)
-
-
 def train_staging(
     data_dir: Path,
     split_csv: Path,
@@ -187,17 +114,53 @@ def train_staging(
 ) -> dict[str, Any]:
     """Train per ``cfg``; write the bundle ``model/``, ``config.yaml``, ``log.csv``, ``val_metrics.json`` in ``out_dir``."""
     import torch
-    import yaml
 
-    from liverfib._version import __version__
-    from liverfib.dataset.fingerprint import file_sha256
-    from liverfib.evaluation import evaluate_probabilities, fit_thresholds
-    from liverfib.models.bundle import save_bundle
     from liverfib.models.registry import get_spec
     from liverfib.models.staging import StagingNet
     from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
-    from liverfib.report.jsonio import write_json
-    from liverfib.training.finetune import macro_auc
+    from liverfib.training.probe import fit_probe
+
+    _check_options(cfg, device)
+    spec = get_spec(cfg.backbone)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    t0 = time.time()
+    pre_cfg = PreprocessConfig(
+        img_size=cfg.img_size or spec.img_size, fan_mask=cfg.fan_mask, fan_crop=cfg.fan_crop, nlm=cfg.nlm, nlm_h=cfg.nlm_h
+    )
+    pre = UltrasoundPreprocess(pre_cfg)
+    train_rows, val_rows, y_tr, y_va = _split_rows(data_dir, split_csv, val_subset, cfg.dedup)
+    net = StagingNet(
+        cfg.backbone, head=cfg.head, feature_stages=cfg.feature_stages, pooling=cfg.pooling, pretrained=True
+    ).eval()
+    img_tr = _images(data_dir, train_rows, pre)
+    img_va = _images(data_dir, val_rows, pre)
+    X_tr, y_fit, X_va = _probe_rows(net, img_tr, y_tr, img_va, pre, cfg)
+    log: list[dict[str, Any]] = []
+    probe_auc, best_C = fit_probe(net, X_tr, y_fit, X_va, y_va, cfg, log, t0)
+    if cfg.epochs > 0:
+        from liverfib.training.finetune import finetune
+
+        net = finetune(
+            net, img_tr, y_tr, img_va, y_va, pre, cfg, out_dir, device=device, log=log, t0=t0,
+            init_auc=probe_auc if cfg.head != "mlp" else -1.0,  # the MLP net holds no probe
+        )
+    net = net.cpu().eval()
+    thresholds, val_metrics = _validation_metrics(net, img_va, y_va, val_rows, pre, cfg.seed)
+    if cfg.refit_train_val and cfg.epochs == 0:
+        _refit_train_val(net, X_tr, y_fit, X_va, img_va, y_va, pre, cfg, best_C)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_seconds = round(time.time() - t0, 1)
+    run = {"data_dir": data_dir, "split_csv": split_csv, "val_subset": val_subset, "n_train": len(train_rows),
+           "selected_C": best_C, "weights_origin": spec.weights, "train_seconds": train_seconds}
+    ckpt = _save_model(out_dir, net, cfg, pre_cfg, val_metrics, thresholds, run)
+    _write_run_files(out_dir, cfg, pre_cfg, best_C, log, val_metrics)
+    return {"checkpoint": str(ckpt), "selected_C": best_C, "n_train": len(train_rows), "n_val": len(val_rows),
+            "train_seconds": train_seconds, "weights_origin": spec.weights, "val_metrics": val_metrics}
+
+
+def _check_options(cfg: StagingConfig, device: str) -> None:
+    import torch
 
     if cfg.head == "mlp" and cfg.epochs == 0:
         raise ConfigError(
@@ -207,19 +170,28 @@ def train_staging(
         raise ConfigError(f"--device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda requested but no CUDA device is available")
-    spec = get_spec(cfg.backbone)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    t0 = time.time()
-    pre_cfg = PreprocessConfig(
-        img_size=cfg.img_size or spec.img_size,
-        fan_mask=cfg.fan_mask,
-        fan_crop=cfg.fan_crop,
-        nlm=cfg.nlm,
-        nlm_h=cfg.nlm_h,
-    )
-    pre = UltrasoundPreprocess(pre_cfg)
-    train_rows = load_split_rows(data_dir, split_csv, "train", cfg.dedup)
+
+
+def _probe_rows(
+    net: Any, img_tr: np.ndarray, y_tr: np.ndarray, img_va: np.ndarray, pre: Any, cfg: StagingConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probe features: training rows (N', F) with their labels (clean, or clean + flip + augmented
+    views), and validation rows (N_va, F)."""
+    from liverfib.training.probe import augmented_rows, features
+
+    X_va = features(net, img_va, pre, cfg.flip_features)
+    if cfg.aug_views > 0:
+        X_tr, y_fit = augmented_rows(net, img_tr, y_tr, pre, cfg.aug_views, cfg.seed)
+    else:
+        X_tr, y_fit = features(net, img_tr, pre, cfg.flip_features), y_tr
+    return X_tr, y_fit, X_va
+
+
+def _split_rows(
+    data_dir: Path, split_csv: Path, val_subset: str, dedup: bool
+) -> tuple[list[dict[str, str]], list[dict[str, str]], np.ndarray, np.ndarray]:
+    """Train and validation rows with their stage indices; both must hold at least two stages."""
+    train_rows = load_split_rows(data_dir, split_csv, "train", dedup)
     val_rows = load_split_rows(data_dir, split_csv, val_subset, dedup=True)
     y_tr = np.array([STAGES.index(r["label"]) for r in train_rows])
     y_va = np.array([STAGES.index(r["label"]) for r in val_rows])
@@ -230,58 +202,17 @@ def train_staging(
             f"'{val_subset}' rows hold fewer than two stages ({sorted({r['label'] for r in val_rows})}); "
             "model selection needs at least two: re-split or pass another --val-subset"
         )
-    net = StagingNet(
-        cfg.backbone, head=cfg.head, feature_stages=cfg.feature_stages, pooling=cfg.pooling, pretrained=True
-    ).eval()
-    img_tr = _images(data_dir, train_rows, pre)
-    img_va = _images(data_dir, val_rows, pre)
-    X_va = _features(net, img_va, pre, cfg.flip_features)
-    if cfg.aug_views > 0:
-        X_tr, y_fit = _augmented_rows(net, img_tr, y_tr, pre, cfg.aug_views, cfg.seed)
-    else:
-        X_tr, y_fit = _features(net, img_tr, pre, cfg.flip_features), y_tr
-    mean, std = X_tr.mean(0), X_tr.std(0) + 1e-6
-    Z_tr, Z_va = (X_tr - mean) / std, (X_va - mean) / std
-    log: list[dict[str, Any]] = []
-    best = (-1.0, cfg.C_grid[0], None, None)
-    for C in cfg.C_grid:
-        w, b = _fit_linear(Z_tr, y_fit, C, cfg.head, cfg.seed)
-        p_va = _head_probs(Z_va, w, b, cfg.head)
-        auc = macro_auc(y_va, p_va)
-        acc = float(np.mean(p_va.argmax(1) == y_va))
-        log.append(
-            {
-                "phase": "probe",
-                "C": C,
-                "epoch": 0,
-                "val_macro_auc": auc,
-                "val_accuracy": acc,
-                "seconds": round(time.time() - t0, 1),
-            }
-        )
-        if auc > best[0]:
-            best = (auc, C, w, b)
-    _, best_C, w, b = best
-    _set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
-    if cfg.epochs > 0:
-        from liverfib.training.finetune import finetune
+    return train_rows, val_rows, y_tr, y_va
 
-        net = finetune(
-            net,
-            img_tr,
-            y_tr,
-            img_va,
-            y_va,
-            pre,
-            cfg,
-            out_dir,
-            device=device,
-            log=log,
-            t0=t0,
-            init_auc=best[0] if cfg.head != "mlp" else -1.0,  # the MLP net holds no probe
-        )
-    net = net.cpu().eval()
-    # validation predictions of the final network
+
+def _validation_metrics(
+    net: Any, img_va: np.ndarray, y_va: np.ndarray, val_rows: list[dict[str, str]], pre: Any, seed: int
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Thresholds fitted on, and metrics of, the final network's validation predictions."""
+    import torch
+
+    from liverfib.evaluation import evaluate_probabilities, fit_thresholds
+
     with torch.inference_mode():
         p_va = np.concatenate(
             [
@@ -297,20 +228,35 @@ def train_staging(
     sources = [r.get("source") or "?" for r in val_rows]
     thresholds = fit_thresholds(val_labels, p_va, list(STAGES))
     val_metrics = evaluate_probabilities(
-        val_labels, p_va, list(STAGES), groups=groups, sources=sources, n_boot=500, seed=cfg.seed
+        val_labels, p_va, list(STAGES), groups=groups, sources=sources, n_boot=500, seed=seed
     )
-    if cfg.refit_train_val and cfg.epochs == 0:
-        if cfg.aug_views > 0:
-            X_va_fit, y_va_fit = _augmented_rows(net, img_va, y_va, pre, cfg.aug_views, cfg.seed + 1)
-        else:
-            X_va_fit, y_va_fit = X_va, y_va
-        X_all = np.concatenate([X_tr, X_va_fit])
-        mean, std = X_all.mean(0), X_all.std(0) + 1e-6
-        w, b = _fit_linear((X_all - mean) / std, np.concatenate([y_fit, y_va_fit]), best_C, cfg.head, cfg.seed)
-        _set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    train_seconds = round(time.time() - t0, 1)
-    ckpt = save_bundle(
+    return thresholds, val_metrics
+
+
+def _refit_train_val(
+    net: Any, X_tr: np.ndarray, y_fit: np.ndarray, X_va: np.ndarray, img_va: np.ndarray, y_va: np.ndarray,
+    pre: Any, cfg: StagingConfig, best_C: float,
+) -> None:
+    """Refit the probe with the chosen C on train + validation rows (augmented views too)."""
+    from liverfib.training.probe import augmented_rows, refit_probe
+
+    if cfg.aug_views > 0:
+        X_va_fit, y_va_fit = augmented_rows(net, img_va, y_va, pre, cfg.aug_views, cfg.seed + 1)
+    else:
+        X_va_fit, y_va_fit = X_va, y_va
+    refit_probe(net, np.concatenate([X_tr, X_va_fit]), np.concatenate([y_fit, y_va_fit]), best_C, cfg.head, cfg.seed)
+
+
+def _save_model(
+    out_dir: Path, net: Any, cfg: StagingConfig, pre_cfg: Any, val_metrics: dict[str, Any],
+    thresholds: dict[str, float], run: dict[str, Any],
+) -> Path:
+    """The ``us-staging`` bundle in ``out_dir/model`` with its validation metrics and provenance."""
+    from liverfib._version import __version__
+    from liverfib.dataset.fingerprint import file_sha256
+    from liverfib.models.bundle import save_bundle
+
+    return save_bundle(
         out_dir / "model",
         net,
         task="us-staging",
@@ -318,21 +264,31 @@ def train_staging(
         classes=list(STAGES),
         preprocessing=pre_cfg.to_dict(),
         input={"size": [pre_cfg.img_size, pre_cfg.img_size], "channels": 3},
-        metrics={"split": val_subset, "values": {
+        metrics={"split": run["val_subset"], "values": {
             k: val_metrics[k] for k in ("n", "accuracy", "macro_auc", "auc_ge_f2", "kappa_quadratic", "ci95")
         }},
-        training_data={"description": str(data_dir), "split_csv": str(split_csv), "n_train": len(train_rows),
-                       "fingerprint": f"sha256:{file_sha256(Path(split_csv))} (split CSV)"},
+        training_data={"description": str(run["data_dir"]), "split_csv": str(run["split_csv"]), "n_train": run["n_train"],
+                       "fingerprint": f"sha256:{file_sha256(Path(run['split_csv']))} (split CSV)"},
         seed=cfg.seed,
         code_version=f"liverfib {__version__}",
         extra={
             "thresholds": thresholds,
             "train_config": cfg.model_dump(mode="json"),
-            "selected_C": best_C,
-            "weights_origin": spec.weights,
-            "train_seconds": train_seconds,
+            "selected_C": run["selected_C"],
+            "weights_origin": run["weights_origin"],
+            "train_seconds": run["train_seconds"],
         },
     )
+
+
+def _write_run_files(
+    out_dir: Path, cfg: StagingConfig, pre_cfg: Any, best_C: float, log: list[dict[str, Any]], val_metrics: dict[str, Any]
+) -> None:
+    """``config.yaml`` (resolved config + chosen C), ``log.csv`` and ``val_metrics.json``."""
+    import yaml
+
+    from liverfib.report.jsonio import write_json
+
     (out_dir / "config.yaml").write_text(
         yaml.safe_dump(
             {**cfg.model_dump(mode="json"), "selected_C": best_C, "preprocess": pre_cfg.to_dict()},
@@ -345,12 +301,3 @@ def train_staging(
         wr.writeheader()
         wr.writerows(log)
     write_json(val_metrics, out_dir / "val_metrics.json")
-    return {
-        "checkpoint": str(ckpt),
-        "selected_C": best_C,
-        "n_train": len(train_rows),
-        "n_val": len(val_rows),
-        "train_seconds": train_seconds,
-        "weights_origin": spec.weights,
-        "val_metrics": val_metrics,
-    }

@@ -90,62 +90,15 @@ def fit(
         raise ValueError(f"scheduler_per must be 'step' or 'epoch', got {scheduler_per!r}")
     dev = torch.device(device)
     use_amp = amp and dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    state = FitState(net=net, best_score=initial_score)
-    if validate is not None:
-        state.best_state = _cpu_copy(net)
+    state = FitState(net=net, best_score=initial_score, best_state=_cpu_copy(net) if validate is not None else None)
     start_epoch = _resume(resume, resume_key, state, optimizer, scheduler, generators) if resume else 0
-    set_train = train_mode or (lambda n: n.train())
-
-    def run_validation() -> dict[str, Any]:
-        assert validate is not None
-        score, logs = validate(net, state)
-        state.validated_step = state.step
-        if state.rows:
-            state.rows[-1].update(logs)
-        if state.best_score is None or score > state.best_score:
-            state.best_score, state.best_step, state.stale = score, state.step, 0
-            state.best_state = _cpu_copy(net)
-        else:
-            state.stale += 1
-        if patience is not None and state.stale >= patience:
-            state.stop = True
-        for hook in after_validation:
-            hook(state, logs)
-        set_train(net)
-        return logs
-
+    loop = _Loop(
+        state, optimizer, loss_fn, dev, use_amp, torch.amp.GradScaler("cuda", enabled=use_amp), scheduler,
+        scheduler_per, validate, validate_every, patience, time_limit_s, train_mode or (lambda n: n.train()),
+        after_step, after_validation, after_epoch,
+    )
     for epoch in range(start_epoch, epochs):
-        state.epoch = epoch
-        set_train(net)
-        for batch in batches(epoch):
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(dev.type, enabled=use_amp):
-                loss, logs = loss_fn(net, batch, state)
-            scaler.scale(loss).backward()  # the one backward pass of liverfib
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None and scheduler_per == "step":
-                scheduler.step()
-            state.step += 1
-            state.rows.append({"step": state.step, "epoch": epoch + 1, **logs, "seconds": round(state.seconds, 3)})
-            for hook in after_step:
-                hook(state)
-            timed_out = time_limit_s is not None and state.seconds > time_limit_s
-            if validate is not None and validate_every and state.step % validate_every == 0:
-                run_validation()
-            if timed_out:
-                state.stop = True
-            if state.stop:
-                break
-        if scheduler is not None and scheduler_per == "epoch":
-            scheduler.step()
-        last = state.stop or epoch == epochs - 1
-        epoch_logs: dict[str, Any] = {}
-        if validate is not None and state.validated_step != state.step and (not validate_every or last):
-            epoch_logs = run_validation()
-        for hook in after_epoch:
-            hook(state, epoch_logs)
+        loop.run_epoch(epoch, batches(epoch), last_epoch=epoch == epochs - 1)
         if resume:
             _save_resume(resume, resume_key, state, optimizer, scheduler, generators)
         if state.stop:
@@ -154,6 +107,89 @@ def fit(
         net.load_state_dict(state.best_state)
     net.eval()
     return state
+
+
+@dataclass
+class _Loop:
+    """The settings of one :func:`fit` call and the three things its loop does: step, validate, epoch."""
+
+    state: FitState
+    optimizer: Any
+    loss_fn: Callable[[Any, Any, FitState], tuple[Any, dict[str, float]]]
+    dev: Any
+    use_amp: bool
+    scaler: Any
+    scheduler: Any
+    scheduler_per: str
+    validate: Callable[[Any, FitState], Validation] | None
+    validate_every: int | None
+    patience: int | None
+    time_limit_s: float | None
+    set_train: Callable[[Any], None]
+    after_step: Sequence[Callable[[FitState], None]]
+    after_validation: Sequence[Callable[[FitState, dict[str, Any]], None]]
+    after_epoch: Sequence[Callable[[FitState, dict[str, Any]], None]]
+
+    def train_step(self, batch: Any) -> None:
+        """Forward in ``loss_fn``, backward, optimiser (and per-step scheduler) step, log row, hooks."""
+        import torch
+
+        state, net = self.state, self.state.net
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.dev.type, enabled=self.use_amp):
+            loss, logs = self.loss_fn(net, batch, state)
+        self.scaler.scale(loss).backward()  # the one backward pass of liverfib
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None and self.scheduler_per == "step":
+            self.scheduler.step()
+        state.step += 1
+        state.rows.append({"step": state.step, "epoch": state.epoch + 1, **logs, "seconds": round(state.seconds, 3)})
+        for hook in self.after_step:
+            hook(state)
+
+    def run_validation(self) -> dict[str, Any]:
+        """Score the net on validation; keep its weights when strictly better; early stopping."""
+        state, net = self.state, self.state.net
+        assert self.validate is not None
+        score, logs = self.validate(net, state)
+        state.validated_step = state.step
+        if state.rows:
+            state.rows[-1].update(logs)
+        if state.best_score is None or score > state.best_score:
+            state.best_score, state.best_step, state.stale = score, state.step, 0
+            state.best_state = _cpu_copy(net)
+        else:
+            state.stale += 1
+        if self.patience is not None and state.stale >= self.patience:
+            state.stop = True
+        for hook in self.after_validation:
+            hook(state, logs)
+        self.set_train(net)
+        return logs
+
+    def run_epoch(self, epoch: int, batches: Iterable[Any], *, last_epoch: bool) -> None:
+        """One epoch: a step per batch (validating every ``validate_every`` steps), then epoch hooks."""
+        state = self.state
+        state.epoch = epoch
+        self.set_train(state.net)
+        for batch in batches:
+            self.train_step(batch)
+            timed_out = self.time_limit_s is not None and state.seconds > self.time_limit_s
+            if self.validate is not None and self.validate_every and state.step % self.validate_every == 0:
+                self.run_validation()
+            if timed_out:
+                state.stop = True
+            if state.stop:
+                break
+        if self.scheduler is not None and self.scheduler_per == "epoch":
+            self.scheduler.step()
+        last = state.stop or last_epoch
+        epoch_logs: dict[str, Any] = {}
+        if self.validate is not None and state.validated_step != state.step and (not self.validate_every or last):
+            epoch_logs = self.run_validation()
+        for hook in self.after_epoch:
+            hook(state, epoch_logs)
 
 
 def _cpu_copy(net: Any) -> dict[str, Any]:
