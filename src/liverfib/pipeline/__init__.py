@@ -14,7 +14,8 @@ from liverfib.pipeline.explain import run_explain, run_pseudo_masks
 from liverfib.pipeline.mre import run_mre, run_phantom_mre
 from liverfib.pipeline.mre_agreement import run_agreement
 from liverfib.pipeline.mri import run_mri_inspect, run_mri_phantom, run_mri_stage
-from liverfib.pipeline.mri_train import run_mri_train, run_train_seg_mri
+from liverfib.pipeline.mri_seg_train import run_train_seg_mri
+from liverfib.pipeline.mri_train import run_mri_train
 from liverfib.pipeline.predict import run_predict
 from liverfib.pipeline.radiomics import run_radiomics_evaluate, run_radiomics_extract, run_radiomics_train
 from liverfib.pipeline.segment import run_segment, run_train_seg

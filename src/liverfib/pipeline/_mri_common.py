@@ -1,16 +1,16 @@
 """Helpers shared by the MRI workflows (:mod:`liverfib.pipeline.mri`, :mod:`liverfib.pipeline.mri_train`,
-:mod:`liverfib.pipeline.segment_volume`)."""
+:mod:`liverfib.pipeline.mri_seg_train`, :mod:`liverfib.pipeline.segment_volume`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from liverfib.errors import InputError, ModelError
+from liverfib.errors import ModelError
 
 __all__ = ["CIRRMRI_SPLITS", "LIQA_CLASSES", "VOLUME_SUFFIXES", "LazySegmenter", "check_out_csv", "file_stem",
            "liver_segmenter", "staging_network",
-           "prediction_columns", "prob_cells", "case_progress", "cirrmri_slices", "liqa_slices"]
+           "prediction_columns", "prob_cells", "case_progress"]
 
 LIQA_CLASSES = ("S1", "S2", "S3", "S4")
 CIRRMRI_SPLITS = ("train", "valid", "test")
@@ -109,45 +109,3 @@ def case_progress(items: list[Any], desc: str) -> Any:
         for item in items:
             yield item
             bar.update()
-
-
-def cirrmri_slices(root: Path, size: int) -> list[Any]:
-    """Slices with masks from a CirrMRI600+ root (``train``/``valid`` scans that have a mask)."""
-    from liverfib.mri.exam import read_exam_volumes
-    from liverfib.mri.layouts import list_cirrmri_exams
-    from liverfib.mri.seg_training import SliceSample, _to_square
-    from liverfib.mri.segmentation import normalize_intensity
-
-    out = []
-    for exam in list_cirrmri_exams(root):
-        if exam.mask_path is None or exam.split == "test":
-            continue
-        images, mask = read_exam_volumes(exam)
-        vol = normalize_intensity(images[exam.phases[0]].array)
-        for k in range(vol.shape[0]):
-            x, m = _to_square(vol[k], mask.array[k], size)  # type: ignore[union-attr]
-            out.append(SliceSample(x.astype("float16"), m, str(exam.meta["subject"]), f"cirrmri-{exam.phases[0]}"))
-    if not out:
-        raise InputError(f"{root}: no CirrMRI600+ train/valid scans with masks found")
-    return out
-
-
-def liqa_slices(root: Path, size: int) -> list[Any]:
-    """GED4 slices with their mask_GED4 from a LiQA root (annotated cases only)."""
-    from liverfib.mri.exam import read_exam_volumes
-    from liverfib.mri.layouts import list_liqa_exams
-    from liverfib.mri.seg_training import SliceSample, _to_square
-    from liverfib.mri.segmentation import normalize_intensity
-
-    out = []
-    for exam in list_liqa_exams(root):
-        if exam.mask_path is None or "GED4" not in exam.phase_paths:
-            continue
-        images, mask = read_exam_volumes(exam)
-        vol = normalize_intensity(images["GED4"].array)
-        for k in range(vol.shape[0]):
-            x, m = _to_square(vol[k], mask.array[k], size)  # type: ignore[union-attr]
-            out.append(SliceSample(x.astype("float16"), m, exam.case_id.split("-")[0], "liqa"))
-    if not out:
-        raise InputError(f"{root}: no manifest.csv and no annotated LiQA cases (GED4 + mask_GED4) found")
-    return out

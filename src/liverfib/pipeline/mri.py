@@ -125,6 +125,12 @@ def run_mri_stage(
         if mask is not None:
             raise ConfigError("--mask is for single-volume (CirrMRI600+) models; a LiQA case carries mask_GED4.nii.gz")
         summary, text, rows, columns = _predict_liqa(path, net, cfg, seg, phases=phases)
+    return _with_provenance(summary, text, rows, columns, model=model, info=info, out_csv=out_csv)
+
+
+def _with_provenance(summary: dict[str, Any], text: str, rows: list[dict[str, Any]], columns: list[str], *,
+                     model: str, info: dict[str, Any], out_csv: Path | None) -> tuple[dict, str]:
+    """Add the model, what it was trained on and the SYNTHETIC flag; write the predictions CSV."""
     synthetic = bool(info.get("synthetic") or "SYNTHETIC" in str(info.get("data", "")))
     summary.update(model=str(model), model_trained_on=info.get("data", "unknown"), synthetic=synthetic)
     if synthetic:

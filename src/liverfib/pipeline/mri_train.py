@@ -1,4 +1,5 @@
-"""MRI training workflows: multi-phase (LiQA) and per-slice (CirrMRI600+) staging, 2D liver segmenter.
+"""MRI staging training (``train-mri``): multi-phase (LiQA) and per-slice (CirrMRI600+) networks
+(the MR/CT liver segmenter: :mod:`liverfib.pipeline.mri_seg_train`).
 
 Each ``run_*`` returns ``(json_summary, human_text)`` like the rest of :mod:`liverfib.pipeline`.
 """
@@ -15,13 +16,11 @@ from liverfib.pipeline._mri_common import (
     LIQA_CLASSES,
     LazySegmenter,
     case_progress,
-    cirrmri_slices,
-    liqa_slices,
     prediction_columns,
     prob_cells,
 )
 
-__all__ = ["run_mri_train", "run_train_seg_mri"]
+__all__ = ["run_mri_train"]
 
 
 def run_mri_train(
@@ -155,21 +154,14 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
                    n_slices: int, crop_size: int, seed: int, n_boot: int) -> tuple[dict, str]:
     from collections import Counter
 
-    import numpy as np
     from pydantic import ValidationError
 
-    from liverfib.evaluation.metrics import evaluate_probabilities
     from liverfib.models.bundle import save_bundle
     from liverfib.mri.layouts import list_cirrmri_exams
-    from liverfib.mri.slice_staging import (
-        SliceStagingConfig,
-        average_by_group,
-        predict_slice_probs,
-        scan_slices,
-        train_slice_staging,
-    )
+    from liverfib.mri.slice_staging import SliceStagingConfig, train_slice_staging
     from liverfib.mri.staging import staging_bundle_fields
     from liverfib.pipeline._common import write_rows
+    from liverfib.progress import Progress
     from liverfib.report.jsonio import write_json
 
     try:
@@ -184,30 +176,11 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
         counts = {s: len(v) for s, v in by_split.items()}
         raise InputError(f"{data}: need {sequence} scans in train_images/ and valid_images/, found {counts}")
     seg = LazySegmenter("default")
-    prepared: dict[str, dict[str, Any]] = {}
-    for split, members in by_split.items():
-        xs, ys, groups, rows_meta = [], [], [], []
-        for e in case_progress(members, f"prepare {split}"):
-            try:
-                s = scan_slices(e, cfg, seg_model=seg)
-            except InputError as exc:
-                raise InputError(f"scan {e.case_id} ({split}): {exc}") from None
-            xs.append(s.x)
-            ys += [e.stage - 1] * len(s.x)  # type: ignore[operator]
-            groups += [str(e.meta["subject"])] * len(s.x)
-            rows_meta += [(e, int(k), s.mask_source) for k in s.slice_index]
-        prepared[split] = {"x": np.concatenate(xs) if xs else np.zeros((0, 3, crop_size, crop_size), np.float16),
-                           "y": np.array(ys, dtype=np.int64), "groups": groups, "meta": rows_meta}
-    from liverfib.progress import Progress
-
+    prepared = {split: _scan_slices(members, split, cfg, seg) for split, members in by_split.items()}
     bar = Progress(steps, "train-mri", "step")
-
-    def progress(step: int, message: str) -> None:
-        bar.set(step, status=message)
-
-    tr, va, te = prepared["train"], prepared["valid"], prepared["test"]
+    tr, va = prepared["train"], prepared["valid"]
     net, log, best = train_slice_staging(tr["x"], tr["y"], cfg, x_val=va["x"], y_val=va["y"], steps=steps, seed=seed,
-                                         progress=progress)
+                                         progress=lambda step, message: bar.set(step, status=message))
     bar.close()
     classes = list(cfg.classes)
     result: dict[str, Any] = {
@@ -222,30 +195,8 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
                   "patient": "mean of the patient's slice probabilities; 95% CI from a bootstrap over patients"},
     }
     out.mkdir(parents=True, exist_ok=True)
-    if len(te["y"]):
-        p = predict_slice_probs(net, te["x"])
-        y_names = [classes[i] for i in te["y"]]
-        m_slice = evaluate_probabilities(y_names, p, classes, groups=te["groups"], n_boot=n_boot, seed=seed)
-        keys, p_pat = average_by_group(p, te["groups"])
-        label_of = dict(zip(te["groups"], y_names, strict=True))
-        m_pat = evaluate_probabilities([label_of[k] for k in keys], p_pat, classes, groups=keys, n_boot=n_boot, seed=seed)
-        result.update(
-            test_slice_accuracy=m_slice["accuracy"], test_slice_accuracy_ci95=m_slice["ci95"]["accuracy"],
-            test_patient_accuracy=m_pat["accuracy"], test_patient_accuracy_ci95=m_pat["ci95"]["accuracy"],
-            test_slice_macro_auc=m_slice["macro_auc"], test_patient_macro_auc=m_pat["macro_auc"],
-            test_patient_confusion_matrix=m_pat["confusion_matrix"],
-            metrics_slice=m_slice, metrics_patient=m_pat,
-        )
-        cols = prediction_columns(classes, ["slice"])
-        slice_rows = [{"path": f"{e.phase_paths[e.phases[0]]}#z{k}", "label": lab, "group": g, "source": sequence,
-                       "slice": k, **prob_cells(classes, pk)}
-                      for (e, k, _), lab, g, pk in zip(te["meta"], y_names, te["groups"], p, strict=True)]
-        path_of = {str(e.meta["subject"]): str(e.phase_paths[e.phases[0]]) for e in by_split["test"]}
-        patient_rows = [{"path": path_of[k], "label": label_of[k], "group": k, "source": sequence, "slice": "mean",
-                         **prob_cells(classes, pk)}
-                        for k, pk in zip(keys, p_pat, strict=True)]
-        write_rows(slice_rows, out / "test_predictions_slices.csv", cols)
-        write_rows(patient_rows, out / "test_predictions_patients.csv", cols)
+    if len(prepared["test"]["y"]):
+        result.update(_score_cirrmri_test(net, prepared["test"], by_split["test"], cfg, out, n_boot=n_boot, seed=seed))
     else:
         result.update(test_slice_accuracy=None, test_patient_accuracy=None, note="no test_images scans: no test metrics")
     result["seconds"] = round(time.time() - t0, 1)
@@ -255,139 +206,70 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
     save_bundle(out / "model", net, **staging_bundle_fields(
         net, data=_data_note(data), synthetic=_is_synthetic(data), layout="cirrmri", sequence=sequence,
         classes=classes, heldout=heldout))
+    return heldout, _cirrmri_text(result, len(log), sequence, out)
 
+
+def _scan_slices(exams: list[Any], split: str, cfg: Any, seg: LazySegmenter) -> dict[str, Any]:
+    """The 2.5D liver slices of the scans of one split: ``x``, class index ``y``, patient ``groups`` and
+    ``meta`` ``(exam, slice index, mask source)`` per slice."""
+    import numpy as np
+
+    from liverfib.mri.slice_staging import scan_slices
+
+    xs, ys, groups, rows_meta = [], [], [], []
+    for e in case_progress(exams, f"prepare {split}"):
+        try:
+            s = scan_slices(e, cfg, seg_model=seg)
+        except InputError as exc:
+            raise InputError(f"scan {e.case_id} ({split}): {exc}") from None
+        xs.append(s.x)
+        ys += [e.stage - 1] * len(s.x)  # type: ignore[operator]
+        groups += [str(e.meta["subject"])] * len(s.x)
+        rows_meta += [(e, int(k), s.mask_source) for k in s.slice_index]
+    return {"x": np.concatenate(xs) if xs else np.zeros((0, 3, cfg.crop_size, cfg.crop_size), np.float16),
+            "y": np.array(ys, dtype=np.int64), "groups": groups, "meta": rows_meta}
+
+
+def _score_cirrmri_test(net: Any, te: dict[str, Any], exams: list[Any], cfg: Any, out: Path, *, n_boot: int,
+                        seed: int) -> dict[str, Any]:
+    """Score the test slices per slice and per patient (mean of the slice probabilities); writes both
+    predictions CSVs and returns the result fields."""
+    from liverfib.evaluation.metrics import evaluate_probabilities
+    from liverfib.mri.slice_staging import average_by_group, predict_slice_probs
+    from liverfib.pipeline._common import write_rows
+
+    classes, sequence = list(cfg.classes), cfg.sequence
+    p = predict_slice_probs(net, te["x"])
+    y_names = [classes[i] for i in te["y"]]
+    m_slice = evaluate_probabilities(y_names, p, classes, groups=te["groups"], n_boot=n_boot, seed=seed)
+    keys, p_pat = average_by_group(p, te["groups"])
+    label_of = dict(zip(te["groups"], y_names, strict=True))
+    m_pat = evaluate_probabilities([label_of[k] for k in keys], p_pat, classes, groups=keys, n_boot=n_boot, seed=seed)
+    cols = prediction_columns(classes, ["slice"])
+    slice_rows = [{"path": f"{e.phase_paths[e.phases[0]]}#z{k}", "label": lab, "group": g, "source": sequence,
+                   "slice": k, **prob_cells(classes, pk)}
+                  for (e, k, _), lab, g, pk in zip(te["meta"], y_names, te["groups"], p, strict=True)]
+    path_of = {str(e.meta["subject"]): str(e.phase_paths[e.phases[0]]) for e in exams}
+    patient_rows = [{"path": path_of[k], "label": label_of[k], "group": k, "source": sequence, "slice": "mean",
+                     **prob_cells(classes, pk)}
+                    for k, pk in zip(keys, p_pat, strict=True)]
+    write_rows(slice_rows, out / "test_predictions_slices.csv", cols)
+    write_rows(patient_rows, out / "test_predictions_patients.csv", cols)
+    return dict(
+        test_slice_accuracy=m_slice["accuracy"], test_slice_accuracy_ci95=m_slice["ci95"]["accuracy"],
+        test_patient_accuracy=m_pat["accuracy"], test_patient_accuracy_ci95=m_pat["ci95"]["accuracy"],
+        test_slice_macro_auc=m_slice["macro_auc"], test_patient_macro_auc=m_pat["macro_auc"],
+        test_patient_confusion_matrix=m_pat["confusion_matrix"],
+        metrics_slice=m_slice, metrics_patient=m_pat,
+    )
+
+
+def _cirrmri_text(result: dict[str, Any], n_steps: int, sequence: str, out: Path) -> str:
     def fmt(key: str) -> str:
         v, ci = result.get(key), result.get(f"{key}_ci95")
         return "n/a" if v is None else f"{v:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
-    text = (f"trained {len(log)} steps on {result['n_scans']['train']} {sequence} scans "
+    return (f"trained {n_steps} steps on {result['n_scans']['train']} {sequence} scans "
             f"({result['n_slices']['train']} slices), selected step {result['selected_step']} on valid; "
             f"test accuracy per slice {fmt('test_slice_accuracy')}, per patient {fmt('test_patient_accuracy')} "
             f"({result['n_scans']['test']} patients) -> {out / 'model'}")
-    return {k: v for k, v in result.items() if not k.startswith("metrics_")}, text
-
-
-def run_train_seg_mri(
-    data_dir: Path,
-    *,
-    out_dir: Path,
-    config: Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    val_fraction: float = 0.2,
-    threads: int | None = 1,
-) -> tuple[dict[str, Any], str]:
-    """``train-seg --task mri``: the 2D slice-wise MR/CT liver segmenter.
-
-    ``data_dir`` is a folder with ``manifest.csv`` holding ``file,mask[,source,case_id]`` (2D slices,
-    like ../shared/data/ct-liver-slices) or ``case_id,image,mask`` (NIfTI volumes, like
-    ../shared/data/mr-ct-liver), a CirrMRI600+ root (train/valid scans with masks; grouped by
-    subject id, so T1 and T2 of one patient stay together) or a LiQA root (GED4 + mask_GED4). Defaults < YAML ``config`` <
-    ``overrides`` (``arch``, ``epochs``, ``batch_size``, ``lr``, ``img_size``, ``seed``, plus YAML-only
-    ``n_synthetic`` and ``mean_teacher``). A ``val_fraction`` of the cases (grouped) is held out and
-    scored with Dice/HD95 (monai.metrics).
-    """
-    import csv
-
-    import numpy as np
-    import yaml
-    from pydantic import BaseModel, ConfigDict, ValidationError
-
-    from liverfib.evaluation.segmentation import dice_hd95
-    from liverfib.models.bundle import save_bundle
-    from liverfib.mri.seg_training import (
-        SliceSample,
-        slices_from_ct_folder,
-        slices_from_synthetic,
-        slices_from_volumes,
-        train_segmenter,
-    )
-    from liverfib.mri.segmentation import SegModel, SegModelConfig, seg_bundle_fields
-    from liverfib.report.jsonio import write_json
-
-    class SegTrainConfig(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-        arch: str = "unet-lite0"
-        img_size: int = 160
-        epochs: float | None = None
-        steps: int = 300
-        batch_size: int = 8
-        lr: float = 1e-3
-        seed: int = 0
-        n_synthetic: int = 0
-        mean_teacher: float = 0.0
-
-    values: dict[str, Any] = {}
-    if config is not None:
-        try:
-            values = yaml.safe_load(Path(config).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{config}: cannot read YAML config ({exc})") from None
-    values.update(overrides or {})
-    try:
-        cfg = SegTrainConfig(**values)
-        model_cfg = SegModelConfig(arch=cfg.arch, img_size=cfg.img_size)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise ConfigError(f"invalid mri segmentation option: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}") from None
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    data_dir = Path(data_dir)
-    manifest = data_dir / "manifest.csv"
-    samples: list[SliceSample]
-    if manifest.is_file():
-        with manifest.open(newline="") as fh:
-            columns = set(csv.DictReader(fh).fieldnames or [])
-        if {"file", "mask"} <= columns:
-            samples = slices_from_ct_folder(data_dir, cfg.img_size)
-        elif {"case_id", "image", "mask"} <= columns:
-            samples = slices_from_volumes(data_dir, cfg.img_size)
-        else:
-            raise InputError(f"{manifest}: expected columns file,mask or case_id,image,mask, found {sorted(columns)}")
-    elif any(d.name.startswith("Cirrhosis_T") for d in data_dir.iterdir()) or data_dir.name.startswith("Cirrhosis_T"):
-        samples = cirrmri_slices(data_dir, cfg.img_size)
-    else:
-        samples = liqa_slices(data_dir, cfg.img_size)
-    if cfg.n_synthetic:
-        samples += slices_from_synthetic(cfg.n_synthetic, cfg.img_size, seed=cfg.seed + 1)
-    groups = sorted({s.group for s in samples})
-    rng = np.random.default_rng(cfg.seed)
-    n_val = int(round(val_fraction * len(groups))) if len(groups) > 1 else 0
-    val_groups = set(rng.choice(groups, size=n_val, replace=False).tolist()) if n_val else set()
-    train = [s for s in samples if s.group not in val_groups]
-    steps = cfg.steps if cfg.epochs is None else max(1, int(cfg.epochs * len(train) / cfg.batch_size))
-    unlabelled = slices_from_synthetic(8, cfg.img_size, seed=cfg.seed + 2, with_masks=False) if cfg.mean_teacher else []
-    import re
-
-    from liverfib.progress import Progress
-
-    with Progress(steps, "train-seg mri", "step") as bar:
-        def show(message: str) -> None:  # "step 25/300 loss 0.412 (31 s)" every 25 steps
-            m = re.match(r"step (\d+)/\d+ loss ([0-9.]+)", message)
-            if m:
-                bar.set(int(m.group(1)), loss=float(m.group(2)))
-
-        net, log = train_segmenter(train, cfg=model_cfg, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                                   seed=cfg.seed, unlabelled=unlabelled, mean_teacher_weight=cfg.mean_teacher,
-                                   log=show)
-    model = SegModel(net, model_cfg)
-    per_case: dict[str, list[float]] = {}
-    for s in samples:
-        if s.group in val_groups and s.mask is not None:
-            d, _ = dice_hd95(model.segment(s.image.astype(np.float32)), s.mask)
-            if d is not None:
-                per_case.setdefault(s.group, []).append(d)
-    case_dice = [float(np.mean(v)) for v in per_case.values()]
-    result = {
-        "task": "mri", "data": str(data_dir), "n_train_slices": len(train), "n_val_cases": len(val_groups),
-        "val_dice_mean": float(np.mean(case_dice)) if case_dice else None,
-        "val_unit": "case (mean slice Dice at the model's input size)", "steps": len(log),
-        "config": cfg.model_dump(), "weights": "ImageNet lite0 encoder (offline)" if cfg.arch == "unet-lite0" else "random init",
-    }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))
-    write_json(result, out_dir / "metrics.json")
-    save_bundle(out_dir / "model", net, **seg_bundle_fields(model_cfg, trained_on=str(data_dir),
-                                                           val_dice_mean=result["val_dice_mean"]))
-    return result, f"trained {len(log)} steps on {len(train)} slices; val Dice {result['val_dice_mean']} -> {out_dir / 'model'}"

@@ -174,7 +174,7 @@ def _train_seg_mre(data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
 
 
 def _train_seg_mri(data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:
-    from liverfib.pipeline.mri_train import run_train_seg_mri
+    from liverfib.pipeline.mri_seg_train import run_train_seg_mri
 
     return run_train_seg_mri(data_dir, **kwargs)
 
