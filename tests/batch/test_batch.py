@@ -169,3 +169,53 @@ def test_volumes_and_mre_exams_equal_their_commands(ray_local, tmp_path: Path) -
         summary, _ = run_mre(exam)
         assert rows[exam.name]["stage"] == summary["stage"]
         assert rows[exam.name]["mean_stiffness_kpa"] == pytest.approx(summary["mean_stiffness_kpa"], abs=1e-9)
+
+
+def _ct_slice(path: Path, z: float = 0.0) -> Path:
+    """One textured int16 CT slice of a series (0.8 x 0.6 mm pixels, 5 mm apart)."""
+    from pydicom import uid
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = uid.CTImageStorage, uid.generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID, ds.Modality = "1.2.3", "1.2.3.4", "1.2.3.9", "CT"
+    arr = np.random.default_rng(int(z)).normal(100, 40, (48, 40)).astype(np.int16)
+    ds.set_pixel_data(arr, "MONOCHROME2", 16, generate_instance_uid=False)
+    ds.PixelSpacing, ds.SliceThickness = [0.8, 0.6], 5.0
+    ds.ImageOrientationPatient, ds.ImagePositionPatient = [1, 0, 0, 0, 1, 0], [0.0, 0.0, z]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_ct_slice_in_an_ultrasound_batch_is_an_error_row(ray_local, tmp_path: Path, make_us_image) -> None:
+    """Issue 20 item 1: the checks of `predict` (us-staging) and `segment --modality us` (us-segment,
+    radiomics) refuse a CT DICOM; its row says why, the ultrasound image beside it is processed."""
+    from PIL import Image
+
+    src = tmp_path / "in"
+    _ct_slice(src / "ct.dcm")
+    Image.fromarray(make_us_image(np.random.default_rng(3), "A")).save(src / "us.png")
+    for task, reason in (("us-staging", "modality CT is not ultrasound"),
+                         ("us-segment", "DICOM modality CT, not ultrasound"),
+                         ("radiomics", "DICOM modality CT, not ultrasound")):
+        summary, _ = run_batch(src, task=task, out=tmp_path / task, workers=1, batch_size=2)
+        rows = {Path(r["path"]).name: r for r in _rows(tmp_path / task)}
+        assert rows["ct.dcm"]["status"] == "error" and reason in rows["ct.dcm"]["error"], (task, rows["ct.dcm"])
+        if task != "radiomics":  # (the liver ROI of a synthetic image may be too small to extract)
+            assert rows["us.png"]["status"] == "ok", (task, rows["us.png"])
+
+
+def test_volume_tasks_check_the_dicom_modality(tmp_path: Path) -> None:
+    """mr-segment refuses a CT series (as `segment --modality mr`) before the segmenter runs."""
+    from liverfib.errors import InputError
+    from liverfib.pipeline.batch_tasks import BATCH_TASKS
+
+    series = tmp_path / "ct_series"
+    for k in range(4):
+        _ct_slice(series / f"s{k}.dcm", z=5.0 * k)
+    with pytest.raises(InputError, match="DICOM modality CT but --modality mr was given; use --modality ct"):
+        BATCH_TASKS["mr-segment"].run(None, [None], [series], tmp_path / "masks")

@@ -11,6 +11,7 @@ values of ``liverfib predict``, ``us-segment`` those of ``segment --modality us`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from liverfib.errors import InputError
+from liverfib.pipeline._modality import check_segment_modality
 
 __all__ = ["BATCH_TASKS", "BatchTask", "get_task", "mask_name"]
 
@@ -104,6 +106,9 @@ def _decode_image(path: Path) -> Any:
     image = read_image(path)
     if image.ndim != 2:
         raise InputError(f"{path}: expected a 2D image, got shape {image.shape}")
+    reason = check_segment_modality(image, "us")  # as `segment --modality us`
+    if reason:
+        raise InputError(f"{path}: {reason}")
     return image
 
 
@@ -127,7 +132,8 @@ def _load_volume_segmenter(model: str, engine: str) -> Any:
     return liver_segmenter(model)
 
 
-def _run_volume_segment(seg: Any, decoded: list[Any], paths: list[Path], mask_dir: Path) -> list[dict[str, Any]]:
+def _run_volume_segment(seg: Any, decoded: list[Any], paths: list[Path], mask_dir: Path, *,
+                        modality: str) -> list[dict[str, Any]]:
     """Same steps as ``segment --modality ct|mr`` (:func:`liverfib.pipeline.segment_volume.run_segment_volume`)."""
     from liverfib.io import read_image
     from liverfib.mri.maskio import write_mask_like
@@ -138,6 +144,9 @@ def _run_volume_segment(seg: Any, decoded: list[Any], paths: list[Path], mask_di
         image = read_image(path)
         if image.meta.get("is_sequence") or image.ndim != 3:
             raise InputError(f"{path}: expected a 3D CT/MR volume, got shape {image.shape}")
+        reason = check_segment_modality(image, modality)  # as `segment --modality ct|mr`
+        if reason:
+            raise InputError(f"{path}: {reason}")
         mask = seg.segment(image.array)
         target = write_mask_like(mask, image, mask_dir / mask_name(path, "_mask.nii.gz"))
         sp = image.spacing_mm
@@ -205,9 +214,9 @@ BATCH_TASKS: dict[str, BatchTask] = {
         BatchTask("us-segment", "image", _given_or("us-liver-seg"), _load_us_segmenter,
                   _decode_image, _run_us_segment, _US_SEG),
         BatchTask("ct-segment", "volume", _given_or("mri-seg"), _load_volume_segmenter,
-                  None, _run_volume_segment, _VOL_SEG),
+                  None, functools.partial(_run_volume_segment, modality="ct"), _VOL_SEG),
         BatchTask("mr-segment", "volume", _given_or("mri-seg"), _load_volume_segmenter,
-                  None, _run_volume_segment, _VOL_SEG),
+                  None, functools.partial(_run_volume_segment, modality="mr"), _VOL_SEG),
         BatchTask("mre", "exam", _given_or("mre-seg"), _load_mre, None, _run_mre,
                   _MRE),
         BatchTask("radiomics", "image", _given_or("us-liver-seg"), _load_radiomics,

@@ -55,6 +55,9 @@ def roi_mask(image: Image, roi: str) -> np.ndarray:
         raise ConfigError(f"Unknown ROI '{roi}'. Valid choices: {', '.join(ROI_SOURCES)}, or pass --masks")
     if image.ndim != 2:
         raise InputError(f"{image.name}: --roi {roi} needs a 2D ultrasound image, got shape {image.shape}")
+    from liverfib.inference.predictor import check_bmode
+
+    check_bmode(image)  # the check of `predict`: a CT/MR DICOM or a blank image is refused, with the reason
     if roi == "fan":
         from liverfib.preprocess.fan import detect_fan
 
