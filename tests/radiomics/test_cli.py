@@ -167,7 +167,7 @@ def test_one_line_errors(workdir: Path, extracted: Path) -> None:
 
 def test_train_with_fused_table_reports_every_block(workdir: Path, extracted: Path) -> None:
     """--fuse: another feature table keyed by path is stacked (nested) with the radiomics model."""
-    from liverfib.pipeline.radiomics import run_radiomics_train
+    from liverfib.pipeline.radiomics_train import run_radiomics_train
     from liverfib.radiomics import write_feature_table
 
     table = read_feature_table(extracted)

@@ -17,7 +17,9 @@ from liverfib.pipeline.mri import run_mri_inspect, run_mri_phantom, run_mri_stag
 from liverfib.pipeline.mri_seg_train import run_train_seg_mri
 from liverfib.pipeline.mri_train import run_mri_train
 from liverfib.pipeline.predict import run_predict
-from liverfib.pipeline.radiomics import run_radiomics_evaluate, run_radiomics_extract, run_radiomics_train
+from liverfib.pipeline.radiomics import run_radiomics_extract
+from liverfib.pipeline.radiomics_evaluate import run_radiomics_evaluate
+from liverfib.pipeline.radiomics_train import run_radiomics_train
 from liverfib.pipeline.segment import run_segment, run_train_seg
 from liverfib.pipeline.segment_volume import run_segment_volume
 from liverfib.pipeline.staging import run_audit, run_split, run_train
