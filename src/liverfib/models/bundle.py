@@ -131,8 +131,6 @@ def save_bundle(
     import yaml
     from safetensors.torch import save as st_save
 
-    from liverfib.io.atomic import atomic_write
-
     if "name" not in network:
         raise ValueError("save_bundle: network needs a 'name'")
     state = net.state_dict() if hasattr(net, "state_dict") else dict(net)
@@ -155,7 +153,14 @@ def save_bundle(
         "extra": dict(extra or {}),
     }
     text = yaml.safe_dump(_plain(meta), sort_keys=False, allow_unicode=True)
-    path = Path(path)
+    return _write_bundle_files(Path(path), blob, text, card)
+
+
+def _write_bundle_files(path: Path, blob: bytes, text: str, card: str | None) -> Path:
+    """Write weights, card and yaml into the folder ``path`` (yaml last, so a folder with a yaml is
+    complete) or into one zip; every file atomically."""
+    from liverfib.io.atomic import atomic_write
+
     if path.suffix == ".zip":
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
