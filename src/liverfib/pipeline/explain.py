@@ -35,11 +35,9 @@ def run_explain(
     """Per image: ``<stem>_cam.png`` (heatmap), ``<stem>_overlay.png`` (input | overlay + colour bar),
     CAM statistics (mass inside the fan / liver), optionally ROAD faithfulness vs a random map;
     ``explain.json`` sums it up."""
-    from liverfib.explain.cam import cam_statistics, compute_cams
+    from liverfib.explain.cam import compute_cams
     from liverfib.inference.predictor import check_bmode, load_predictor
-    from liverfib.preprocess.fan import detect_fan, to_uint8
     from liverfib.report.jsonio import write_json
-    from liverfib.report.overlay import write_cam_figure, write_heatmap_png
 
     good, images, errors = read_2d_images(collect_files(paths), check=check_bmode, what="explained")
     arrays = [im.array for im in images]
@@ -54,19 +52,7 @@ def run_explain(
     out_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for i, (f, a, c, liver, stem) in enumerate(zip(good, arrays, cams, livers, unique_stems(good), strict=True)):
-        fan = detect_fan(to_uint8(a)).mask
-        write_heatmap_png(c.heatmap, out_dir / f"{stem}_cam.png")
-        title = f"{method}: {c.target} (p={c.probability:.2f})"
-        write_cam_figure(a, c.heatmap, out_dir / f"{stem}_overlay.png", title)
-        rec: dict[str, Any] = {
-            "path": str(f),
-            "target": c.target,
-            "probability": round(c.probability, 4),
-            "probabilities": {k: round(v, 4) for k, v in c.probabilities.items()},
-            "cam": cam_statistics(c.heatmap, fan_mask=fan, liver_mask=liver),
-            "heatmap_png": str(out_dir / f"{stem}_cam.png"),
-            "overlay_png": str(out_dir / f"{stem}_overlay.png"),
-        }
+        rec = _write_cam_files(f, a, c, liver, out_dir / stem, method)
         if road is not None:
             rec["road"] = {k: round(float(v[i]), 4) for k, v in road.items()}
         records.append(rec)
@@ -85,6 +71,32 @@ def run_explain(
     if road is not None:
         summary["road"] = {k: round(float(np.mean(v)), 4) for k, v in road.items()}
     write_json(summary, out_dir / "explain.json")
+    return summary, _format_explain(records, errors, out_dir)
+
+
+def _write_cam_files(path: Path, array: np.ndarray, cam: Any, liver: np.ndarray | None, prefix: Path, method: str) -> dict[str, Any]:
+    """``<prefix>_cam.png`` and ``<prefix>_overlay.png`` of one image; returns its record with CAM statistics."""
+    from liverfib.explain.cam import cam_statistics
+    from liverfib.preprocess.fan import detect_fan, to_uint8
+    from liverfib.report.overlay import write_cam_figure, write_heatmap_png
+
+    fan = detect_fan(to_uint8(array)).mask
+    heatmap_png, overlay_png = Path(f"{prefix}_cam.png"), Path(f"{prefix}_overlay.png")
+    write_heatmap_png(cam.heatmap, heatmap_png)
+    title = f"{method}: {cam.target} (p={cam.probability:.2f})"
+    write_cam_figure(array, cam.heatmap, overlay_png, title)
+    return {
+        "path": str(path),
+        "target": cam.target,
+        "probability": round(cam.probability, 4),
+        "probabilities": {k: round(v, 4) for k, v in cam.probabilities.items()},
+        "cam": cam_statistics(cam.heatmap, fan_mask=fan, liver_mask=liver),
+        "heatmap_png": str(heatmap_png),
+        "overlay_png": str(overlay_png),
+    }
+
+
+def _format_explain(records: list[dict[str, Any]], errors: list[dict[str, str]], out_dir: Path) -> str:
     lines = [f"{'file':32s} {'target':6s} {'p':>5s} {'in fan':>7s} {'in liver':>8s}"]
     for r in records:
         liv = r["cam"]["mass_in_liver"]
@@ -94,7 +106,7 @@ def run_explain(
         )
     lines += [f"skipped: {e['error']}" for e in errors]
     lines.append(f"wrote {len(records)} heatmaps and overlays to {out_dir}")
-    return summary, "\n".join(lines)
+    return "\n".join(lines)
 
 
 def run_pseudo_masks(

@@ -107,13 +107,10 @@ def run_train_seg_2d(
     """
     import torch
 
-    from liverfib.evaluation.segmentation import summarise_overlap
-    from liverfib.inference.segmenter import Segmenter
-    from liverfib.io import read_image
-    from liverfib.io.masks import list_mask_pairs, read_mask
-    from liverfib.models.bundle import load_bundle
+    from liverfib.io.masks import list_mask_pairs
+    from liverfib.pipeline._common import progress_bar
     from liverfib.report.jsonio import write_json
-    from liverfib.training.segmentation import SegTrainConfig, evaluate_segmenter, train_segmentation
+    from liverfib.training.segmentation import SegTrainConfig, train_segmentation
 
     if threads:
         torch.set_num_threads(threads)
@@ -121,32 +118,16 @@ def run_train_seg_2d(
         raise ConfigError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     cfg = SegTrainConfig.resolve(config, {"target": target, **(overrides or {})})
     pairs = list_mask_pairs(data_dir)
-    groups = sorted({p.group for p in pairs})
-    rng = np.random.default_rng(cfg.seed)
-    n_val = int(round(val_fraction * len(groups)))
-    if val_fraction > 0 and not 1 <= n_val < len(groups):
-        raise ConfigError(f"--val-fraction {val_fraction} leaves no group on one side ({len(groups)} groups)")
-    val_groups = set(rng.choice(groups, size=n_val, replace=False)) if n_val else set()
-
-    def load(sel: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        images = [read_image(p.image).array for p in sel]
-        return images, [read_mask(p.mask, shape=im.shape) for p, im in zip(sel, images, strict=True)]
-
+    val_groups = _held_out_groups(sorted({p.group for p in pairs}), val_fraction, cfg.seed)
     train_pairs = [p for p in pairs if p.group not in val_groups]
     val_pairs = [p for p in pairs if p.group in val_groups]
-    x, y = load(train_pairs)
-    from liverfib.pipeline._common import progress_bar
-
+    x, y = _read_pairs(train_pairs)
     bar = progress_bar("train-seg")
     result = train_segmentation(x, y, cfg, out_dir, progress=lambda e, n, r: bar(e, n),
                                 extra_fields={"train_data": str(data_dir)})
     summary: dict[str, Any] = {"out": str(out_dir / "model"), "n_train": len(train_pairs), **result}
     if val_pairs:
-        vx, vy = load(val_pairs)
-        seg = Segmenter(load_bundle(out_dir / "model"), str(out_dir))
-        scores = evaluate_segmenter(seg, vx, vy)
-        summary["validation"] = {"split": f"{len(val_groups)} held-out groups ({len(val_pairs)} images)",
-                                 **summarise_overlap(scores, [p.group for p in val_pairs])}
+        summary["validation"] = _score_held_out(out_dir, val_pairs, len(val_groups))
     write_json(summary, out_dir / "train_summary.json")
     text = f"trained {cfg.arch} on {len(train_pairs)} images in {result['train_seconds']:.0f} s -> {out_dir / 'model'}"
     if "validation" in summary:
@@ -154,6 +135,38 @@ def run_train_seg_2d(
         text += (f"\nheld-out {v['split']}: Dice {v['dice']['mean']:.3f} [{v['dice']['ci95'][0]:.3f}, "
                  f"{v['dice']['ci95'][1]:.3f}], IoU {v['iou']['mean']:.3f}")
     return summary, text
+
+
+def _held_out_groups(groups: list[str], val_fraction: float, seed: int) -> set[str]:
+    """A seeded draw of ``round(val_fraction * len(groups))`` groups; each side must keep one."""
+    rng = np.random.default_rng(seed)
+    n_val = int(round(val_fraction * len(groups)))
+    if val_fraction > 0 and not 1 <= n_val < len(groups):
+        raise ConfigError(f"--val-fraction {val_fraction} leaves no group on one side ({len(groups)} groups)")
+    return set(rng.choice(groups, size=n_val, replace=False)) if n_val else set()
+
+
+def _read_pairs(pairs: list[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Images and their masks (read at each image's shape)."""
+    from liverfib.io import read_image
+    from liverfib.io.masks import read_mask
+
+    images = [read_image(p.image).array for p in pairs]
+    return images, [read_mask(p.mask, shape=im.shape) for p, im in zip(pairs, images, strict=True)]
+
+
+def _score_held_out(out_dir: Path, val_pairs: list[Any], n_groups: int) -> dict[str, Any]:
+    """Dice/IoU with group-bootstrap CIs of the saved model on the held-out pairs."""
+    from liverfib.evaluation.segmentation import summarise_overlap
+    from liverfib.inference.segmenter import Segmenter
+    from liverfib.models.bundle import load_bundle
+    from liverfib.training.segmentation import evaluate_segmenter
+
+    vx, vy = _read_pairs(val_pairs)
+    seg = Segmenter(load_bundle(out_dir / "model"), str(out_dir))
+    scores = evaluate_segmenter(seg, vx, vy)
+    return {"split": f"{n_groups} held-out groups ({len(val_pairs)} images)",
+            **summarise_overlap(scores, [p.group for p in val_pairs])}
 
 
 def run_train_us_liver(data_dir: Path, **kwargs: Any) -> tuple[dict[str, Any], str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,14 @@ def train_segmentation(
     """
     import torch
     import yaml
-    from monai.losses import DiceCELoss
 
-    from liverfib.inference.segmenter import Segmenter
-    from liverfib.models.bundle import Bundle, save_bundle
+    from liverfib.models.bundle import save_bundle
     from liverfib.models.segmentation import build_seg_model, get_seg_spec
     from liverfib.preprocess.augment import build_us_seg_augment
     from liverfib.preprocess.segmentation import SegPreprocess, SegPreprocessConfig, resize_mask
     from liverfib.training.trainer import fit
 
-    if len(images) != len(masks) or not images:
-        raise ConfigError(f"need matching images and masks, got {len(images)} and {len(masks)}")
-    if cfg.augment not in ("strong", "basic", "none"):
-        raise ConfigError(f"augment must be strong, basic or none, got {cfg.augment!r}")
+    _check_inputs(images, masks, cfg)
     spec = get_seg_spec(cfg.arch)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -113,17 +108,49 @@ def train_segmentation(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=cfg.epochs * steps, pct_start=0.1
     )
-    dice_ce = DiceCELoss(sigmoid=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_rows: list[dict[str, Any]] = []
+    t0 = time.time()
+    # no validation inside the loop: with a handful of images, selecting on them would tune on them
+    fit(net, opt, _overlap_loss(), _batch_sampler(x_u8, y_u8, pre, aug, rng, steps, cfg.batch_size),
+        epochs=cfg.epochs, scheduler=sched, after_epoch=[_epoch_logger(log_rows, out_dir, progress, cfg.epochs)])
+
+    net.eval()
+    fields = _bundle_fields(cfg, spec, dict(extra_fields or {}), len(x_u8))
+    summary: dict[str, Any] = {"epochs": cfg.epochs, "final_loss": log_rows[-1]["loss"],
+                               "train_seconds": round(time.time() - t0, 1), "n_train": len(x_u8)}
+    if len(val_images):
+        summary["val_dice"] = _validation_overlap(net, fields, val_images, val_masks)
+        fields["metrics"] = {"split": "val (last epoch, not used for selection)",
+                             "values": {"dice_mean": summary["val_dice"]}}
+    save_bundle(out_dir / "model", net, **fields)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return summary
+
+
+def _check_inputs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cfg: SegTrainConfig) -> None:
+    if len(images) != len(masks) or not images:
+        raise ConfigError(f"need matching images and masks, got {len(images)} and {len(masks)}")
+    if cfg.augment not in ("strong", "basic", "none"):
+        raise ConfigError(f"augment must be strong, basic or none, got {cfg.augment!r}")
+
+
+def _batch_sampler(
+    x_u8: list[np.ndarray], y_u8: list[np.ndarray], pre: Any, aug: Any, rng: np.random.Generator, steps: int,
+    batch_size: int,
+) -> Callable[[int], Iterator[tuple[Any, Any]]]:
+    """``batches(epoch)`` for :func:`fit`: ``steps`` augmented batches ``(x (B, 3, S, S), y (B, 1, S, S))``
+    per epoch, walking through shuffled passes over the images (a pass continues into the next epoch)."""
+    import torch
+
     order = np.array([], int)
 
-    def batches(epoch: int):
+    def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
         nonlocal order
         for _ in range(steps):
-            if order.size < cfg.batch_size:
+            if order.size < batch_size:
                 order = np.concatenate([order, rng.permutation(len(x_u8))])
-            batch, order = order[: cfg.batch_size], order[cfg.batch_size :]
+            batch, order = order[:batch_size], order[batch_size:]
             xs, ys = [], []
             for i in batch:
                 img, msk = (x_u8[i], y_u8[i]) if aug is None else aug(x_u8[i], y_u8[i])
@@ -131,9 +158,27 @@ def train_segmentation(
                 ys.append((msk > 127).astype(np.float32)[None])
             yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
 
+    return batches
+
+
+def _overlap_loss() -> Callable[[Any, Any, Any], tuple[Any, dict[str, float]]]:
+    """``loss_fn`` for :func:`fit`: Dice + BCE on the logits (MONAI ``DiceCELoss``, sigmoid)."""
+    from monai.losses import DiceCELoss
+
+    dice_ce = DiceCELoss(sigmoid=True)
+
     def loss_fn(net: Any, batch: Any, state: Any) -> tuple[Any, dict[str, float]]:
         loss = dice_ce(net(batch[0]), batch[1])
         return loss, {"loss": loss.item()}
+
+    return loss_fn
+
+
+def _epoch_logger(
+    log_rows: list[dict[str, Any]], out_dir: Path, progress: Callable[[int, int, dict[str, float]], None] | None,
+    epochs: int,
+) -> Callable[[Any, dict[str, Any]], None]:
+    """An ``after_epoch`` hook: mean epoch loss into ``log_rows`` and the live ``out_dir/log.csv``."""
 
     def log_epoch(state: Any, logs: dict[str, Any]) -> None:
         losses = [r["loss"] for r in state.rows if r["epoch"] == state.epoch + 1]
@@ -142,34 +187,34 @@ def train_segmentation(
         log_rows.append(row)
         _write_log(log_rows, out_dir / "log.csv")  # live CSV log, one row per epoch
         if progress is not None:
-            progress(state.epoch + 1, cfg.epochs, row)
+            progress(state.epoch + 1, epochs, row)
 
-    t0 = time.time()
-    # no validation inside the loop: with a handful of images, selecting on them would tune on them
-    fit(net, opt, loss_fn, batches, epochs=cfg.epochs, scheduler=sched, after_epoch=[log_epoch])
+    return log_epoch
 
-    net.eval()
-    extra = dict(extra_fields or {})
-    fields: dict[str, Any] = {
+
+def _bundle_fields(cfg: SegTrainConfig, spec: Any, extra: dict[str, Any], n_train: int) -> dict[str, Any]:
+    """The bundle fields of a trained segmenter (``extra`` may carry ``train_data`` and ``synthetic``)."""
+    from liverfib.preprocess.segmentation import SegPreprocessConfig
+
+    return {
         "task": "us-liver-seg" if cfg.target == "liver" else "us-cam-seg",
         "network": {"name": cfg.arch, "args": {"arch": cfg.arch, "in_channels": 3}},
         "classes": ["background", cfg.target],
         "preprocessing": SegPreprocessConfig(img_size=cfg.img_size).to_dict(),
         "input": {"size": [cfg.img_size, cfg.img_size], "channels": 3},
-        "training_data": {"description": extra.pop("train_data", None), "n_train": len(x_u8)},
+        "training_data": {"description": extra.pop("train_data", None), "n_train": n_train},
         "seed": cfg.seed,
         "synthetic": bool(extra.pop("synthetic", False)),
         "extra": {"threshold": cfg.threshold, "target": cfg.target, "config": cfg.model_dump(mode="json"),
                   "weights_origin": spec.weights if cfg.pretrained else "random", **extra},
     }
-    summary: dict[str, Any] = {"epochs": cfg.epochs, "final_loss": log_rows[-1]["loss"],
-                               "train_seconds": round(time.time() - t0, 1), "n_train": len(x_u8)}
-    if len(val_images):
-        in_memory = Bundle(meta=fields, weights=net.state_dict(), source="training")
-        scores = evaluate_segmenter(Segmenter(in_memory, "training"), val_images, val_masks)
-        summary["val_dice"] = round(float(np.mean([s["dice"] for s in scores])), 4)
-        fields["metrics"] = {"split": "val (last epoch, not used for selection)",
-                             "values": {"dice_mean": summary["val_dice"]}}
-    save_bundle(out_dir / "model", net, **fields)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return summary
+
+
+def _validation_overlap(net: Any, fields: dict[str, Any], val_images: Sequence[np.ndarray], val_masks: Sequence[np.ndarray]) -> float:
+    """Mean Dice of the trained net on the validation pairs, through the same Segmenter as inference."""
+    from liverfib.inference.segmenter import Segmenter
+    from liverfib.models.bundle import Bundle
+
+    in_memory = Bundle(meta=fields, weights=net.state_dict(), source="training")
+    scores = evaluate_segmenter(Segmenter(in_memory, "training"), val_images, val_masks)
+    return round(float(np.mean([s["dice"] for s in scores])), 4)
