@@ -18,7 +18,6 @@ inputs without an ``ok`` row. Rows of a retried input replace its older rows.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -26,104 +25,30 @@ import pickle
 import sys
 import time
 import uuid
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from liverfib.errors import ConfigError, InputError
+from liverfib.pipeline.batch_inputs import content_sha256, list_batch_inputs
+from liverfib.pipeline.batch_table import (
+    KEY_COLUMNS,
+    SHARD_GLOB,
+    done_keys,
+    drop_superseded,
+    read_batch_table,
+    shard_files,
+    table_columns,
+    write_shard,
+)
 from liverfib.pipeline.batch_tasks import get_task
 
+# read_batch_table, list_batch_inputs and the column names are part of this module's interface.
 __all__ = ["KEY_COLUMNS", "SHARD_GLOB", "list_batch_inputs", "read_batch_table", "run_batch"]
 
-#: The columns that identify one result: an input (path + content), a task and a model (name + weights).
-KEY_COLUMNS = ("path", "sha256", "task", "model")
-_BASE_COLUMNS = (*KEY_COLUMNS, "status", "error")
-#: Shards live in ``OUT/rows/`` (``pandas.read_parquet(OUT / "rows")`` reads them all).
-SHARD_GLOB = "part-*.parquet"
 #: CPU share reserved for each decode task; the workers share the rest of the cluster's CPUs.
 _DECODE_CPUS = 0.1
-_MANIFEST_SUFFIXES = (".csv", ".parquet")
-
-
-# ------------------------------------------------------------------------------------ inputs
-def _has_dicom(folder: Path) -> bool:
-    from liverfib.io import sniff_kind
-
-    return any(f.is_file() and sniff_kind(f) == "dicom" for f in folder.iterdir())
-
-
-def _list_folder(root: Path, kind: str) -> list[Path]:
-    """Inputs under ``root``: image files, volumes (NIfTI files, DICOM series folders) or exam folders."""
-    from liverfib.io import list_images, sniff_kind
-
-    if kind == "image":
-        return list_images(root)
-    if kind == "exam":
-        subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        return subs or [root]
-    found = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.startswith(".")
-             and sniff_kind(p) == "nifti"]
-    found += [d for d in sorted({root, *(p for p in root.rglob("*") if p.is_dir())}) if _has_dicom(d)]
-    return sorted(found)
-
-
-def _read_manifest(manifest: Path) -> tuple[list[Path], dict[str, dict[str, Any]]]:
-    """A CSV/Parquet with a ``path`` column (relative paths are taken from the manifest's folder);
-    the other columns are carried into the output rows."""
-    import pandas as pd
-
-    try:
-        df = pd.read_parquet(manifest) if manifest.suffix == ".parquet" else pd.read_csv(manifest, dtype=str,
-                                                                                        keep_default_na=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{manifest}: cannot read the manifest ({' '.join(str(exc).split())})") from None
-    if "path" not in df.columns:
-        raise InputError(f"{manifest}: a manifest needs a 'path' column, found {', '.join(map(str, df.columns))}")
-    clash = [c for c in df.columns if c != "path" and c in _BASE_COLUMNS]
-    if clash:
-        raise InputError(f"{manifest}: column(s) {', '.join(clash)} are written by liverfib batch; rename them")
-    paths, extra = [], {}
-    for rec in df.to_dict("records"):
-        p = Path(str(rec.pop("path")))
-        p = (p if p.is_absolute() else manifest.parent / p).absolute()
-        if str(p) not in extra:
-            paths.append(p)
-            extra[str(p)] = rec
-    return paths, extra
-
-
-def list_batch_inputs(source: Path, kind: str) -> tuple[list[Path], dict[str, dict[str, Any]]]:
-    """``(absolute input paths without repeats, {path: carried manifest columns})``."""
-    source = Path(source)
-    if source.is_file() and source.suffix.lower() in _MANIFEST_SUFFIXES:
-        paths, extra = _read_manifest(source)
-    elif source.is_dir():
-        paths, extra = [p.absolute() for p in _list_folder(source, kind)], {}
-    else:
-        raise InputError(f"{source}: expected a folder or a manifest (.csv/.parquet with a 'path' column)")
-    if not paths:
-        raise InputError(f"{source}: no inputs found for this task (looking for {kind} inputs)")
-    return paths, extra
-
-
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file's content (links followed) or of a folder's files (names and bytes, sorted)."""
-    from liverfib.io import resolve_file
-
-    digest = hashlib.sha256()
-    try:
-        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [resolve_file(path)]
-        for f in files:
-            if path.is_dir():
-                digest.update(str(f.relative_to(path)).encode() + b"\0")
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-    except (OSError, InputError):
-        return ""  # unreadable: decode records the reason; an empty hash never matches an ok row
-    return digest.hexdigest()
 
 
 def _model_id(task_name: str, model: str) -> str:
@@ -131,76 +56,8 @@ def _model_id(task_name: str, model: str) -> str:
     ckpt = get_task(task_name).checkpoint(model)
     if not ckpt.exists():
         raise ConfigError(f"--model {model}: {ckpt} not found; pass 'default' or a model bundle")
-    return f"{model if model == 'default' else ckpt.name}@{_sha256(ckpt)[:12]}"
+    return f"{model if model == 'default' else ckpt.name}@{content_sha256(ckpt)[:12]}"
 
-
-# ------------------------------------------------------------------------------------- shards
-def _shards(out: Path) -> list[Path]:
-    return sorted((out / "rows").glob(SHARD_GLOB))
-
-
-def read_batch_table(out: Path) -> Any:
-    """Every shard under ``out`` as one ``pyarrow.Table`` (column types promoted across shards)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tables = [pq.read_table(f) for f in _shards(Path(out))]
-    return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
-
-
-def _done_keys(out: Path) -> set[tuple[str, ...]]:
-    """Keys of the ``ok`` rows already in ``out``."""
-    import pyarrow.parquet as pq
-
-    done: set[tuple[str, ...]] = set()
-    for f in _shards(out):
-        t = pq.read_table(f, columns=[*KEY_COLUMNS, "status"]).to_pylist()
-        done.update(tuple(r[k] for k in KEY_COLUMNS) for r in t if r["status"] == "ok")
-    return done
-
-
-def _write_shard(rows: list[dict[str, Any]], path: Path, columns: list[str], types: dict[str, str]) -> Path:
-    """One shard, atomically (a reader never sees half a file); ``types``: Arrow types of known columns."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from liverfib.io.atomic import atomic_write
-
-    arrays = [pa.array([r.get(c) for r in rows], type=pa.type_for_alias(types[c]) if c in types else None)
-              for c in columns]
-    table = pa.Table.from_arrays(arrays, names=columns)
-    with atomic_write(path, mode="wb") as fh:
-        pq.write_table(table, fh)
-    return path
-
-
-def _drop_superseded(out: Path) -> int:
-    """Keep one row per (path, task, model): the newest (shards sort by the time their run started).
-
-    Older rows of an input run again (an error retried, a changed file, or rows of a killed run
-    whose clean-up never ran) are removed; their shards are rewritten atomically. Returns the count.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from liverfib.io.atomic import atomic_write
-
-    shards = _shards(out)
-    keys = [list(zip(*(pq.read_table(f, columns=["path", "task", "model"]).column(c).to_pylist()
-                       for c in ("path", "task", "model")), strict=True)) for f in shards]
-    newest = {k: (i, j) for i, ks in enumerate(keys) for j, k in enumerate(ks)}
-    dropped = 0
-    for i, (f, ks) in enumerate(zip(shards, keys, strict=True)):
-        keep = [newest[k] == (i, j) for j, k in enumerate(ks)]
-        if all(keep):
-            continue
-        dropped += len(keep) - sum(keep)
-        if any(keep):
-            with atomic_write(f, mode="wb") as fh:
-                pq.write_table(pq.read_table(f).filter(pa.array(keep)), fh)
-        else:
-            f.unlink()
-    return dropped
 
 
 # --------------------------------------------------------------------------------- Ray stages
@@ -300,6 +157,7 @@ def _start_ray(address: str | None) -> bool:
     return True
 
 
+
 # ------------------------------------------------------------------------------------ the job
 def run_batch(
     source: Path,
@@ -325,30 +183,21 @@ def run_batch(
 
     t0 = time.perf_counter()
     spec = get_task(task)
-    for name, value in (("--batch-size", batch_size), ("--workers", workers), ("--shard-size", shard_size)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
+    _check_counts(batch_size=batch_size, workers=workers, shard_size=shard_size)
     engine = resolve_engine(engine)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: --out must be a folder (Parquet shards go there), found a file")
     model_id = _model_id(task, model)
     paths, carried = list_batch_inputs(source, spec.inputs)
-    with ThreadPoolExecutor(max_workers=8) as pool:  # hashing is I/O bound; hashlib releases the GIL
-        shas = list(pool.map(_sha256, paths))
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / "rows").glob(".part-*.tmp"):  # a shard being written when a job was killed
-        stale.unlink()
-    replaced = _drop_superseded(out)  # rows left over by a killed run
-    done = _done_keys(out)
-    todo = [(str(p), s) for p, s in zip(paths, shas, strict=True) if (str(p), s, task, model_id) not in done]
+    todo, replaced = _todo(paths, out, task, model_id)
     counts = {"ok": 0, "error": 0}
     n_workers, address_used, shards, errors = 0, address or "local", [], []
     if todo:
         n_workers, address_used, shards, errors, counts = _run_ray(
             todo, task=task, model=model, model_id=model_id, engine=engine, out=out, address=address,
             workers=workers, batch_size=batch_size, shard_size=shard_size, carried=carried)
-        replaced += _drop_superseded(out)
+        replaced += drop_superseded(out)
     wall = time.perf_counter() - t0
     summary: dict[str, Any] = {
         "task": task, "model": model_id, "engine": engine if task == "us-staging" else None,
@@ -358,12 +207,36 @@ def run_batch(
         "older_rows_replaced": replaced, "out": str(out), "errors": errors[:20],
     }
     write_json(summary, out / "summary.json")
-    lines = [f"batch {task} ({model_id}): {len(paths)} inputs, {counts['ok']} ok, {counts['error']} error, "
-             f"{summary['skipped']} already done; {wall:.1f} s"
-             + (f", {summary['items_per_second']:.2f} items/s on {n_workers} workers ({address_used})" if todo else "")]
+    return summary, _text(summary, errors, wall=wall, ran=bool(todo), out=out)
+
+
+def _check_counts(**counts: int | None) -> None:
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+def _todo(paths: list[Path], out: Path, task: str, model_id: str) -> tuple[list[tuple[str, str]], int]:
+    """``(path, sha256)`` of the inputs without an ``ok`` row in ``out``, and how many older rows were removed."""
+    with ThreadPoolExecutor(max_workers=8) as pool:  # hashing is I/O bound; hashlib releases the GIL
+        shas = list(pool.map(content_sha256, paths))
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / "rows").glob(".part-*.tmp"):  # a shard being written when a job was killed
+        stale.unlink()
+    replaced = drop_superseded(out)  # rows left over by a killed run
+    done = done_keys(out)
+    todo = [(str(p), s) for p, s in zip(paths, shas, strict=True) if (str(p), s, task, model_id) not in done]
+    return todo, replaced
+
+
+def _text(summary: dict[str, Any], errors: list[dict[str, str]], *, wall: float, ran: bool, out: Path) -> str:
+    s = summary
+    lines = [f"batch {s['task']} ({s['model']}): {s['total']} inputs, {s['ok']} ok, {s['error']} error, "
+             f"{s['skipped']} already done; {wall:.1f} s"
+             + (f", {s['items_per_second']:.2f} items/s on {s['workers']} workers ({s['ray_address']})" if ran else "")]
     lines += [f"  error: {e['path']}: {e['error']}" for e in errors[:5]]
-    lines.append(f"results: {out / 'rows'}/ ({len(_shards(out))} shards); summary: {out / 'summary.json'}")
-    return summary, "\n".join(lines)
+    lines.append(f"results: {out / 'rows'}/ ({len(shard_files(out))} shards); summary: {out / 'summary.json'}")
+    return "\n".join(lines)
 
 
 def _run_ray(
@@ -385,13 +258,28 @@ def _run_ray(
                 ray.shutdown()
 
 
+
 def _stream(
     todo: list[tuple[str, str]], *, task: str, model: str, model_id: str, engine: str, out: Path,
     address: str | None, workers: int | None, batch_size: int, shard_size: int, carried: dict[str, dict[str, Any]],
 ) -> tuple[int, str, list[Path], list[dict[str, str]], dict[str, int]]:
     """Build the Ray Data pipeline and commit its rows shard by shard."""
     import ray
-    from tqdm import tqdm
+
+    ds, n_workers = _dataset(todo, task=task, model=model, engine=engine, out=out, workers=workers,
+                             batch_size=batch_size)
+    shards, errors, counts = _commit_rows(ds, len(todo), task=task, model_id=model_id, out=out,
+                                          shard_size=shard_size, carried=carried)
+    used = address or "local"
+    if address is not None:
+        used = f"{address} ({ray.get_runtime_context().gcs_address})"
+    return n_workers, used, shards, errors, counts
+
+
+def _dataset(todo: list[tuple[str, str]], *, task: str, model: str, engine: str, out: Path, workers: int | None,
+             batch_size: int) -> tuple[Any, int]:
+    """The Ray Data pipeline (decode tasks, then model workers) and its number of workers."""
+    import ray
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # ours below counts rows committed to shards
@@ -412,8 +300,16 @@ def _stream(
                                         "threads": threads, "mask_dir": str(mask_dir)},
         batch_size=batch_size, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=n_workers),
         num_cpus=actor_cpus)  # Ray Data restarts a dead actor and retries its batch (max_restarts=-1)
+    return ds, n_workers
+
+
+def _commit_rows(ds: Any, n_todo: int, *, task: str, model_id: str, out: Path, shard_size: int,
+                 carried: dict[str, dict[str, Any]]) -> tuple[list[Path], list[dict[str, str]], dict[str, int]]:
+    """Rows of ``ds`` into shards of ``shard_size`` rows, each committed once full; shards, errors, counts."""
+    from tqdm import tqdm
+
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]  # sorts by start
-    columns = _columns(task, carried)
+    columns = table_columns(task, carried)
     types = {"path": "string", "sha256": "string", "task": "string", "model": "string", "status": "string",
              "error": "string", **get_task(task).columns}
     shards: list[Path] = []
@@ -424,9 +320,9 @@ def _stream(
     def commit(rows: list[dict[str, Any]]) -> None:
         extra = [k for r in rows for k in r if k not in columns]
         columns.extend(dict.fromkeys(extra))
-        shards.append(_write_shard(rows, out / "rows" / f"part-{run_id}-{len(shards):05d}.parquet", columns, types))
+        shards.append(write_shard(rows, out / "rows" / f"part-{run_id}-{len(shards):05d}.parquet", columns, types))
 
-    bar = tqdm(total=len(todo), desc=f"batch {task}", unit="item", smoothing=0.1, disable=None)
+    bar = tqdm(total=n_todo, desc=f"batch {task}", unit="item", smoothing=0.1, disable=None)
     for block in ds.iter_batches(batch_size=None, batch_format="pandas"):
         for rec in block.to_dict("records"):
             row = {"path": rec["path"], "sha256": rec["sha256"], "task": task, "model": model_id,
@@ -443,13 +339,4 @@ def _stream(
     if pending:
         commit(pending)
     bar.close()
-    used = address or "local"
-    if address is not None:
-        used = f"{address} ({ray.get_runtime_context().gcs_address})"
-    return n_workers, used, shards, errors, counts
-
-
-def _columns(task: str, carried: dict[str, dict[str, Any]]) -> list[str]:
-    """Base columns, the task's outputs, then the manifest's carried columns."""
-    names: Iterable[str] = next(iter(carried.values()), {}).keys()
-    return list(dict.fromkeys([*_BASE_COLUMNS, *get_task(task).columns, *names]))
+    return shards, errors, counts
