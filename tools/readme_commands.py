@@ -7,6 +7,8 @@ part is dropped for running (the flag check also tries it in, once per ``a|b|c``
 
     python tools/readme_commands.py --list     # the commands, one per line with its README line
     python tools/readme_commands.py --check    # every subcommand exists and accepts every flag used
+    python tools/readme_commands.py --run      # run them all in README order on small generated data
+                                               # (tools/_readme_run.py), print a table; exit 1 on a failure
 """
 
 from __future__ import annotations
@@ -149,16 +151,25 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--list", action="store_true", help="print the commands")
     mode.add_argument("--check", action="store_true", help="check subcommands and flags (no command runs)")
+    mode.add_argument("--run", action="store_true", help="run every command on small generated data")
     parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--keep", type=Path, help="--run: work in this folder and keep it (default: a temp folder)")
+    parser.add_argument("--only", help="--run: run only commands whose text contains this (phantoms still run)")
+    parser.add_argument("--timeout", type=float, default=600, help="--run: seconds per command")
     args = parser.parse_args(argv)
     commands = extract_commands(args.readme.read_text())
     if args.list:
         for command in commands:
             print(f"{command.line:4d}  {command.text}")
         return 0
-    problems = check_commands(commands)
-    print("\n".join(problems) or f"{len(commands)} README commands: subcommands and flags accepted")
-    return 1 if problems else 0
+    if args.check:
+        problems = check_commands(commands)
+        print("\n".join(problems) or f"{len(commands)} README commands: subcommands and flags accepted")
+        return 1 if problems else 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _readme_run import run_commands
+
+    return run_commands(commands, keep=args.keep, only=args.only, timeout_s=args.timeout)
 
 
 if __name__ == "__main__":
