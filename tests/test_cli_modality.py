@@ -69,3 +69,10 @@ def test_radiomics_extract_lists_a_refused_ct_beside_good_images(ct: Path, tmp_p
     proc = run("radiomics", "extract", "--images", ct, "--images", demo, "--roi", "fan", "-o", tmp_path / "f.parquet")
     assert proc.returncode == 0, proc.stderr
     assert "1 images x" in proc.stdout and "skipped: " in proc.stdout and "modality CT is not ultrasound" in proc.stdout
+
+
+def test_radiomics_deep_features_refuses_ct(ct: Path, tmp_path: Path, one_line_error) -> None:
+    out = tmp_path / "d.parquet"
+    line = one_line_error(run("radiomics", "deep-features", "-i", ct, "-o", out))
+    assert "ct.dcm: modality CT is not ultrasound" in line
+    assert not out.exists()

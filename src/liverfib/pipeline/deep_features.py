@@ -36,6 +36,7 @@ def _flush(net: Any, batch: list[tuple[int, Any]], paths: list[Path], shas: list
 def _extract(net: Any, pre: Any, paths: list[Path], shas: list[str] | None, n_copies: list[int] | None,
              backbone: str, batch_size: int, strict: bool) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Rows of every readable image, and the skipped files with their errors."""
+    from liverfib.inference.predictor import check_bmode
     from liverfib.io import read_image
     from liverfib.progress import Progress
 
@@ -48,6 +49,7 @@ def _extract(net: Any, pre: Any, paths: list[Path], shas: list[str] | None, n_co
                 image = read_image(p)
                 if image.ndim != 2:
                     raise InputError(f"{p}: expected a 2D ultrasound image, got shape {image.shape}")
+                check_bmode(image)  # the check of `predict`: a CT/MR DICOM or a blank image is refused
             except LiverfibError as exc:
                 if strict:
                     raise
