@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-source", action="store_true", help="one classifier per acquisition source")
     ap.add_argument("--dims", default="16,24,40,112,320,1280")
+    ap.add_argument("--exclude-test", action="store_true",
+                    help="drop the rows of the --groups-from split's test subset first (selection stays off test)")
     a = ap.parse_args()
     parts = []
     d = np.load(a.npz[0])
@@ -114,6 +116,15 @@ def main() -> None:
 
         group_of = {r["path"]: r["group"] for r in csv.DictReader(open(a.groups_from))}
         g = np.array([group_of[p] for p in order])
+    g_true = d["clusters"]
+    if a.groups_from:
+        g_true = g.copy()
+    if a.exclude_test:
+        if not a.groups_from:
+            raise SystemExit("--exclude-test needs --groups-from SPLIT.csv")
+        subset_of = {r["path"]: r["split"] for r in csv.DictReader(open(a.groups_from))}
+        keep = np.array([subset_of[p] != "test" for p in order])
+        X, y, g, g_true, src = X[keep], y[keep], g[keep], g_true[keep], src[keep]
     if a.per_file:
         g = np.arange(len(y)).astype(str)
     strata = np.array([f"{a}|{b}" for a, b in zip(y, src, strict=True)])
@@ -133,9 +144,6 @@ def main() -> None:
             probs[np.ix_(tes, [CLASSES.index(c) for c in cls])] = p
             chosen.append(C)
     # CIs always bootstrap over the true same-scan groups (also for the per-file demonstration)
-    g_true = d["clusters"]
-    if a.groups_from:
-        g_true = np.array([group_of[p] for p in order])
     m = evaluate_probabilities(list(y), probs, CLASSES, groups=list(g_true), sources=list(src), n_boot=300)
     keys = [
         "accuracy",
@@ -171,7 +179,8 @@ def main() -> None:
             unit="distinct image",
             groups=len(set(g_true)),
             split_file=a.groups_from,
-            subset="5-fold CV (all distinct images)",
+            subset="5-fold CV (train+val images; test rows excluded)" if a.exclude_test
+            else "5-fold CV (all distinct images)",
             test_scored_count=0,
             command="python benchmarks/cv_features.py " + " ".join(sys.argv[1:]),
             synthetic=False,
