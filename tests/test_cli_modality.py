@@ -76,3 +76,18 @@ def test_radiomics_deep_features_refuses_ct(ct: Path, tmp_path: Path, one_line_e
     line = one_line_error(run("radiomics", "deep-features", "-i", ct, "-o", out))
     assert "ct.dcm: modality CT is not ultrasound" in line
     assert not out.exists()
+
+
+def test_pseudo_masks_skips_ct_and_lists_it(tmp_path: Path, one_line_error) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    for k in range(5):
+        write_ct_slice(data / f"F{k}" / "ct.dcm", seed=k)
+    line = one_line_error(run("pseudo-masks", "--data", data, "-o", tmp_path / "pm"))
+    assert line.startswith("error: no image could be masked") and "modality CT is not ultrasound" in line
+    shutil.copy(Path(__file__).resolve().parents[1] / "demo" / "us" / "F0_a1027.jpg", data / "F0" / "us.jpg")
+    proc = run("pseudo-masks", "--data", data, "-o", tmp_path / "pm2")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("skipped: ") == 5 and "wrote 1 pseudo-masks" in proc.stdout
+    assert (tmp_path / "pm2" / "manifest.csv").read_text().count("\n") == 2  # header + the ultrasound image

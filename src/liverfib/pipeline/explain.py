@@ -124,32 +124,28 @@ def run_pseudo_masks(
     with ``subject`` = the audit's near-duplicate cluster, so training on the masks can split by it).
     """
     from liverfib.dataset.audit import audit_folder
+    from liverfib.errors import InputError
     from liverfib.explain.cam import compute_cams
     from liverfib.explain.pseudo_masks import cam_to_mask, parse_threshold
     from liverfib.inference.predictor import load_predictor
-    from liverfib.io import read_image
     from liverfib.io.masks import write_mask_png
     from liverfib.pipeline._common import progress_bar, write_rows
     from liverfib.preprocess.fan import detect_fan, to_uint8
     from liverfib.report.jsonio import write_json
 
     parse_threshold(threshold)  # fail before the long part
-    audit = audit_folder(data_dir)
-    seen: set[str] = set()
-    rows = []
-    for row in audit.files:
-        if row["sha256"] not in seen:
-            seen.add(row["sha256"])
-            rows.append(row)
+    distinct: dict[str, dict[str, Any]] = {}
+    for row in audit_folder(data_dir).files:
+        distinct.setdefault(row["sha256"], row)  # copies once
+    rows = list(distinct.values())
     predictor = load_predictor(model)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
     update = progress_bar("pseudo-masks")
-    manifest, fractions = [], []
+    manifest, fractions, errors = [], [], []
     chunk = 32
     for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        arrays = [read_image(data_dir / r["path"]).array for r in part]
-        cams = compute_cams(predictor, arrays, method=method, layers=layers)
+        part, arrays = _bmode_rows(data_dir, rows[start : start + chunk], errors)
+        cams = compute_cams(predictor, arrays, method=method, layers=layers) if arrays else []
         for r, a, c in zip(part, arrays, cams, strict=True):
             mask = cam_to_mask(c.heatmap, detect_fan(to_uint8(a)).mask, threshold)
             name = r["path"].replace("/", "_").rsplit(".", 1)[0] + ".png"
@@ -158,9 +154,32 @@ def run_pseudo_masks(
             manifest.append({"file": str((data_dir / r["path"]).resolve()), "mask": f"masks/{name}",
                              "subject": r["cluster"], "label": r["label"], "source": r["source"]})
         update(min(start + chunk, len(rows)), len(rows))
+    if not manifest:
+        raise InputError("no image could be masked: " + "; ".join(e["error"] for e in errors[:3]))
     write_rows(manifest, out_dir / "manifest.csv", ["file", "mask", "subject", "label", "source"])
     summary = {"n": len(manifest), "method": method, "threshold": threshold, "model": predictor.describe()["name"],
-               "mean_mask_fraction": round(float(np.mean(fractions)), 4), "out": str(out_dir)}
+               "mean_mask_fraction": round(float(np.mean(fractions)), 4), "out": str(out_dir),
+               "n_skipped": len(errors), "errors": errors}
     write_json(summary, out_dir / "pseudo_masks.json")
-    return summary, (f"wrote {len(manifest)} pseudo-masks ({method}, threshold {threshold}; mean foreground "
-                     f"{summary['mean_mask_fraction']:.1%}) to {out_dir}")
+    return summary, "".join(f"skipped: {e['error']}\n" for e in errors) + (
+        f"wrote {len(manifest)} pseudo-masks ({method}, threshold {threshold}; mean foreground "
+        f"{summary['mean_mask_fraction']:.1%}) to {out_dir}")
+
+
+def _bmode_rows(data_dir: Path, rows: list[dict[str, Any]], errors: list[dict[str, str]]) -> tuple[list[Any], list[Any]]:
+    """The rows whose image passes ``predict``'s check, with their arrays; the others go to ``errors`` (reason)."""
+    from liverfib.errors import LiverfibError
+    from liverfib.inference.predictor import check_bmode
+    from liverfib.io import read_image
+
+    kept, arrays = [], []
+    for r in rows:
+        try:
+            image = read_image(data_dir / r["path"])
+            check_bmode(image)  # a CT/MR DICOM, a volume or a blank image is refused
+        except LiverfibError as exc:
+            errors.append({"path": str(data_dir / r["path"]), "error": str(exc)})
+            continue
+        kept.append(r)
+        arrays.append(image.array)
+    return kept, arrays
