@@ -3,7 +3,10 @@
     >>> import liverfib
     >>> result = liverfib.predict("demo/us/F0_a1027.jpg")          # a path, a list of paths,
     >>> result.predictions[0].stage, result.predictions[0].p_ge_f2  # a folder or a numpy array
-    ('F0', 0.0305)
+    ('F4', 0.5936)
+
+(The file's name carries its reference stage, F0; the shipped model gets this image wrong, as it
+gets about half of unseen images wrong: see BENCHMARKS.md.)
 
 Every function takes what its command takes (a path, a list of paths, or for ``predict`` and
 ``segment`` an in-memory ``numpy`` array / :class:`liverfib.Image`) and returns a frozen dataclass:

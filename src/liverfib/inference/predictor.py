@@ -33,13 +33,13 @@ def check_bmode(image: Image) -> str | None:
     """Raise for images that cannot be B-mode ultrasound; return a warning string for doubtful ones."""
     if image.modality not in ("US", "OT"):
         raise InputError(
-            f"{image.path}: modality {image.modality} is not ultrasound; staging needs B-mode US"
+            f"{image.path}: modality {image.modality} is not ultrasound; this command needs B-mode US"
         )
     if image.ndim != 2:
         raise InputError(f"{image.path}: expected one 2D frame, got shape {image.shape} (pick a frame)")
     arr = image.array
     if float(np.std(arr)) < 2.0 * (1.0 if arr.dtype == np.uint8 else float(np.ptp(arr)) / 255.0 + 1e-9):
-        raise InputError(f"{image.path}: image is blank (almost constant); nothing to stage")
+        raise InputError(f"{image.path}: image is blank (almost constant); nothing to analyse")
     if image.meta.get("colour") and image.meta.get("colour_fraction", 1.0) > COLOUR_WARN_FRACTION:
         return f"colour content ({image.meta.get('colour_fraction', 0):.0%} of pixels): Doppler or overlay?"
     return None

@@ -3,26 +3,10 @@
 Each ``run_*`` function wires the floors together (io -> preprocess -> models -> explain ->
 quantify -> report) and returns ``(json_summary, human_text)``; ``cli.py`` only parses options and
 calls these. One module per workflow; only this package (and ``training/``) crosses floors.
+The names below are loaded on first access, so ``liverfib --help`` stays fast.
 """
 
 from __future__ import annotations
-
-from liverfib.pipeline.batch import run_batch
-from liverfib.pipeline.clinical import run_deidentify, run_report, run_serve, run_serve_dicom
-from liverfib.pipeline.evaluate import run_evaluate
-from liverfib.pipeline.explain import run_explain, run_pseudo_masks
-from liverfib.pipeline.mre import run_mre, run_phantom_mre
-from liverfib.pipeline.mre_agreement import run_agreement
-from liverfib.pipeline.mri import run_mri_inspect, run_mri_phantom, run_mri_stage
-from liverfib.pipeline.mri_seg_train import run_train_seg_mri
-from liverfib.pipeline.mri_train import run_mri_train
-from liverfib.pipeline.predict import run_predict
-from liverfib.pipeline.radiomics import run_radiomics_extract
-from liverfib.pipeline.radiomics_evaluate import run_radiomics_evaluate
-from liverfib.pipeline.radiomics_train import run_radiomics_train
-from liverfib.pipeline.segment import run_segment, run_train_seg
-from liverfib.pipeline.segment_volume import run_segment_volume
-from liverfib.pipeline.staging import run_audit, run_split, run_train
 
 __all__ = ["run_audit", "run_split", "run_evaluate", "run_predict", "run_train"]
 __all__ += ["run_radiomics_extract", "run_radiomics_train", "run_radiomics_evaluate"]
@@ -32,3 +16,11 @@ __all__ += ["run_segment_volume", "run_mri_stage", "run_mri_phantom", "run_mri_i
 __all__ += ["run_train_seg_mri"]
 __all__ += ["run_deidentify", "run_report", "run_serve", "run_serve_dicom"]
 __all__ += ["run_batch"]
+
+
+def __getattr__(name: str) -> object:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from liverfib.pipeline import _exports
+
+    return getattr(_exports, name)
