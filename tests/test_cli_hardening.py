@@ -268,7 +268,7 @@ def test_input_option_is_the_same_as_arguments(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------- 20.12 models
 def test_models_lists_every_shipped_model_with_figure_source_and_size() -> None:
-    from liverfib.models.catalog import ASSETS
+    from liverfib.models.assets import ASSETS_DIR as ASSETS
 
     proc = run("models", "--json")
     assert proc.returncode == 0, proc.stderr

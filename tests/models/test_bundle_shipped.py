@@ -85,14 +85,15 @@ def test_shipped_predictions_unchanged(now: dict[str, np.ndarray], key: str) -> 
 
 
 def test_shipped_bundles_record_provenance() -> None:
-    from liverfib.models.assets import ASSETS_DIR, SHIPPED
+    from liverfib.models.assets import ASSETS_DIR, default_bundle_path
     from liverfib.models.bundle import load_bundle
+    from liverfib.models.tasks import TASKS
 
-    for task, name in SHIPPED.items():
-        b = load_bundle(ASSETS_DIR / name, task=task)
-        assert b.meta["synthetic"] is (task in ("mre-seg", "mri-staging")), task
+    for task in (t for t in TASKS.values() if t.shipped):
+        b = load_bundle(default_bundle_path(task.name), task=task.name)
+        assert b.meta["synthetic"] is (task.name in ("mre-seg", "mri-staging")) is task.shipped.synthetic, task
         assert b.meta["metrics"].get("split"), task
-        assert not list(ASSETS_DIR.glob("*.pt")), "old .pt assets left: run tools/convert_assets.py"
+    assert not list(ASSETS_DIR.glob("*.pt")), "old .pt assets left: run tools/convert_assets.py"
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ import numpy as np
 
 from liverfib.errors import InputError, LiverfibError, ModelError
 from liverfib.image import Image
-from liverfib.models.assets import ASSETS_DIR, SHIPPED
+from liverfib.models.assets import default_bundle_path
 
 if TYPE_CHECKING:
     from liverfib.models.bundle import Bundle
 
 __all__ = ["DEFAULT_MODEL_PATH", "PredictOutput", "Predictor", "check_bmode", "load_predictor", "stage_files"]
 
-DEFAULT_MODEL_PATH = ASSETS_DIR / SHIPPED["us-staging"]
+DEFAULT_MODEL_PATH = default_bundle_path("us-staging")
 
 #: Fraction of clearly coloured pixels above which an image is flagged as colour (Doppler/overlay).
 COLOUR_WARN_FRACTION = 0.01

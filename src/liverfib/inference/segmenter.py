@@ -14,12 +14,12 @@ import numpy as np
 
 from liverfib.errors import ModelError
 from liverfib.image import Image
-from liverfib.models.assets import ASSETS_DIR, SHIPPED
+from liverfib.models.assets import default_bundle_path
 from liverfib.models.bundle import Bundle
 
 __all__ = ["DEFAULT_SEG_MODEL_PATH", "SEG_2D_TASKS", "Segmenter", "load_segmenter", "build_seg_from_bundle"]
 
-DEFAULT_SEG_MODEL_PATH = ASSETS_DIR / SHIPPED["us-liver-seg"]
+DEFAULT_SEG_MODEL_PATH = default_bundle_path("us-liver-seg")
 #: bundle tasks this segmenter runs (2D ultrasound liver masks and CAM pseudo-masks)
 SEG_2D_TASKS = ("us-liver-seg", "us-cam-seg")
 
