@@ -31,7 +31,7 @@ def test_names_that_are_also_subpackages_stay_callable() -> None:
     import liverfib.explain.cam  # noqa: F401  (importing a sub-package must not hide the function)
     import liverfib.models.registry  # noqa: F401
     import liverfib.mre.phantom  # noqa: F401
-    import liverfib.report.jsonio  # noqa: F401
+    import liverfib.report.overlay  # noqa: F401
 
     for name in ("mre", "explain", "report", "models"):
         assert callable(getattr(liverfib, name)), name

@@ -20,6 +20,8 @@ Every figure is a count of syntax, not of text, so comments and docstrings never
   model (name contains checkpoint, bundle, model or state).
 * ``import_cycles``: strongly connected groups of modules in the import graph (imports inside
   functions included: an arrow is an arrow even when it is lazy).
+* ``upward_imports``: imports (lazy ones included) from a floor to a higher one by :data:`FLOORS`, or
+  from a base module (:data:`BASE`) to any floor.
 """
 
 from __future__ import annotations
@@ -33,6 +35,17 @@ from pathlib import Path
 
 METRIC_NAME = re.compile(r"(dice|bootstrap|(^|_)icc(_|$)|kappa)", re.IGNORECASE)
 BUNDLE_NAME = re.compile(r"^(save|load)_\w*(checkpoint|bundle|model|state)\w*$")
+
+#: Top-level package -> floor; a module may import only from its own floor or lower ones.
+FLOORS = {
+    "io": 0, "preprocess": 1, "models": 2, "inference": 2, "evaluation": 3, "dataset": 3, "training": 4,
+    "explain": 5, "report": 6, "mre": 7, "mri": 7, "radiomics": 7, "pipeline": 8,
+    "api": 9, "cli": 9, "clinical": 9, "": 9,  # "": the package's own __init__ (the facade)
+}
+#: Base modules: importable from any floor, they import no floor (only each other).
+BASE = {"errors", "image", "config", "progress", "_version"}
+#: The one allowed upward arrow: the task table names the modality network builders (lazily).
+FLOOR_EXCEPTIONS = {("models.tasks", "mre"), ("models.tasks", "mri")}
 
 
 def _call_name(node: ast.Call) -> tuple[str | None, str]:
@@ -129,13 +142,31 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(comps)
 
 
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """``importer -> imported`` for every import that points up by :data:`FLOORS` (see ``BASE``)."""
+    out = []
+    for mod, deps in sorted(graph.items()):
+        rel = mod.partition(".")[2]
+        top = rel.split(".")[0]
+        for dep in sorted(deps):
+            dep_top = dep.partition(".")[2].split(".")[0]
+            if dep_top in BASE:
+                continue
+            if top not in BASE and top not in FLOORS or dep_top not in FLOORS:
+                out.append(f"{rel} -> {dep.partition('.')[2]} (package without a floor in FLOORS)")
+            elif top in BASE or FLOORS[dep_top] > FLOORS[top]:
+                if (rel, dep_top) not in FLOOR_EXCEPTIONS:
+                    out.append(f"{rel} -> {dep.partition('.')[2]}")
+    return out
+
+
 def measure(root: Path) -> dict[str, list[str]]:
     """Each figure's name -> the sites (``file:line what``) that make it up."""
     files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     sites: dict[str, list[str]] = {k: [] for k in (
         "torch_load_sites", "backward_sites", "import_module_uses", "dcmread_outside_io", "files_over_400",
         "functions_over_60", "packages_without_init", "metric_definitions", "atomic_write_helpers",
-        "hand_rolled_atomic_writes", "bundle_save_load_functions", "import_cycles")}
+        "hand_rolled_atomic_writes", "bundle_save_load_functions", "import_cycles", "upward_imports")}
     known = {_module_name(p, root) for p in files}
     graph: dict[str, set[str]] = {}
     for path in files:
@@ -179,6 +210,7 @@ def measure(root: Path) -> dict[str, list[str]]:
         if not (folder / "__init__.py").is_file():
             sites["packages_without_init"].append(folder.relative_to(root).as_posix() or ".")
     sites["import_cycles"] = [" <-> ".join(c) for c in _cycles(graph)]
+    sites["upward_imports"] = _upward(graph)
     return sites
 
 

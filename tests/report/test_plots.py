@@ -66,7 +66,7 @@ def test_write_json_converts_numpy_types(tmp_path: Path) -> None:
 def test_write_json_round_trips_an_evaluation(tmp_path: Path) -> None:
     labels, probs = _case()
     result = evaluate_probabilities(labels, probs, CLASSES, sources=["a"] * 80, n_boot=20)
-    from liverfib.report.jsonio import tidy_floats
+    from liverfib.io.jsonio import tidy_floats
 
     assert json.loads(write_json(result, tmp_path / "r.json").read_text()) == tidy_floats(result)
 

@@ -114,7 +114,7 @@ def test_probe_writes_the_run_folder(trained_run) -> None:
 
     metrics = json.loads((out / "val_metrics.json").read_text())
     assert metrics["n"] == 5 == trained_run.summary["n_val"]
-    from liverfib.report.jsonio import tidy_floats  # result files keep 12 significant digits
+    from liverfib.io.jsonio import tidy_floats  # result files keep 12 significant digits
 
     assert metrics == json.loads(json.dumps(tidy_floats(trained_run.summary["val_metrics"]), default=str))
 

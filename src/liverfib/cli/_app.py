@@ -68,7 +68,7 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 
 def _emit(result: Any, as_json: bool, text: str) -> None:
     if as_json:
-        from liverfib.report.jsonio import tidy_floats
+        from liverfib.io.jsonio import tidy_floats
 
         typer.echo(json.dumps(tidy_floats(result), indent=2, default=str))
     else:

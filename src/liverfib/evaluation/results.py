@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from liverfib.report.jsonio import write_json
+from liverfib.io.jsonio import write_json
 
 __all__ = ["REQUIRED_KEYS", "code_version", "device_string", "file_sha256", "metric", "read_result", "write_result"]
 

@@ -202,9 +202,9 @@ def _hooks(val: list[dict[str, Any]], n_train: int, size: int, epochs: int, log:
 def _write_outputs(out_dir: Path, net: Any, config: SegTrainConfig, in_channels: int, metrics: dict[str, Any],
                    synthetic: bool, log: list[dict[str, Any]]) -> None:
     """The bundle ``best/``, ``log.csv`` and ``metrics.json``."""
+    from liverfib.io.jsonio import write_json
     from liverfib.models.bundle import save_bundle
     from liverfib.mre.models import seg_bundle_fields
-    from liverfib.report.jsonio import write_json
 
     save_bundle(out_dir / "best", net, **seg_bundle_fields(
         model=config.model, in_channels=in_channels, img_size=config.img_size, train_config=config.model_dump(),

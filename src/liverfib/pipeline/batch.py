@@ -179,7 +179,7 @@ def run_batch(
     summary: total, ok, error, skipped, wall seconds, items/s, workers, Ray address.
     """
     from liverfib.inference.onnx_engine import resolve_engine
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
 
     t0 = time.perf_counter()
     spec = get_task(task)

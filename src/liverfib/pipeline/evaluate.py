@@ -122,7 +122,7 @@ def _write_evaluation(metrics: dict[str, Any], labels: list[str], probs: Any, cl
     """metrics.json and the plots into ``out_dir``; returns the line that says what was written."""
     if out_dir is None:
         return "(nothing written; pass --out FOLDER for metrics.json and plots)"
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
     from liverfib.report.plots import plot_evaluation
 
     out_dir.mkdir(parents=True, exist_ok=True)

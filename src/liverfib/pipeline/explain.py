@@ -37,7 +37,7 @@ def run_explain(
     ``explain.json`` sums it up."""
     from liverfib.explain.cam import compute_cams
     from liverfib.inference.predictor import check_bmode, load_predictor
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
 
     good, images, errors = read_2d_images(collect_files(paths), check=check_bmode, what="explained")
     arrays = [im.array for im in images]
@@ -128,10 +128,10 @@ def run_pseudo_masks(
     from liverfib.explain.cam import compute_cams
     from liverfib.explain.pseudo_masks import cam_to_mask, parse_threshold
     from liverfib.inference.predictor import load_predictor
+    from liverfib.io.jsonio import write_json
     from liverfib.io.masks import write_mask_png
     from liverfib.pipeline._common import progress_bar, write_rows
     from liverfib.preprocess.fan import detect_fan, to_uint8
-    from liverfib.report.jsonio import write_json
 
     parse_threshold(threshold)  # fail before the long part
     distinct: dict[str, dict[str, Any]] = {}

@@ -73,7 +73,7 @@ def run_mre(
                                       table=table, overlays=overlays)
         summary["exam_dir"] = str(exam_dir)
         if out_dir is not None:
-            from liverfib.report.jsonio import write_json
+            from liverfib.io.jsonio import write_json
 
             write_json(summary, Path(out_dir) / "mre.json")
         return summary, "\n".join(lines)
@@ -115,7 +115,7 @@ def _measure_each(exams: list[Any], *, out_dir: Path | None, model: str, qcfg: A
         try:
             r, _ = measure_exam(exam, out_dir=sub, model=model, mask=None, qcfg=qcfg, table=table, overlays=overlays)
             if sub is not None:
-                from liverfib.report.jsonio import write_json
+                from liverfib.io.jsonio import write_json
 
                 write_json(r, sub / "mre.json")
         except InputError as exc:
@@ -146,7 +146,7 @@ def _table_lines(summary: dict[str, Any], exam_dir: Path) -> list[str]:
 def _write_table(summary: dict[str, Any], out_dir: Path) -> None:
     """``mre.csv`` (one row per exam, the input of ``liverfib agreement``) and ``mre.json``."""
     from liverfib.io.atomic import atomic_write
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
 
     columns = ["exam", "mean_stiffness_kpa", "stage", "roi_area_mm2", "n_slices", "layout", "synthetic", "error"]
     buf = io.StringIO()

@@ -115,8 +115,8 @@ def run_agreement(
     if all(ra[e].get("mask") and rb[e].get("mask") for e in common):
         summary["masks"] = _mask_scores(common, sb, ra, rb, Path(a_csv), Path(b_csv), n_boot, seed)
     if out_dir is not None:
+        from liverfib.io.jsonio import write_json
         from liverfib.mre.plots import write_agreement_plot
-        from liverfib.report.jsonio import write_json
 
         out_dir = Path(out_dir)
         summary["plot"] = str(write_agreement_plot(out_dir / "bland_altman.png", a, b, summary["bland_altman"]))

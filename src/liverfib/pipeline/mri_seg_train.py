@@ -34,10 +34,10 @@ def run_train_seg_mri(
     import yaml
 
     from liverfib.io.atomic import atomic_write
+    from liverfib.io.jsonio import write_json
     from liverfib.models.bundle import save_bundle
     from liverfib.mri.seg_training import slices_from_synthetic
     from liverfib.mri.segmentation import SegModel, seg_bundle_fields
-    from liverfib.report.jsonio import write_json
 
     cfg, model_cfg = _seg_train_config(config, overrides)
     if threads is not None:

@@ -97,12 +97,12 @@ def _train_liqa(data: Path, out: Path, *, fusion: str, encoder: str, steps: int,
     import numpy as np
 
     from liverfib.evaluation.metrics import evaluate_probabilities
+    from liverfib.io.jsonio import write_json
     from liverfib.models.bundle import save_bundle
     from liverfib.mri.layouts import list_liqa_exams
     from liverfib.mri.staging import StagingConfig, cumulative_to_stage_probs, staging_bundle_fields
     from liverfib.mri.staging_train import predict_cumulative, prepare_exam, stack_crops, train_staging
     from liverfib.pipeline._common import write_rows
-    from liverfib.report.jsonio import write_json
 
     if not 0 < val_fraction < 1:
         raise ConfigError(f"--val must be in (0, 1), got {val_fraction}")
@@ -156,13 +156,13 @@ def _train_cirrmri(data: Path, out: Path, *, sequence: str, labels_csv: Path, en
 
     from pydantic import ValidationError
 
+    from liverfib.io.jsonio import write_json
     from liverfib.models.bundle import save_bundle
     from liverfib.mri.layouts import list_cirrmri_exams
     from liverfib.mri.slice_staging import SliceStagingConfig, train_slice_staging
     from liverfib.mri.staging import staging_bundle_fields
     from liverfib.pipeline._common import write_rows
     from liverfib.progress import Progress
-    from liverfib.report.jsonio import write_json
 
     try:
         cfg = SliceStagingConfig(sequence=sequence, encoder=encoder, n_slices=n_slices, crop_size=crop_size)  # type: ignore[arg-type]

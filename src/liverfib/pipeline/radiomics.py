@@ -184,9 +184,9 @@ def write_robustness(
     """ICC(2,1) per feature over ``n_images`` evenly spaced jobs -> ``out_json`` (atomic)."""
     import numpy as np
 
+    from liverfib.io.jsonio import write_json
     from liverfib.radiomics.extract import _load_job
     from liverfib.radiomics.robustness import PERTURBATIONS, feature_robustness
-    from liverfib.report.jsonio import write_json
 
     if n_images < 2:
         raise ConfigError(f"--robustness needs at least 2 images, got {n_images}")

@@ -56,8 +56,8 @@ def _refuse_overlap(bundle: dict[str, Any], overlap: list[str], n_rows: int, sub
 def _write_outputs(out_dir: Path, bundle: dict[str, Any], table: Any, split_rows: list[dict[str, str]], X: Any,
                    probs: Any, summary: dict[str, Any], explain: int) -> None:
     """predictions.csv, metrics.json and SHAP plots (waterfalls of the first ``explain`` images)."""
+    from liverfib.io.jsonio import write_json
     from liverfib.pipeline._common import write_rows
-    from liverfib.report.jsonio import write_json
 
     classes = bundle["classes"]
     out_dir.mkdir(parents=True, exist_ok=True)

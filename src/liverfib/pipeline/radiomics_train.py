@@ -203,10 +203,10 @@ def run_radiomics_train(
     features keyed by path, e.g. deep-learning features) are stacked with the radiomics model,
     nested so the stacker never sees its evaluation fold (K-fold splits only).
     """
+    from liverfib.io.jsonio import write_json
     from liverfib.radiomics.config import load_train_config, save_config
     from liverfib.radiomics.explain import selected_feature_names
     from liverfib.radiomics.models import radiomics_learner
-    from liverfib.report.jsonio import write_json
 
     cfg = load_train_config(config_path, overrides)
     data = _training_data(features, split_csv, data_dir, cfg, fuse)

@@ -107,9 +107,9 @@ def run_train_seg_2d(
     """
     import torch
 
+    from liverfib.io.jsonio import write_json
     from liverfib.io.masks import list_mask_pairs
     from liverfib.pipeline._common import progress_bar
-    from liverfib.report.jsonio import write_json
     from liverfib.training.segmentation import SegTrainConfig, train_segmentation
 
     if threads:

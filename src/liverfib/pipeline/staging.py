@@ -29,7 +29,7 @@ def run_audit(
 ) -> tuple[dict[str, Any], str]:
     """Audit a labelled folder; with ``out_dir`` write audit.json, files.csv and audit.html."""
     from liverfib.dataset.audit import audit_folder
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
 
     result = audit_folder(
         data_dir, labels_csv=labels_csv, grouping=_grouping(near_threshold, cnn_threshold, cnn),

@@ -1,7 +1,7 @@
-"""Report floor: evaluation figures and atomically written JSON results.
+"""Report floor: evaluation figures, overlays, HTML/PDF reports and DICOM SEG/SR/SC writers.
 
-Names load on first use: ``liverfib.report.jsonio`` is imported by nearly every command and must
-not pull in matplotlib/sklearn (``plots``), which would add seconds to every bad-input error.
+Names load on first use so that ``write_json`` (kept here for callers; it lives in
+``liverfib.io.jsonio``) does not pull in matplotlib/sklearn (``plots``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ __all__ = ["plot_evaluation", "write_json"]
 
 def __getattr__(name: str) -> Any:
     if name == "write_json":
-        from liverfib.report.jsonio import write_json
+        from liverfib.io.jsonio import write_json
 
         return write_json
     if name == "plot_evaluation":

@@ -287,7 +287,7 @@ def _write_run_files(
     """``config.yaml`` (resolved config + chosen C), ``log.csv`` and ``val_metrics.json``."""
     import yaml
 
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
 
     (out_dir / "config.yaml").write_text(
         yaml.safe_dump(

@@ -118,7 +118,7 @@ def write_exam(exam: PhantomSlices, folder: Path, *, exam_id: str, fmt: str = "d
     and an ``ImageComments`` saying so: :func:`liverfib.mre.dicom.read_mre_exams` flags the exam synthetic.
     """
     from liverfib.io.atomic import atomic_write
-    from liverfib.report.jsonio import write_json
+    from liverfib.io.jsonio import write_json
 
     if fmt not in FORMATS:
         raise ConfigError(f"Unknown phantom format '{fmt}'. Valid choices: {', '.join(FORMATS)}")

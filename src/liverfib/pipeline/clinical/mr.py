@@ -45,8 +45,8 @@ def _analyse_mre(job: Any) -> dict[str, Any]:
     written as a TID 1500 SR referencing one image of the study."""
     from liverfib.clinical.dicom_out import read_dicom_dataset, write_sr
     from liverfib.clinical.report import write_report
+    from liverfib.io.jsonio import write_json
     from liverfib.pipeline.mre import run_mre
-    from liverfib.report.jsonio import write_json
 
     study_dir, out_dir = Path(job.input_path), Path(job.out_dir) / job.id
     summary, _text = run_mre(study_dir, out_dir=out_dir, overlays=True)

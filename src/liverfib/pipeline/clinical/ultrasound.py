@@ -30,8 +30,8 @@ def analyse_file(
     from liverfib.clinical.dicom_out import Segment, write_sc, write_seg, write_sr
     from liverfib.clinical.report import write_report
     from liverfib.inference.predictor import PredictOutput, check_bmode
+    from liverfib.io.jsonio import write_json
     from liverfib.preprocess.fan import detect_fan
-    from liverfib.report.jsonio import write_json
 
     cfg = models.cfg
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -46,8 +46,8 @@ def _segment_volume(job: Any, model: str = "default") -> dict[str, Any]:
     """The NIfTI upload -> ``volume.nii.gz`` (the input, for the viewer), ``liver_mask.nii.gz`` (same
     grid), ``liver_mask_qc.png`` and ``result.json``, through
     :func:`liverfib.pipeline.segment_volume.run_segment_volume` with the MR/CT liver segmenter ``model``."""
+    from liverfib.io.jsonio import write_json
     from liverfib.pipeline.segment_volume import run_segment_volume
-    from liverfib.report.jsonio import write_json
 
     out_dir = Path(job.out_dir) / job.id
     volume = _gzipped_copy(Path(job.input_path), out_dir / "volume.nii.gz")
