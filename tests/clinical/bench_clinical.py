@@ -39,10 +39,11 @@ def _ci(values: list[float]) -> dict[str, float]:
 def main() -> None:
     import torch
 
-    from liverfib.clinical.deidentify import deidentify_path
     from liverfib.clinical.jobs import JobStore, JobWorker
     from liverfib.clinical.pacs import Destination, DicomListener
-    from liverfib.pipeline.clinical import ClinicalConfig, ModelCache, analyse_file, make_processor
+    from liverfib.clinical.processor import make_processor
+    from liverfib.pipeline.clinical import ClinicalConfig, ModelCache, analyse_file
+    from liverfib.pipeline.clinical.deidentify import deidentify_path
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20)

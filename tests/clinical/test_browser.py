@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from liverfib.clinical.jobs import JobStore, JobWorker
+from liverfib.clinical.processor import make_processor
 from liverfib.clinical.web import WebConfig, create_app
-from liverfib.pipeline.clinical import make_processor
 
 TOKEN = "browser-test-token-0123456789"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from liverfib.clinical.deidentify import PROFILE, deidentify_dataset, deidentify_path
+from liverfib.pipeline.clinical.deidentify import PROFILE, deidentify_dataset, deidentify_path
 from liverfib.preprocess.fan import detect_fan, find_overlay_text
 
 SALT = "test-salt-123"

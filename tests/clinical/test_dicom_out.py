@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liverfib.clinical.dicom_out import (
+from liverfib.errors import InputError
+from liverfib.report.dicom import (
     Segment,
     dataset_from_array,
     read_dicom_dataset,
@@ -18,7 +19,6 @@ from liverfib.clinical.dicom_out import (
     write_seg,
     write_sr,
 )
-from liverfib.errors import InputError
 
 FINDINGS = {
     "stage": "F3",

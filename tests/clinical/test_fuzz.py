@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from liverfib.clinical.jobs import FINAL_STATES, JobStore, JobWorker
 from liverfib.clinical.pacs import DicomListener
+from liverfib.clinical.processor import make_processor
 from liverfib.clinical.web import WebConfig, create_app
-from liverfib.pipeline.clinical import make_processor
 
 TOKEN = "fuzz-token-0123456789abcdef"
 
@@ -115,7 +115,7 @@ def test_scp_survives_mutated_dicom(tmp_path: Path, us_dicom, clin, fast_models)
                 if assoc.is_established:
                     assoc.release()
         ok = us_dicom(seed=9)
-        from liverfib.clinical.deidentify import _new_uid
+        from liverfib.pipeline.clinical.deidentify import _new_uid
 
         ok_sop = __import__("pydicom").dcmread(ok).SOPInstanceUID
         ok_name = f"US {_new_uid(listener.salt, ok_sop)[-12:]}"  # named by its de-identified UID

@@ -106,7 +106,7 @@ def test_port_and_host_options(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from liverfib.cli import app
-    from liverfib.pipeline.clinical import run_serve_dicom
+    from liverfib.clinical.serve import run_serve_dicom
 
     for bad in (-1, 0, 65536):
         with pytest.raises(ConfigError, match="1..65535"):

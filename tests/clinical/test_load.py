@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from liverfib.clinical.jobs import JobStore, JobWorker
+from liverfib.clinical.processor import make_processor
 from liverfib.clinical.web import WebConfig, create_app
-from liverfib.pipeline.clinical import make_processor
 
 TOKEN = "load-test-token-0123456789"
 

@@ -16,7 +16,7 @@ import pytest
 
 from liverfib.clinical.jobs import JobStore, JobWorker
 from liverfib.clinical.pacs import Destination, DicomListener
-from liverfib.pipeline.clinical import make_processor
+from liverfib.clinical.processor import make_processor
 
 
 @pytest.fixture

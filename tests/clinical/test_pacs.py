@@ -11,8 +11,8 @@ import pytest
 
 from liverfib.clinical.jobs import JobStore, JobWorker
 from liverfib.clinical.pacs import Destination, DicomListener, parse_destination
+from liverfib.clinical.processor import make_processor
 from liverfib.errors import ConfigError
-from liverfib.pipeline.clinical import make_processor
 
 
 class FakePacs:
@@ -157,7 +157,7 @@ def test_mr_routes_recorded(node, clin) -> None:
         assert j.status in ("unsupported", "failed", "done"), j.status
         assert j.error or j.result  # a reason, always
     mre = next(j for j in jobs if j.kind == "mre")
-    from liverfib.clinical.deidentify import _new_uid
+    from liverfib.pipeline.clinical.deidentify import _new_uid
 
     assert Path(mre.input_path).name == _new_uid(_l.salt, mre_study)  # the whole (de-identified) study folder
     assert mre.status != "done"  # 32x32 flat images are no MRE exam: a clear reason instead
@@ -184,7 +184,7 @@ def test_mre_exam_through_scp(node, tmp_path: Path) -> None:
     from pynetdicom import AE
     from pynetdicom.sop_class import MRImageStorage
 
-    from liverfib.clinical.dicom_out import read_sr_findings
+    from liverfib.report.dicom import read_sr_findings
 
     store, worker, _l, pacs, port = node
     truth = mre.write_phantoms(tmp_path / "mre", 1, seed=3)[0]

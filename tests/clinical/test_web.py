@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from liverfib.clinical.jobs import JobStore, JobWorker
+from liverfib.clinical.processor import make_processor
 from liverfib.clinical.web import WebConfig, create_app
-from liverfib.pipeline.clinical import make_processor
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -204,8 +204,8 @@ def test_us_job_page_explains_colours_accuracy_and_device_caveat(tmp_path: Path,
     from PIL import Image
 
     from liverfib.clinical.jobs import JobStore, JobWorker
+    from liverfib.clinical.processor import make_processor
     from liverfib.clinical.web import WebConfig, create_app
-    from liverfib.pipeline.clinical import make_processor
 
     store = JobStore(tmp_path / "jobs.sqlite")
     worker = JobWorker(store, make_processor(fast_models.cfg, store=store, models=fast_models), poll_s=0.05).start()
@@ -365,8 +365,8 @@ def test_volume_viewer_in_headless_chromium(tmp_path: Path, clin, fast_models) -
     import httpx
 
     from liverfib.clinical.jobs import JobStore, JobWorker
+    from liverfib.clinical.processor import make_processor
     from liverfib.clinical.web import WebConfig, create_app
-    from liverfib.pipeline.clinical import make_processor
 
     shots = Path(os.environ.get("LIVERFIB_ARTIFACTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)

@@ -32,14 +32,14 @@ def deidentify(src: PathLike, out: PathLike, *, salt: str | None = None,
 
 def serve(**options: Any) -> Result:
     """Run the web viewer until interrupted; options as ``liverfib serve --help``."""
-    from liverfib.pipeline.clinical import run_serve
+    from liverfib.clinical.serve import run_serve
 
     return _wrap(Result, run_serve(**options))
 
 
 def serve_dicom(**options: Any) -> Result:
     """Run the DICOM storage listener until interrupted; options as ``liverfib serve-dicom --help``."""
-    from liverfib.pipeline.clinical import run_serve_dicom
+    from liverfib.clinical.serve import run_serve_dicom
 
     return _wrap(Result, run_serve_dicom(**options))
 

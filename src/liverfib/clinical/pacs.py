@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from liverfib.clinical.jobs import JobStore
-from liverfib.clinical.routing import route_dataset
 from liverfib.errors import ConfigError
 from liverfib.io.atomic import atomic_write
+from liverfib.pipeline.clinical.routing import route_dataset
 
 __all__ = [
     "DicomListener",
@@ -65,7 +65,7 @@ def check_port(port: int, what: str = "--port") -> int:
 
 
 def _storage_classes() -> list[str]:
-    """The SOP classes liverfib routes to an analysis (see :mod:`liverfib.clinical.routing`)."""
+    """The SOP classes liverfib routes to an analysis (see :mod:`liverfib.pipeline.clinical.routing`)."""
     from pydicom import uid
 
     return [
@@ -155,7 +155,7 @@ class DicomListener:
         salt: str | None = None,
         keep_identifiers: bool = False,
     ) -> None:
-        from liverfib.clinical.deidentify import load_or_create_salt
+        from liverfib.pipeline.clinical.deidentify import load_or_create_salt
 
         if not allowed_aets:
             raise ConfigError(
@@ -225,7 +225,7 @@ class DicomListener:
         return path
 
     def _on_store(self, event: Any) -> int:
-        from liverfib.clinical.deidentify import deidentify_on_intake
+        from liverfib.pipeline.clinical.deidentify import deidentify_on_intake
 
         assoc_key = id(event.assoc)
         calling = str(event.assoc.requestor.ae_title).strip()

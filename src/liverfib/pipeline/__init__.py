@@ -14,7 +14,7 @@ __all__ += ["run_explain", "run_pseudo_masks", "run_segment", "run_train_seg"]
 __all__ += ["run_phantom_mre", "run_mre", "run_agreement"]
 __all__ += ["run_segment_volume", "run_mri_stage", "run_mri_phantom", "run_mri_inspect", "run_mri_train"]
 __all__ += ["run_train_seg_mri"]
-__all__ += ["run_deidentify", "run_report", "run_serve", "run_serve_dicom"]
+__all__ += ["run_deidentify", "run_report"]
 __all__ += ["run_batch"]
 
 

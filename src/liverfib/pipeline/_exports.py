@@ -6,7 +6,7 @@ then no longer imports every workflow."""
 from __future__ import annotations
 
 from liverfib.pipeline.batch import run_batch
-from liverfib.pipeline.clinical import run_deidentify, run_report, run_serve, run_serve_dicom
+from liverfib.pipeline.clinical import run_deidentify, run_report
 from liverfib.pipeline.evaluate import run_evaluate
 from liverfib.pipeline.explain import run_explain, run_pseudo_masks
 from liverfib.pipeline.mre import run_mre, run_phantom_mre

@@ -142,8 +142,8 @@ def _segment_one(seg: Any, path: Path, image: Any, target: Path, dicom_seg: bool
 
 def _write_volume_seg(image: Any, mask: Any, path: Path) -> Path:
     """DICOM SEG of ``mask`` (on the volume grid) whose frames reference the source slices."""
-    from liverfib.clinical.dicom_out import write_seg_series
     from liverfib.io.dicom_series import read_series_headers, to_source_frames
+    from liverfib.report.dicom import write_seg_series
 
     write_seg_series(read_series_headers(image), to_source_frames(mask, image), path)
     return path

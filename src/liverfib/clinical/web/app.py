@@ -16,12 +16,12 @@ def create_app(store: JobStore, cfg: WebConfig, *, on_job: Callable[[str], None]
     """Build the FastAPI app (wrapped in the body-size limit and the upload gate)."""
     from fastapi import Depends, FastAPI
 
-    from liverfib.clinical.deidentify import load_or_create_salt
     from liverfib.clinical.web.auth import Gate
     from liverfib.clinical.web.middleware import BodyLimit
     from liverfib.clinical.web.pages import Pages
     from liverfib.clinical.web.routes import add_job_routes, add_session_routes, add_upload_routes
     from liverfib.clinical.web.uploads import queue_upload
+    from liverfib.pipeline.clinical.deidentify import load_or_create_salt
 
     salt = cfg.deid_salt or load_or_create_salt(cfg.data_dir / "deid.salt")
     intake = partial(

@@ -100,7 +100,7 @@ def add_job_routes(app: FastAPI, store: JobStore, pages: Pages, auth: list[Any])
         folder = Path(job.out_dir) / job.id
         path = folder / name
         if not path.is_file() and name.startswith("report.") and job.status == "done" and job.result:
-            from liverfib.clinical.report import write_report
+            from liverfib.report.clinical_report import write_report
 
             write_report(job.result, folder)  # reports are made on first request when not yet there
         if not path.is_file():

@@ -53,10 +53,10 @@ def validate_member(path: Path, kind: str, cfg: WebConfig, salt: str) -> tuple[s
     if kind != "dicom":
         _check_raster(path, kind, cfg.max_image_pixels)
         return "us-staging", ""
-    from liverfib.clinical.deidentify import deidentify_on_intake
-    from liverfib.clinical.dicom_out import save_dataset
-    from liverfib.clinical.routing import route_dataset
     from liverfib.io.dicom_dataset import read_dataset
+    from liverfib.pipeline.clinical.deidentify import deidentify_on_intake
+    from liverfib.pipeline.clinical.routing import route_dataset
+    from liverfib.report.dicom import save_dataset
 
     try:
         ds = read_dataset(path)

@@ -25,7 +25,7 @@ def accuracy_of(shipped: str | None, model: Any) -> dict[str, Any]:
 
 
 def overlay_legend(masks: dict[str, Any], with_cam: bool) -> str:
-    """The overlay colours actually drawn, in words (see ``clinical.report.overlay_rgba``)."""
+    """The overlay colours actually drawn, in words (see ``report.clinical_report.overlay_rgba``)."""
     names = {"liver": "green outline = liver (segmenter)", "fov": "blue outline = ultrasound field of view (fan)"}
     parts = [names[k] for k in ("fov", "liver") if k in masks]
     if with_cam:

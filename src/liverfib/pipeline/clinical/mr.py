@@ -43,10 +43,10 @@ def _first_dicom(folder: Path) -> Path | None:
 def _analyse_mre(job: Any) -> dict[str, Any]:
     """MR elastography study folder -> stiffness (kPa) and stage via :func:`liverfib.pipeline.mre.run_mre`,
     written as a TID 1500 SR referencing one image of the study."""
-    from liverfib.clinical.dicom_out import read_dicom_dataset, write_sr
-    from liverfib.clinical.report import write_report
     from liverfib.io.jsonio import write_json
     from liverfib.pipeline.mre import run_mre
+    from liverfib.report.clinical_report import write_report
+    from liverfib.report.dicom import read_dicom_dataset, write_sr
 
     study_dir, out_dir = Path(job.input_path), Path(job.out_dir) / job.id
     summary, _text = run_mre(study_dir, out_dir=out_dir, overlays=True)
@@ -80,7 +80,7 @@ def _write_stiffness_map(summary: dict[str, Any], source: Any, out_dir: Path) ->
     import numpy as np
     from PIL import Image as PILImage
 
-    from liverfib.clinical.dicom_out import write_sc
+    from liverfib.report.dicom import write_sc
 
     overlays = [Path(p) for p in summary.get("overlays") or []]
     if not overlays:

@@ -27,11 +27,11 @@ def analyse_file(
     Raises:
         InputError: unreadable input, not B-mode ultrasound, multi-frame input.
     """
-    from liverfib.clinical.dicom_out import Segment, write_sc, write_seg, write_sr
-    from liverfib.clinical.report import write_report
     from liverfib.inference.predictor import PredictOutput, check_bmode
     from liverfib.io.jsonio import write_json
     from liverfib.preprocess.fan import detect_fan
+    from liverfib.report.clinical_report import write_report
+    from liverfib.report.dicom import Segment, write_sc, write_seg, write_sr
 
     cfg = models.cfg
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,9 +78,9 @@ def analyse_file(
 def _read_input(path: Path, out_dir: Path, name: str | None) -> tuple[Any, Any]:
     """``(image, source dataset)`` of a B-mode DICOM or a raster picture (wrapped as a Secondary
     Capture, saved as ``source.dcm``)."""
-    from liverfib.clinical.dicom_out import dataset_from_array, read_dicom_dataset, save_dataset
-    from liverfib.clinical.routing import route_dataset
     from liverfib.io import read_image, sniff_kind
+    from liverfib.pipeline.clinical.routing import route_dataset
+    from liverfib.report.dicom import dataset_from_array, read_dicom_dataset, save_dataset
 
     kind = sniff_kind(path)
     if kind == "dicom":
@@ -102,7 +102,7 @@ def _read_input(path: Path, out_dir: Path, name: str | None) -> tuple[Any, Any]:
 def _add_liver(models: ModelCache, image: Any, masks: dict[str, Any], segments: list[Any],
                notes: list[str]) -> float | None:
     """Add the segmenter's liver mask (or a note why there is none); returns the liver area in mm²."""
-    from liverfib.clinical.dicom_out import Segment
+    from liverfib.report.dicom import Segment
 
     segmenter, note = models.segmenter()
     if segmenter is None:
@@ -119,7 +119,7 @@ def _add_liver(models: ModelCache, image: Any, masks: dict[str, Any], segments: 
 
 def _add_cam(predictor: Any, gray: Any, fov: Any, segments: list[Any], notes: list[str]) -> Any:
     """Add the Grad-CAM pseudo-mask segment and its note; returns the ``(H, W)`` heatmap or None."""
-    from liverfib.clinical.dicom_out import Segment
+    from liverfib.report.dicom import Segment
 
     heat = None
     try:
@@ -138,7 +138,7 @@ def _add_cam(predictor: Any, gray: Any, fov: Any, segments: list[Any], notes: li
 
 def _write_pictures(gray: Any, masks: dict[str, Any], heat: Any, out_dir: Path) -> Any:
     """Write ``image.png``, ``overlay_layer.png`` (RGBA) and ``overlay.png``; returns the composite RGB."""
-    from liverfib.clinical.report import overlay_rgb, overlay_rgba, write_png
+    from liverfib.report.clinical_report import overlay_rgb, overlay_rgba, write_png
 
     layer = overlay_rgba(gray.shape, masks, heat)
     write_png(gray, out_dir / "image.png")

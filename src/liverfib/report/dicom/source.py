@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from liverfib.clinical.dicom_out.codes import MANUFACTURER
 from liverfib.errors import InputError
 from liverfib.io.atomic import atomic_write
 from liverfib.io.dicom_dataset import read_dataset
+from liverfib.report.dicom.codes import MANUFACTURER
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from liverfib._version import __version__
-from liverfib.clinical.dicom_out.codes import MANUFACTURER, SEGMENT_KINDS
-from liverfib.clinical.dicom_out.source import complete_source, save_dataset, type2_empty
 from liverfib.errors import InputError
+from liverfib.report.dicom.codes import MANUFACTURER, SEGMENT_KINDS
+from liverfib.report.dicom.source import complete_source, save_dataset, type2_empty
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

@@ -13,12 +13,12 @@ Modules: ``codes``, ``source`` (source datasets, saving), ``seg``, ``sr``, ``sc`
 
 from __future__ import annotations
 
-from liverfib.clinical.dicom_out.codes import SEGMENT_KINDS
-from liverfib.clinical.dicom_out.sc import write_sc
-from liverfib.clinical.dicom_out.seg import Segment, read_seg_masks, write_seg, write_seg_series
-from liverfib.clinical.dicom_out.source import dataset_from_array, read_dicom_dataset, save_dataset
-from liverfib.clinical.dicom_out.sr import read_sr_findings, write_sr
-from liverfib.clinical.dicom_out.validation import run_dciodvfy
+from liverfib.report.dicom.codes import SEGMENT_KINDS
+from liverfib.report.dicom.sc import write_sc
+from liverfib.report.dicom.seg import Segment, read_seg_masks, write_seg, write_seg_series
+from liverfib.report.dicom.source import dataset_from_array, read_dicom_dataset, save_dataset
+from liverfib.report.dicom.sr import read_sr_findings, write_sr
+from liverfib.report.dicom.validation import run_dciodvfy
 
 __all__ = [
     "Segment",

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from liverfib._version import __version__
-from liverfib.clinical.dicom_out.codes import BINARY_CODES, BINARY_MEANINGS, MANUFACTURER, SCHEME
-from liverfib.clinical.dicom_out.source import complete_source, save_dataset
 from liverfib.errors import InputError
+from liverfib.report.dicom.codes import BINARY_CODES, BINARY_MEANINGS, MANUFACTURER, SCHEME
+from liverfib.report.dicom.source import complete_source, save_dataset
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

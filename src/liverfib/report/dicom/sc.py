@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from liverfib.clinical.dicom_out.codes import MANUFACTURER
-from liverfib.clinical.dicom_out.source import complete_source, save_dataset, type2_empty
 from liverfib.errors import InputError
+from liverfib.report.dicom.codes import MANUFACTURER
+from liverfib.report.dicom.source import complete_source, save_dataset, type2_empty
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

@@ -258,7 +258,7 @@ def deidentify_path(
     the DICM marker are skipped and listed; a corrupt DICOM file is listed with its error.
     """
 
-    from liverfib.clinical.dicom_out import save_dataset
+    from liverfib.report.dicom import save_dataset
 
     src, out_dir = Path(src), Path(out_dir)
     if not src.exists():
