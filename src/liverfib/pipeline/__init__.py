@@ -1,8 +1,9 @@
 """Python twin of the CLI.
 
-Each ``run_*`` function wires the floors together (io -> preprocess -> models -> explain ->
-quantify -> report) and returns ``(json_summary, human_text)``; ``cli.py`` only parses options and
-calls these. One module per workflow; only this package (and ``training/``) crosses floors.
+Each ``run_*`` function wires the floors below it together (io, preprocess, models/inference,
+evaluation, training, explain, report and the modality packages; see ARCHITECTURE.md) and returns
+``(json_summary, human_text)``; ``liverfib.api`` wraps them in typed results and ``liverfib.cli``
+only parses options and prints. One module per workflow.
 The names below are loaded on first access, so ``liverfib --help`` stays fast.
 """
 
