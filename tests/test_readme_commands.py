@@ -68,3 +68,20 @@ def test_a_renamed_flag_or_command_is_caught(old, new, expected):
     assert old in README
     problems = readme_commands.check_commands(readme_commands.extract_commands(README.replace(old, new, 1)))
     assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_the_runner_placeholders_and_edits_are_still_in_the_readme():
+    """``--run`` maps README placeholders to small data; a placeholder the README dropped is stale."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import _readme_run
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    commands = readme_commands.extract_commands(README)
+    tokens = {t.rstrip("/") for c in commands for t in c.argv}
+    assert set(_readme_run._PLACEHOLDERS) <= tokens, set(_readme_run._PLACEHOLDERS) - tokens
+    text = "\n".join(" ".join(c.argv) for c in commands)
+    for old, _new in _readme_run._EDITS:
+        assert old in text, old
+    for key in _readme_run._SKIPS:
+        assert key in text, key

@@ -3,8 +3,8 @@
 The commands run as written from a scratch folder laid out like the repository root, so later commands
 read what earlier ones wrote, as a reader's would:
 
-* ``../shared/data/liver-us-fibrosis`` is 6 images per stage, symlinks into the real set (never copies);
-  ``../shared/data/abdominal-us-liver`` is a symlink to the real (27-image) set.
+* ``../shared/data/liver-us-fibrosis`` is 6 images per stage and ``../shared/data/abdominal-us-liver``
+  9 of its 27 image/mask pairs: symlinks into the real sets (never copies).
 * ``demo/us``, ``demo/ct`` and ``configs`` are symlinks to the repository's.
 * Placeholders (``MY_DIR``, ``EXAM``, ``LiQA/``, ``scan.dcm``, ...) are made just before the first command
   that names them (:data:`_PLACEHOLDERS`), from the phantoms the README's own commands wrote.
@@ -64,10 +64,27 @@ def _small_us_set(dest: Path) -> None:
             (dest / stage / path.name).symlink_to(path)
 
 
+def _small_seg_set(dest: Path, every: int = 3) -> None:
+    """Every ``every``-th image/mask pair of the abdominal US set (symlinks) with its manifest rows."""
+    source = SHARED / "abdominal-us-liver"
+    with (source / "manifest.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = reader.fieldnames or [], list(reader)[::every]
+    for sub in ("images", "masks"):
+        (dest / sub).mkdir(parents=True)
+    for row in rows:
+        for key in ("file", "mask"):
+            (dest / row[key]).symlink_to(source / row[key])
+    with (dest / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _layout(base: Path) -> Path:
     """Scratch root: ``base/shared/data`` (small sets) and ``base/work`` (cwd, like the repo root)."""
     _small_us_set(base / "shared" / "data" / "liver-us-fibrosis")
-    (base / "shared" / "data" / "abdominal-us-liver").symlink_to(SHARED / "abdominal-us-liver")
+    _small_seg_set(base / "shared" / "data" / "abdominal-us-liver")
     work = base / "work"
     (work / "demo").mkdir(parents=True)
     for name in ("us", "ct"):
