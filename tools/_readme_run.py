@@ -348,16 +348,19 @@ def run_commands(commands: list[ReadmeCommand], *, keep: Path | None, only: str 
                  timeout_s: float) -> int:
     """Run ``commands`` in order in a scratch folder; print a table; 1 if any failed (skips do not)."""
     base = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="liverfib_readme_"))
-    if keep and base.exists():
-        shutil.rmtree(base)
-    base.mkdir(parents=True, exist_ok=True)
-    work = _layout(base)
+    if keep and only and (base / "work").is_dir():  # re-run some commands on an earlier run's outputs
+        work = base / "work"
+    else:
+        if keep and base.exists():
+            shutil.rmtree(base)
+        base.mkdir(parents=True, exist_ok=True)
+        work = _layout(base)
     _ENV.update(_env(base))
     os.chdir(work)
     outcomes = []
     began = time.monotonic()
     for command in commands:
-        if only and only not in command.text and not command.argv[0] == "phantom":
+        if only and only not in command.text:
             continue
         outcome = _run_one(command, timeout_s)
         print(f"[{time.monotonic() - began:6.0f} s] line {command.line}: rc={outcome.rc} "

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--run", action="store_true", help="run every command on small generated data")
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--keep", type=Path, help="--run: work in this folder and keep it (default: a temp folder)")
-    parser.add_argument("--only", help="--run: run only commands whose text contains this (phantoms still run)")
+    parser.add_argument("--only", help="--run: only commands whose text contains this (with --keep DIR of an"
+                        " earlier run: on its outputs)")
     parser.add_argument("--timeout", type=float, default=600, help="--run: seconds per command")
     args = parser.parse_args(argv)
     commands = extract_commands(args.readme.read_text())
