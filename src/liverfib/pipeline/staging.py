@@ -155,9 +155,15 @@ def run_train(
         torch.set_num_threads(threads)
     from liverfib.pipeline.evaluate import format_metrics
     from liverfib.training.staging import StagingConfig, train_staging
+    from liverfib.training.staging_cv import train_staging_cv
 
     cfg = StagingConfig.resolve(config_path, overrides or {})
-    summary = train_staging(data_dir, split_csv, out_dir, cfg, device=device, val_subset=val_subset)
+    if cfg.select == "cv":
+        if device != "cpu":
+            raise ConfigError("select: cv runs the frozen-feature probe on the CPU; use --device cpu")
+        summary = train_staging_cv(data_dir, split_csv, out_dir, cfg)
+    else:
+        summary = train_staging(data_dir, split_csv, out_dir, cfg, device=device, val_subset=val_subset)
     text = f"trained {cfg.backbone}: checkpoint {summary['checkpoint']}\n" + format_metrics(
         summary["val_metrics"]
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["augmented_rows", "features", "fit_linear", "fit_probe", "head_probs", "refit_probe", "set_head"]
+__all__ = ["augmented_rows", "cv_probe", "features", "fit_linear", "fit_probe", "head_probs", "refit_probe", "set_head"]
 
 #: number of METAVIR stages F0..F4 (ordinal heads fit one model per threshold between them)
 _N_STAGES = 5
@@ -132,3 +132,39 @@ def refit_probe(net: Any, X: np.ndarray, y: np.ndarray, C: float, head: str, see
     mean, std = X.mean(0), X.std(0) + 1e-6
     w, b = fit_linear((X - mean) / std, y, C, head, seed)
     set_head(net, mean.astype(np.float32), std.astype(np.float32), w, b)
+
+
+def cv_probe(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray, strata: np.ndarray, C_grid: tuple[float, ...],
+    head: str, seed: int, folds: int = 5,
+) -> tuple[float, np.ndarray, list[dict[str, Any]]]:
+    """Choose ``C`` by grouped K-fold CV over all rows (no validation split needed).
+
+    Folds hold out whole ``groups`` (same-scan clusters), stratified by ``strata``; each fold's
+    scaler and head are fitted on the other folds only. ``C`` maximises the macro-AUC of the
+    out-of-fold probabilities. Returns ``(C, out-of-fold probabilities (N, K) at that C, one log
+    row per C)``.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from liverfib.errors import InputError
+    from liverfib.training.finetune import macro_auc
+
+    splits = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(X, strata, groups))
+    for tr, _ in splits:
+        if len(np.unique(y[tr])) < _N_STAGES:
+            raise InputError(f"a {folds}-fold CV training part lacks a stage; use fewer --cv-folds or more groups")
+    best: tuple[float, float, np.ndarray | None] = (-1.0, C_grid[0], None)
+    log = []
+    for C in C_grid:
+        oof = np.zeros((len(y), _N_STAGES))
+        for tr, te in splits:
+            mean, std = X[tr].mean(0), X[tr].std(0) + 1e-6
+            w, b = fit_linear((X[tr] - mean) / std, y[tr], C, head, seed)
+            oof[te] = head_probs((X[te] - mean) / std, w, b, head)
+        auc = macro_auc(y, oof)
+        log.append({"phase": "cv-probe", "C": C, "epoch": 0, "cv_macro_auc": auc,
+                    "cv_accuracy": float(np.mean(oof.argmax(1) == y))})
+        if auc > best[0]:
+            best = (auc, C, oof)
+    return best[1], best[2], log

@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field
@@ -64,6 +64,8 @@ class StagingConfig(ResolvableConfig):
     flip_features: bool = True
     aug_views: int = Field(0, ge=0, le=64)
     refit_train_val: bool = False
+    select: Literal["val", "cv"] = "val"  # cv: every train row trains; C and thresholds by grouped CV
+    cv_folds: int = Field(5, ge=2, le=20)
     seed: int = 0
 
 
