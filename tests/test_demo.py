@@ -61,6 +61,7 @@ def test_shipped_model_reproduces_the_demo_reference(engine: str) -> None:
         np.testing.assert_allclose(probs[name], expected["probabilities"], atol=2e-3, err_msg=name)
         assert classes[int(np.argmax(probs[name]))] == expected["stage"], name
     # against the truth (the stage in the file name): the shipped model gets 3 of the 7 right (the demo
-    # images are cluster-disjoint test images; test accuracy 0.491, see benchmarks/results/us_staging_default.json)
+    # images were held out of training with their same-scan groups; nested-CV accuracy 0.600, see
+    # benchmarks/results/us_staging_default.json)
     wrong = sorted(n for n in probs if classes[int(np.argmax(probs[n]))] != n.split("_")[0])
     assert wrong == ["F0_a1027.jpg", "F1_B7435.jpg", "F2_J6388.jpg", "F4_F3812.jpg"]

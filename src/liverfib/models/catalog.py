@@ -41,7 +41,8 @@ def _from_result_json(name: str | None) -> tuple[str, str] | None:
             parts.append(f"{key} {m['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
     if not parts:
         return None
-    extra = f" (n={res.get('n')} {res.get('unit', '')}".rstrip() + ")"
+    subset = (res.get("split") or {}).get("subset")
+    extra = f" (n={res.get('n')} {res.get('unit', '')}".rstrip() + (f"; {subset}" if subset else "") + ")"
     synthetic = "; SYNTHETIC" if res.get("synthetic") else ""
     return ", ".join(parts[:3]) + extra + synthetic, f"benchmarks/results/{name}.json"
 
