@@ -130,10 +130,10 @@ def train(images: np.ndarray, a: argparse.Namespace) -> tuple[nn.Module, list[di
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", help="output folder (outside the repository, e.g. /tmp/ssl/run1)")
-    ap.add_argument("--data", nargs="*", default=["/work/shared/data/liver-us-fibrosis"])
+    ap.add_argument("--data", nargs="*", default=["../shared/data/liver-us-fibrosis"])
     ap.add_argument("--exclude-split", default="benchmarks/splits/us_grouped.csv",
                     help="split CSV whose test rows are left out of pre-training")
-    ap.add_argument("--extra-images", nargs="*", default=["/work/shared/data/abdominal-us-liver/images/*.png"])
+    ap.add_argument("--extra-images", nargs="*", default=["../shared/data/abdominal-us-liver/images/*.png"])
     ap.add_argument("--backbone", default="tf_efficientnet_lite0")
     ap.add_argument("--crop", type=int, default=112)
     ap.add_argument("--scale", type=float, nargs=2, default=[0.2, 0.7],

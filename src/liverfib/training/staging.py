@@ -119,7 +119,6 @@ def train_staging(
 
     from liverfib.models.registry import get_spec
     from liverfib.models.staging import StagingNet
-    from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
     from liverfib.training.probe import fit_probe
 
     _check_options(cfg, device)
@@ -127,10 +126,7 @@ def train_staging(
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     t0 = time.time()
-    pre_cfg = PreprocessConfig(
-        img_size=cfg.img_size or spec.img_size, fan_mask=cfg.fan_mask, fan_crop=cfg.fan_crop, nlm=cfg.nlm, nlm_h=cfg.nlm_h
-    )
-    pre = UltrasoundPreprocess(pre_cfg)
+    pre_cfg, pre = preprocessing(cfg, spec)
     train_rows, val_rows, y_tr, y_va = _split_rows(data_dir, split_csv, val_subset, cfg.dedup)
     net = StagingNet(
         cfg.backbone, head=cfg.head, feature_stages=cfg.feature_stages, pooling=cfg.pooling, pretrained=True
@@ -159,6 +155,16 @@ def train_staging(
     _write_run_files(out_dir, cfg, pre_cfg, best_C, log, val_metrics)
     return {"checkpoint": str(ckpt), "selected_C": best_C, "n_train": len(train_rows), "n_val": len(val_rows),
             "train_seconds": train_seconds, "weights_origin": spec.weights, "val_metrics": val_metrics}
+
+
+def preprocessing(cfg: StagingConfig, spec: Any) -> tuple[Any, Any]:
+    """The config's ``(PreprocessConfig, UltrasoundPreprocess)`` (image size: the backbone's default if unset)."""
+    from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
+
+    pre_cfg = PreprocessConfig(
+        img_size=cfg.img_size or spec.img_size, fan_mask=cfg.fan_mask, fan_crop=cfg.fan_crop, nlm=cfg.nlm, nlm_h=cfg.nlm_h
+    )
+    return pre_cfg, UltrasoundPreprocess(pre_cfg)
 
 
 def _check_options(cfg: StagingConfig, device: str) -> None:

@@ -31,6 +31,7 @@ from liverfib.training.staging import (
     _save_model,
     _write_run_files,
     load_split_rows,
+    preprocessing,
 )
 
 __all__ = ["train_staging_cv"]
@@ -43,7 +44,6 @@ def train_staging_cv(data_dir: Path, split_csv: Path, out_dir: Path, cfg: Stagin
     from liverfib.evaluation import evaluate_probabilities, fit_thresholds
     from liverfib.models.registry import get_spec
     from liverfib.models.staging import StagingNet
-    from liverfib.preprocess.transforms import PreprocessConfig, UltrasoundPreprocess
     from liverfib.training.probe import cv_probe, features, refit_probe
 
     if cfg.epochs > 0 or cfg.aug_views > 0:
@@ -51,10 +51,7 @@ def train_staging_cv(data_dir: Path, split_csv: Path, out_dir: Path, cfg: Stagin
     spec = get_spec(cfg.backbone)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
-    pre_cfg = PreprocessConfig(
-        img_size=cfg.img_size or spec.img_size, fan_mask=cfg.fan_mask, fan_crop=cfg.fan_crop, nlm=cfg.nlm, nlm_h=cfg.nlm_h
-    )
-    pre = UltrasoundPreprocess(pre_cfg)
+    pre_cfg, pre = preprocessing(cfg, spec)
     rows = load_split_rows(data_dir, split_csv, "train", cfg.dedup)
     y = np.array([STAGES.index(r["label"]) for r in rows])
     if len(np.unique(y)) < len(STAGES):
