@@ -225,9 +225,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     window = tuple(args.ct_window) if args.ct_window else None
     t0 = time.time()
     ct = cached(f"ct_{size}", lambda: slices_from_ct_folder(SHARED / "ct-liver-slices", size))
-    ct_train = [s for s in ct if split.get(s.group) == "train"]
-    vol = cached(f"vol_{size}_{ctx}_{window}", lambda: slices_from_volumes(
-        SHARED / "mr-ct-liver", size, cases=TRAIN_VOLUMES, context=ctx, ct_window=window))
+    subsets = ("train", "val") if args.include_val else ("train",)  # train+val: the final fit, nothing left to select on
+    ct_train = [s for s in ct if split.get(s.group) in subsets]
+    volumes = TRAIN_VOLUMES + (VAL_VOLUMES if args.include_val else ())
+    vol = cached(f"vol_{size}_{ctx}_{window}_{'-'.join(volumes)}", lambda: slices_from_volumes(
+        SHARED / "mr-ct-liver", size, cases=volumes, context=ctx, ct_window=window))
     syn = cached(f"syn_{size}_{ctx}_{args.n_synthetic}", lambda: slices_from_synthetic(
         args.n_synthetic, size, seed=1, context=ctx))
     print(f"train slices: ct {len(ct_train)} ({len({s.group for s in ct_train})} cases), volumes {len(vol)}, "
@@ -246,12 +248,16 @@ def cmd_train(args: argparse.Namespace) -> None:
                                anneal_by_time=True, init_net=init)
     train_s = time.time() - t1
     model = SegModel(net, cfg)
-    info = {"init": str(args.init or "ImageNet lite0 encoder"), "trained_on": f"ct-liver-slices train cases ({len({s.group for s in ct_train})}), mr-ct-liver "
-            f"{'/'.join(TRAIN_VOLUMES)}, {args.n_synthetic} SYNTHETIC MR subjects",
+    info = {"init": str(args.init or "ImageNet lite0 encoder"),
+            "trained_on": f"ct-liver-slices {'+'.join(subsets)} cases ({len({s.group for s in ct_train})}), mr-ct-liver "
+            f"{'/'.join(volumes)}, {args.n_synthetic} SYNTHETIC MR subjects",
             "split": str(SPLIT.relative_to(ROOT)), "steps": len(log), "train_seconds": round(train_s),
             "device": f"CPU, {args.threads} torch threads, shared 2-core machine",
             "command": " ".join(sys.argv)}
     save_bundle(args.out / "model", net, **seg_bundle_fields(cfg, **info))  # validation figures live in val.json
+    if args.include_val:  # the validation cases were trained on: no validation figure to write
+        print(f"done (train+val, not validated): {len(log)} steps, {train_s:.0f} s training", flush=True)
+        return
     val = validate(model, split)
     (args.out / "val.json").write_text(json.dumps({"info": info, "validation": val}, indent=1, default=str))
     print(f"done: {len(log)} steps, {train_s:.0f} s training", flush=True)
@@ -364,6 +370,8 @@ def main() -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--n-synthetic", type=int, default=24)
     tr.add_argument("--threads", type=int, default=1)
+    tr.add_argument("--include-val", action="store_true",
+                    help="also train on the validation cases (the final fit of a recipe chosen on validation)")
     tr.add_argument("--init", default=None, help="checkpoint to fine-tune ('default' = the shipped model)")
     va = sub.add_parser("validate")
     va.add_argument("--model", required=True)
