@@ -46,10 +46,7 @@ def main() -> None:
     n_roi = 0
     torch.set_num_threads(a.threads)
     audit = audit_folder(a.data)
-    first: dict[str, dict] = {}
-    for row in audit.files:
-        first.setdefault(row["sha256"], row)
-    rows = list(first.values())
+    rows = audit.distinct_files()
     pre = UltrasoundPreprocess(
         PreprocessConfig(img_size=a.img_size, fan_mask=not a.no_fan, fan_crop=not a.no_fan, nlm=a.nlm)
     )

@@ -53,10 +53,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     audit = audit_folder(a.data)
-    first: dict[str, dict] = {}
-    for row in audit.files:
-        first.setdefault(row["sha256"], row)
-    rows = list(first.values())
+    rows = audit.distinct_files()
     net = StagingNet(a.backbone, feature_stages=[1, 2, 3]).eval()
     t0 = time.time()
     pf, idx, gray, pooled = [], [], [], []

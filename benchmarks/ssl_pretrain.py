@@ -45,11 +45,9 @@ def _image_paths(data: list[str], exclude_split: str | None, extra: list[str]) -
             test = {r["path"] for r in csv.DictReader(fh) if r["split"] == "test"}
     paths, counts = [], {}
     for folder in data:
-        first: dict[str, dict] = {}
-        for row in audit_folder(folder).files:
-            first.setdefault(row["sha256"], row)
-        kept = [r["path"] for r in first.values() if r["path"] not in test]
-        counts[folder] = {"distinct": len(first), "used": len(kept), "test_excluded": len(first) - len(kept)}
+        distinct = audit_folder(folder).distinct_files()
+        kept = [r["path"] for r in distinct if r["path"] not in test]
+        counts[folder] = {"distinct": len(distinct), "used": len(kept), "test_excluded": len(distinct) - len(kept)}
         paths += [f"{folder}/{p}" for p in kept]
     for pattern in extra:
         found = sorted(glob.glob(pattern))

@@ -231,10 +231,7 @@ def main() -> None:
     t0 = time.time()
     cache_file = a.out.parent / f"tail_cache_v{a.views}_s{a.seed}.npz"
     audit = audit_folder(a.data)
-    first: dict[str, dict] = {}
-    for row in audit.files:
-        first.setdefault(row["sha256"], row)
-    rows = list(first.values())
+    rows = audit.distinct_files()
     net = StagingNet("tf_efficientnet_lite0", feature_stages=(1, 2, 3)).eval()
     if cache_file.is_file():
         d = np.load(cache_file)

@@ -82,6 +82,16 @@ def test_unique_contents_are_counted(confounded) -> None:
     assert len({row["sha256"] for row in result.files}) == 17
 
 
+def test_distinct_files_keeps_the_first_row_of_each_content(confounded) -> None:
+    _, result = confounded
+    distinct = result.distinct_files()
+    assert len(distinct) == len({row["sha256"] for row in distinct}) == 17
+    first = {}
+    for row in result.files:
+        first.setdefault(row["sha256"], row["path"])
+    assert [row["path"] for row in distinct] == list(first.values())
+
+
 def test_link_stub_resolves_to_its_target_hash(confounded) -> None:
     ds, result = confounded
     rows = _rows(result)

@@ -84,6 +84,13 @@ class AuditResult:
     #: unit CNN embedding ``(EMBEDDING_DIM,)`` per pixel_sha1 (empty when the rule does not use it)
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def distinct_files(self) -> list[dict[str, Any]]:
+        """The first file row of each distinct content (sha256), in file order: copies dropped."""
+        first: dict[str, dict[str, Any]] = {}
+        for row in self.files:
+            first.setdefault(row["sha256"], row)
+        return list(first.values())
+
 
 def cramers_v(a: list[str], b: list[str]) -> float:
     """Cramér's V of two categorical variables (0 = independent, 1 = one determines the other)."""
